@@ -1,0 +1,50 @@
+namespace Cohort.Membership;
+
+/// <summary>An installed membership view: its id and the incarnations that are its members.</summary>
+/// <remarks>
+/// Immutable. <see cref="Members"/> is sorted by node id and holds one incarnation per node.
+/// </remarks>
+public sealed class View
+{
+    /// <summary>Creates a view; the members are copied and sorted by node id.</summary>
+    /// <exception cref="ArgumentException">Two members share a node id.</exception>
+    public View(ViewId id, IEnumerable<NodeIncarnation> members)
+    {
+        ArgumentNullException.ThrowIfNull(members);
+        var sorted = members.ToArray();
+        Array.Sort(sorted);
+        for (var i = 1; i < sorted.Length; i++)
+        {
+            if (sorted[i].Node == sorted[i - 1].Node)
+            {
+                throw new ArgumentException($"View {id} lists node {sorted[i].Node} twice.", nameof(members));
+            }
+        }
+
+        Id = id;
+        Members = sorted;
+    }
+
+    /// <summary>The view id.</summary>
+    public ViewId Id { get; }
+
+    /// <summary>The members, sorted by node id.</summary>
+    public IReadOnlyList<NodeIncarnation> Members { get; }
+
+    /// <summary>Whether <paramref name="node"/> is a member, in any incarnation.</summary>
+    public bool Contains(NodeId node)
+    {
+        foreach (var member in Members)
+        {
+            if (member.Node == node)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <inheritdoc />
+    public override string ToString() => $"view {Id} [{string.Join(", ", Members)}]";
+}

@@ -1,0 +1,18 @@
+using Microsoft.Extensions.Configuration;
+
+namespace Cohort.Plugins;
+
+/// <summary>Validates one configuration section a plugin owns.</summary>
+/// <remarks>
+/// Called once per start before the plugin is registered, and again for every proposed cluster
+/// document once the configuration system can change it. It must be a pure function of the section:
+/// no IO, no clock. Return every problem at once; an empty result accepts the section. The host names
+/// the source file of each problem's key when it reports it.
+/// </remarks>
+public interface IConfigSectionValidator
+{
+    /// <summary>Lists the problems in <paramref name="section"/>; empty when it is valid.</summary>
+    /// <param name="section">The owned section; it may not exist (<c>section.Exists()</c> false), in which
+    /// case the plugin's defaults apply.</param>
+    IEnumerable<ConfigProblem> Validate(IConfigurationSection section);
+}

@@ -1,0 +1,20 @@
+namespace Cohort.Plugins;
+
+/// <summary>
+/// The kinds of plugin the host knows. Each slot has one service contract that a plugin of that slot
+/// registers, and one configuration key that chooses a plugin for it by name.
+/// </summary>
+public enum PluginSlot
+{
+    /// <summary>
+    /// Carries frames between nodes. Registers <see cref="Transport.ITransport"/>; chosen per node by
+    /// <c>Node:Transport</c> (default <c>tcp</c>).
+    /// </summary>
+    Transport = 1,
+
+    /// <summary>
+    /// Decides whether a view may act. Registers <see cref="Quorum.IQuorumPolicy"/>; chosen cluster-wide by
+    /// <c>Cluster:Quorum:Policy</c> (default <c>votequorum</c>).
+    /// </summary>
+    QuorumPolicy = 2,
+}

@@ -1,0 +1,76 @@
+using Cohort.Membership;
+using Microsoft.Extensions.Configuration;
+
+namespace Cohort.Quorum;
+
+/// <summary>Everything a quorum policy may look at. Immutable.</summary>
+public sealed class QuorumContext
+{
+    /// <summary>Creates a context.</summary>
+    public QuorumContext(
+        NodeId localNode,
+        View view,
+        IReadOnlyList<ClusterNode> nodes,
+        IConfiguration cluster,
+        TimeSpan now,
+        ReadOnlyMemory<byte> state)
+    {
+        ArgumentNullException.ThrowIfNull(view);
+        ArgumentNullException.ThrowIfNull(nodes);
+        ArgumentNullException.ThrowIfNull(cluster);
+        LocalNode = localNode;
+        View = view;
+        Nodes = nodes;
+        Cluster = cluster;
+        Now = now;
+        State = state;
+    }
+
+    /// <summary>The node asking.</summary>
+    public NodeId LocalNode { get; }
+
+    /// <summary>The view to judge; the local node is a member.</summary>
+    public View View { get; }
+
+    /// <summary>Every node of the cluster document, with its votes, sorted by id.</summary>
+    public IReadOnlyList<ClusterNode> Nodes { get; }
+
+    /// <summary>
+    /// A snapshot of the cluster document (the <c>Cluster</c> section) the view is judged under. A policy
+    /// reads its options from it, for example <c>Cluster:Quorum:VoteQuorum</c>. It does not change
+    /// while the policy holds it.
+    /// </summary>
+    public IConfiguration Cluster { get; }
+
+    /// <summary>
+    /// Monotonic time on this node: time elapsed since an arbitrary origin fixed at agent start. Compare
+    /// it only with other values of <see cref="Now"/> and <see cref="QuorumDecision.ReevaluateAt"/>
+    /// from the same agent run.
+    /// </summary>
+    public TimeSpan Now { get; }
+
+    /// <summary>What the policy's previous decision put in <see cref="QuorumDecision.State"/>, as last
+    /// persisted on this node; empty the first time.</summary>
+    public ReadOnlyMemory<byte> State { get; }
+
+    /// <summary>The sum of the votes of the view's members, as the cluster document gives them.</summary>
+    public int ViewVotes
+    {
+        get
+        {
+            var sum = 0;
+            foreach (var node in Nodes)
+            {
+                if (View.Contains(node.Id))
+                {
+                    sum += node.Votes;
+                }
+            }
+
+            return sum;
+        }
+    }
+
+    /// <summary>The sum of the votes of every node in the cluster document.</summary>
+    public int ConfiguredVotes => Nodes.Sum(n => n.Votes);
+}

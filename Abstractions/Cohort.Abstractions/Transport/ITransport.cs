@@ -1,0 +1,46 @@
+using Cohort.Membership;
+
+namespace Cohort.Transport;
+
+/// <summary>
+/// Carries frames between the nodes of a cluster as one <em>session</em> per peer incarnation.
+/// </summary>
+/// <remarks>
+/// <para><b>Session guarantees.</b> Frames sent to one peer incarnation on one lane arrive in order, at
+/// most once, and none is lost unless the session is reset and
+/// <see cref="ITransportHandler.SessionReset"/> reports it. A session survives reconnects of the
+/// underlying connections; a reset counts as a departure of that incarnation for membership. A new
+/// incarnation of a peer gets a new session.</para>
+/// <para><b>Authentication.</b> A session opens only after both ends proved knowledge of the cluster key
+/// with fresh nonces, and only with a node id that is in <see cref="TransportStartInfo.Peers"/>. Every
+/// frame is authenticated together with its sequence number, so a recorded frame cannot be replayed.
+/// A malformed or unauthenticated frame closes that session only.</para>
+/// <para><b>Lanes.</b> <see cref="TransportLane.Membership"/> frames overtake queued
+/// <see cref="TransportLane.Data"/> frames, so heartbeats stay on time while bulk data flows.</para>
+/// <para><b>Concurrency.</b> <see cref="TrySend"/> and <see cref="GetSessions"/> may be called from any
+/// thread, concurrently. <see cref="StartAsync"/> is called once, before anything else;
+/// <see cref="IAsyncDisposable.DisposeAsync"/> once, last.</para>
+/// </remarks>
+public interface ITransport : IAsyncDisposable
+{
+    /// <summary>Starts listening and connecting to the peers. Returns once the listener is bound.</summary>
+    /// <param name="start">The local identity, the address to listen on, the peers and the key.</param>
+    /// <param name="handler">Receives session events and frames.</param>
+    /// <param name="cancellationToken">Abandons start-up.</param>
+    /// <exception cref="InvalidOperationException">The listen address cannot be bound; the message names it.</exception>
+    ValueTask StartAsync(TransportStartInfo start, ITransportHandler handler, CancellationToken cancellationToken);
+
+    /// <summary>Queues one frame for a peer incarnation.</summary>
+    /// <param name="peer">The peer incarnation the frame is for.</param>
+    /// <param name="lane">The lane to send it on.</param>
+    /// <param name="frame">At most <see cref="TransportLimits.MaxFrameBytes"/> bytes. The transport copies
+    /// it before returning.</param>
+    /// <returns>True if the frame was queued on an open session to exactly that incarnation; false if
+    /// there is no such session (not yet open, reset, or a different incarnation is connected). A
+    /// queued frame is delivered unless the session is later reset.</returns>
+    /// <exception cref="ArgumentException">The frame is larger than <see cref="TransportLimits.MaxFrameBytes"/>.</exception>
+    bool TrySend(NodeIncarnation peer, TransportLane lane, ReadOnlyMemory<byte> frame);
+
+    /// <summary>A snapshot of the sessions, for status.</summary>
+    IReadOnlyList<TransportSessionInfo> GetSessions();
+}

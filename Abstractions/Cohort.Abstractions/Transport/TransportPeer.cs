@@ -1,0 +1,8 @@
+using Cohort.Membership;
+
+namespace Cohort.Transport;
+
+/// <summary>A node a transport may hold a session with.</summary>
+/// <param name="Node">The peer's id.</param>
+/// <param name="Address">Where to reach it, in the transport's address syntax.</param>
+public sealed record TransportPeer(NodeId Node, string Address);

@@ -1,0 +1,58 @@
+using System.CommandLine;
+using System.Text.Json;
+using Cohort.Host;
+using Cohort.Host.Admin;
+
+namespace Cohort.Cli.Commands;
+
+/// <summary><c>cohort status [--json]</c>: what the agent is and believes.</summary>
+internal static class StatusCommand
+{
+    public static Command Create()
+    {
+        var (config, socket) = AdminClient.CreateOptions();
+        var json = new Option<bool>("--json") { Description = "Print the status as JSON." };
+        var command = new Command("status", "Show the node, its view, quorum and plugins.") { config, socket, json };
+        command.SetAction((parse, cancellationToken) => CohortCommand.Guard(async () =>
+        {
+            var client = AdminClient.Locate(parse.GetValue(config), parse.GetValue(socket));
+            var result = await client.CallAsync("status", cancellationToken);
+            if (parse.GetValue(json))
+            {
+                Console.WriteLine(result.GetRawText());
+            }
+            else
+            {
+                Console.Write(Render(result.Deserialize(HostJsonContext.Default.StatusReport)!));
+            }
+
+            return 0;
+        }));
+        return command;
+    }
+
+    /// <summary>The human form of a status report.</summary>
+    public static string Render(StatusReport status)
+    {
+        var rows = new List<(string, string)>
+        {
+            ("node", $"{status.Node} (id {status.NodeId}), incarnation {status.Incarnation}, pid {status.Pid}"),
+            ("cluster", status.Cluster ?? "none (no cluster file: Node:Bootstrap is not set)"),
+        };
+        if (status.View is { } view)
+        {
+            rows.Add(("view", $"epoch {view.Epoch}, coordinator {view.Coordinator}"));
+            rows.Add(("members", string.Join(", ", view.Members.Select(m => $"{m.Name} ({m.NodeId}#{m.Incarnation})"))));
+        }
+
+        var verdict = status.Quorate ? "quorate" : "NOT quorate";
+        rows.Add(("quorum", $"{verdict}: {status.Quorum.Reason}" + (status.Quorum.Policy is null ? "" : $" [policy {status.Quorum.Policy}]")));
+        rows.Add(("state", status.StateDirectory));
+        foreach (var plugin in status.Plugins)
+        {
+            rows.Add(("plugin", $"{plugin.Slot}/{plugin.Name} {plugin.Version}{(plugin.Selected ? " (selected)" : "")}"));
+        }
+
+        return Table.Rows(rows);
+    }
+}

@@ -1,0 +1,3 @@
+using Cohort.Cli.Commands;
+
+return await CohortCommand.RunAsync(args);

@@ -1,0 +1,131 @@
+using System.Runtime.InteropServices;
+using Autofac;
+using Autofac.Extensions.DependencyInjection;
+using Cohort.Host.Admin;
+using Cohort.Host.Configuration;
+using Cohort.Host.Native;
+using Cohort.Host.Plugins;
+using Cohort.Host.State;
+using Cohort.Membership;
+using Cohort.Plugins;
+using Cohort.Quorum;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Console;
+
+namespace Cohort.Host.Agent;
+
+/// <summary>What <c>cohort agent</c> was asked to run.</summary>
+/// <param name="ConfigFile">The node file.</param>
+/// <param name="ConfigArguments">Extra configuration arguments (<c>--Node:Id=3</c>).</param>
+/// <param name="Bootstrap">A cluster file replacing <c>Node:Bootstrap</c>, or null.</param>
+public sealed record AgentStartOptions(string? ConfigFile, IReadOnlyList<string> ConfigArguments, string? Bootstrap = null);
+
+/// <summary>
+/// Runs one agent: leads its own process group, validates configuration, loads plugins, takes the
+/// state directory, installs its view, serves the admin socket, and stops cleanly on SIGTERM or SIGINT.
+/// </summary>
+public static partial class AgentRunner
+{
+    /// <summary>Runs the agent until it is stopped.</summary>
+    /// <exception cref="CohortStartupException">Start-up failed; the message has one line per problem.</exception>
+    public static async Task RunAsync(AgentStartOptions options, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        LeadOwnProcessGroup();
+
+        var configuration = ConfigurationLoader.Load(options.ConfigFile, options.ConfigArguments, bootstrapOverride: options.Bootstrap);
+        var node = configuration.Node;
+        var catalog = PluginCatalog.Load(node.EffectivePluginDirectory, configuration.DescribeSource("Node:PluginDirectory"));
+        ConfigurationLoader.CheckClusterKeys(configuration, catalog.OwnedSections);
+        catalog.Validate(configuration);
+
+        var selected = new HashSet<LoadedPlugin>();
+        LoadedPlugin? policyPlugin = null;
+        if (configuration.Cluster is { } cluster)
+        {
+            policyPlugin = catalog.Select(PluginSlot.QuorumPolicy, cluster.QuorumPolicy, configuration.DescribeSource("Cluster:Quorum:Policy"));
+            selected.Add(policyPlugin);
+            if (cluster.Nodes.Count > 1)
+            {
+                selected.Add(catalog.Select(PluginSlot.Transport, node.Transport, configuration.DescribeSource("Node:Transport")));
+            }
+        }
+
+        using var directory = StateDirectory.Open(node.StateDirectory);
+        var incarnation = directory.BumpIncarnation();
+        directory.WritePidFile(AgentProcessInfo.Current(incarnation));
+        using var admin = AdminSocketListener.Bind(node.EffectiveAdminSocket);
+
+        var self = new NodeIncarnation(new NodeId(node.Id), incarnation);
+        var state = new AgentState(self, node.Name!, configuration, catalog, node.StateDirectory) { Selected = selected };
+
+        var builder = new HostApplicationBuilder(new HostApplicationBuilderSettings
+        {
+            DisableDefaults = true,
+            ContentRootPath = AppContext.BaseDirectory,
+        });
+        builder.Configuration.AddConfiguration(configuration.Root);
+        builder.ConfigureContainer(new AutofacServiceProviderFactory());
+        builder.Logging.AddConfiguration(configuration.Root.GetSection("Logging"));
+        builder.Logging.AddSimpleConsole(o =>
+        {
+            o.SingleLine = true;
+            o.TimestampFormat = "HH:mm:ss.fff ";
+            o.UseUtcTimestamp = false;
+        });
+        builder.Services.Configure<ConsoleLoggerOptions>(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
+        builder.Services.Configure<ConsoleLifetimeOptions>(o => o.SuppressStatusMessages = true);
+        builder.Services.AddSingleton(TimeProvider.System);
+        builder.Services.AddSingleton(state);
+        builder.Services.AddSingleton(directory);
+        builder.Services.AddSingleton(admin);
+        builder.Services.AddSingleton<AdminVerbs>();
+        builder.Services.AddSingleton<QuorumService>(sp => new QuorumService(
+            state,
+            policyPlugin is null ? null : PluginCatalog.Resolve<IQuorumPolicy>(policyPlugin),
+            directory,
+            sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<ILogger<QuorumService>>()));
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<QuorumService>());
+        builder.Services.AddHostedService<AdminServer>();
+
+        using var host = builder.Build();
+        catalog.Register(host.Services.GetRequiredService<ILifetimeScope>(), configuration.Root);
+        var logger = host.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Cohort.Agent");
+        LogStarted(logger, node.Name!, node.Id, incarnation, Environment.ProcessId, node.StateDirectory, catalog);
+        if (admin.ReplacedStale)
+        {
+            LogReplacedStaleSocket(logger, admin.Path);
+        }
+
+        host.Services.GetRequiredService<QuorumService>().InstallInitialView();
+        await host.RunAsync(cancellationToken);
+    }
+
+    /// <summary>
+    /// Makes the agent the leader of its own process group, so that fencing can kill exactly this
+    /// incarnation (and the clients it registers) by group, and nothing else.
+    /// </summary>
+    private static void LeadOwnProcessGroup()
+    {
+        var pid = Libc.getpid();
+        if (Libc.getpgrp() == pid)
+        {
+            return;
+        }
+
+        if (Libc.setpgid(0, 0) != 0)
+        {
+            throw new CohortStartupException($"cannot become a process group leader (setpgid): {Marshal.GetLastPInvokeErrorMessage()}", ExitCodes.OsError);
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "node {Name} (id {Id}) incarnation {Incarnation}, pid {Pid}, state {State}; plugins: {Plugins}")]
+    private static partial void LogStarted(ILogger logger, string name, int id, long incarnation, int pid, string state, PluginCatalog plugins);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "replaced the stale admin socket {Path} left by an agent that is gone")]
+    private static partial void LogReplacedStaleSocket(ILogger logger, string path);
+}

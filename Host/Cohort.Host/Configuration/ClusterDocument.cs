@@ -1,0 +1,154 @@
+using System.Globalization;
+using System.Security.Cryptography;
+using Cohort.Membership;
+using Microsoft.Extensions.Configuration;
+
+namespace Cohort.Host.Configuration;
+
+/// <summary>A node entry of the cluster document.</summary>
+internal sealed record ClusterNodeEntry(NodeId Id, string Name, int Votes, string? Address)
+{
+    public ClusterNode ToClusterNode() => new(Id, Name, Votes);
+}
+
+/// <summary>
+/// The cluster-wide document, read from the cluster file named by <c>Node:Bootstrap</c>. Its keys are
+/// exposed as <c>Cluster:*</c>.
+/// </summary>
+internal sealed class ClusterDocument
+{
+    /// <summary>The default of <c>Cluster:Quorum:Policy</c>.</summary>
+    public const string DefaultQuorumPolicy = "votequorum";
+
+    /// <summary>The core keys of the document below <c>Cluster</c>; plugins own further sections.</summary>
+    internal static readonly IReadOnlySet<string> CoreKeys = new HashSet<string>(StringComparer.OrdinalIgnoreCase)
+    {
+        "Name", "Description", "Nodes", "Quorum:Policy",
+    };
+
+    internal static readonly IReadOnlySet<string> NodeKeys = new HashSet<string>(StringComparer.OrdinalIgnoreCase)
+    {
+        "Id", "Name", "Votes", "Address",
+    };
+
+    private ClusterDocument(string path, string name, string description, IReadOnlyList<ClusterNodeEntry> nodes, string quorumPolicy, string sha256)
+    {
+        Path = path;
+        Name = name;
+        Description = description;
+        Nodes = nodes;
+        QuorumPolicy = quorumPolicy;
+        Sha256 = sha256;
+    }
+
+    /// <summary>The cluster file it was read from.</summary>
+    public string Path { get; }
+
+    /// <summary><c>Cluster:Name</c>, default <c>cohort</c>.</summary>
+    public string Name { get; }
+
+    /// <summary><c>Cluster:Description</c>, default empty; free text with no effect.</summary>
+    public string Description { get; }
+
+    /// <summary><c>Cluster:Nodes</c>, sorted by id.</summary>
+    public IReadOnlyList<ClusterNodeEntry> Nodes { get; }
+
+    /// <summary><c>Cluster:Quorum:Policy</c>, default <c>votequorum</c>.</summary>
+    public string QuorumPolicy { get; }
+
+    /// <summary>SHA-256 of the file's bytes, lower-case hex.</summary>
+    public string Sha256 { get; }
+
+    public ClusterNodeEntry? Find(NodeId id) => Nodes.FirstOrDefault(n => n.Id == id);
+
+    /// <summary>Parses and validates the core keys of the document in <paramref name="cluster"/>
+    /// (the <c>Cluster</c> section), reporting every problem against <paramref name="path"/>.</summary>
+    public static ClusterDocument Parse(string path, IConfigurationSection cluster)
+    {
+        var problems = new List<string>();
+        void Problem(string key, string expected, string? actual = null) =>
+            problems.Add(ConfigErrors.Format(path, key, expected, actual));
+
+        var name = cluster["Name"] ?? "cohort";
+        if (!PluginNames.IsValid(name))
+        {
+            Problem("Cluster:Name", "letters, digits, '-', '_' or '.'", name);
+        }
+
+        var nodes = new List<ClusterNodeEntry>();
+        var nodeSections = cluster.GetSection("Nodes").GetChildren().ToList();
+        if (nodeSections.Count == 0)
+        {
+            Problem("Cluster:Nodes", "an array of nodes, each with Id and Name");
+        }
+
+        foreach (var section in nodeSections)
+        {
+            var key = section.Path;
+            if (!int.TryParse(section.Key, NumberStyles.None, CultureInfo.InvariantCulture, out _))
+            {
+                Problem(key, "an element of the Nodes array (Nodes must be a JSON array)");
+                continue;
+            }
+
+            var id = ReadInt(section, "Id", min: 1, max: int.MaxValue, fallback: null, Problem);
+            var votes = ReadInt(section, "Votes", min: 0, max: 1_000_000, fallback: 1, Problem);
+            var nodeName = section["Name"];
+            if (nodeName is null || !PluginNames.IsValid(nodeName))
+            {
+                Problem($"{key}:Name", "a node name of letters, digits, '-', '_' or '.'", nodeName);
+            }
+
+            if (id is { } nodeId && votes is { } nodeVotes && nodeName is not null)
+            {
+                nodes.Add(new ClusterNodeEntry(new NodeId(nodeId), nodeName, nodeVotes, section["Address"]));
+            }
+        }
+
+        foreach (var duplicate in nodes.GroupBy(n => n.Id).Where(g => g.Count() > 1))
+        {
+            Problem("Cluster:Nodes", "unique node ids", $"id {duplicate.Key} is listed {duplicate.Count()} times");
+        }
+
+        foreach (var duplicate in nodes.GroupBy(n => n.Name, StringComparer.OrdinalIgnoreCase).Where(g => g.Count() > 1))
+        {
+            Problem("Cluster:Nodes", "unique node names", $"\"{duplicate.Key}\" is listed {duplicate.Count()} times");
+        }
+
+        var policy = cluster["Quorum:Policy"] ?? DefaultQuorumPolicy;
+        if (!PluginNames.IsValid(policy))
+        {
+            Problem("Cluster:Quorum:Policy", "a quorum policy plugin name", policy);
+        }
+
+        if (problems.Count > 0)
+        {
+            throw new CohortStartupException(problems);
+        }
+
+        var sha = Convert.ToHexStringLower(SHA256.HashData(File.ReadAllBytes(path)));
+        return new ClusterDocument(path, name, cluster["Description"] ?? "", [.. nodes.OrderBy(n => n.Id)], policy, sha);
+    }
+
+    private static int? ReadInt(IConfigurationSection section, string key, int min, int max, int? fallback, Action<string, string, string?> problem)
+    {
+        var raw = section[key];
+        if (raw is null)
+        {
+            if (fallback is null)
+            {
+                problem($"{section.Path}:{key}", $"an integer from {min} to {max}", null);
+            }
+
+            return fallback;
+        }
+
+        if (int.TryParse(raw, NumberStyles.Integer, CultureInfo.InvariantCulture, out var value) && value >= min && value <= max)
+        {
+            return value;
+        }
+
+        problem($"{section.Path}:{key}", $"an integer from {min} to {max}", raw);
+        return null;
+    }
+}

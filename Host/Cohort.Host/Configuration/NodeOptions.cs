@@ -1,0 +1,53 @@
+namespace Cohort.Host.Configuration;
+
+/// <summary>
+/// Node-local settings: the <c>Node</c> section of <c>node.json</c>, <c>COHORT_Node__*</c> environment
+/// variables and <c>--Node:*</c> command-line arguments, later sources winning.
+/// </summary>
+/// <remarks>Relative paths resolve against the folder of the file that set them (the current directory
+/// for environment and command line).</remarks>
+public sealed class NodeOptions
+{
+    /// <summary>The section name.</summary>
+    public const string Section = "Node";
+
+    /// <summary>This node's id in the cluster document. Required.</summary>
+    /// <value>No default: 0 is refused.</value>
+    public int Id { get; set; }
+
+    /// <summary>This node's name.</summary>
+    /// <value>Default: the name the cluster document gives node <see cref="Id"/>, else <c>node{Id}</c>.</value>
+    public string? Name { get; set; }
+
+    /// <summary>The transport plugin's name.</summary>
+    /// <value>Default <c>tcp</c>. Only used when the cluster has more than one node.</value>
+    public string Transport { get; set; } = DefaultTransport;
+
+    /// <summary>The cluster file: the cluster-wide document (nodes, quorum policy, ...).</summary>
+    /// <value>Default: none. A node without one is never quorate and has no vote.</value>
+    public string? Bootstrap { get; set; }
+
+    /// <summary>Where the node keeps its incarnation counter, installed view and lock.</summary>
+    /// <value>Default <c>/var/lib/cohort</c>.</value>
+    public string StateDirectory { get; set; } = DefaultStateDirectory;
+
+    /// <summary>The folder holding one sub-folder per plugin.</summary>
+    /// <value>Default: <c>plugins</c> beside the <c>cohort</c> program.</value>
+    public string? PluginDirectory { get; set; }
+
+    /// <summary>The Unix socket the <c>cohort</c> command talks to.</summary>
+    /// <value>Default: <c>admin.sock</c> in <see cref="StateDirectory"/>.</value>
+    public string? AdminSocket { get; set; }
+
+    /// <summary>Default of <see cref="Transport"/>.</summary>
+    public const string DefaultTransport = "tcp";
+
+    /// <summary>Default of <see cref="StateDirectory"/>.</summary>
+    public const string DefaultStateDirectory = "/var/lib/cohort";
+
+    /// <summary>The plugin directory in effect.</summary>
+    public string EffectivePluginDirectory => PluginDirectory ?? Path.Combine(AppContext.BaseDirectory, "plugins");
+
+    /// <summary>The admin socket path in effect.</summary>
+    public string EffectiveAdminSocket => AdminSocket ?? Path.Combine(StateDirectory, "admin.sock");
+}

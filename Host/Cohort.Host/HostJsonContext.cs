@@ -1,0 +1,14 @@
+using System.Text.Json.Serialization;
+using Cohort.Host.Admin;
+using Cohort.Host.State;
+
+namespace Cohort.Host;
+
+/// <summary>Source-generated JSON for the host's files and admin replies (fast start, no reflection).</summary>
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, WriteIndented = false, UseStringEnumConverter = true)]
+[JsonSerializable(typeof(AgentProcessInfo))]
+[JsonSerializable(typeof(AdminRequest))]
+[JsonSerializable(typeof(AdminReply))]
+[JsonSerializable(typeof(StatusReport))]
+[JsonSerializable(typeof(PluginReport[]))]
+internal sealed partial class HostJsonContext : JsonSerializerContext;

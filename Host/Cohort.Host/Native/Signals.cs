@@ -1,0 +1,17 @@
+namespace Cohort.Host.Native;
+
+/// <summary>Sending signals to processes and process groups.</summary>
+public static class Signals
+{
+    /// <summary>SIGTERM: stop cleanly.</summary>
+    public const int Terminate = Libc.SIGTERM;
+
+    /// <summary>SIGKILL: stop now.</summary>
+    public const int Kill = Libc.SIGKILL;
+
+    /// <summary>Sends <paramref name="signal"/> to process <paramref name="pid"/>. False if it is gone.</summary>
+    public static bool Send(int pid, int signal) => Libc.kill(pid, signal) == 0;
+
+    /// <summary>Sends <paramref name="signal"/> to every process of group <paramref name="pgid"/>. False if none is left.</summary>
+    public static bool SendToGroup(int pgid, int signal) => Libc.kill(-pgid, signal) == 0;
+}

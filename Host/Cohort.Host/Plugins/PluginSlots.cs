@@ -1,0 +1,30 @@
+using Cohort.Plugins;
+using Cohort.Quorum;
+using Cohort.Transport;
+
+namespace Cohort.Host.Plugins;
+
+/// <summary>What the host knows about each slot: its name, its contract and the key that chooses it.</summary>
+internal static class PluginSlots
+{
+    public static string Name(PluginSlot slot) => slot switch
+    {
+        PluginSlot.Transport => "transport",
+        PluginSlot.QuorumPolicy => "quorum-policy",
+        _ => slot.ToString(),
+    };
+
+    public static Type Contract(PluginSlot slot) => slot switch
+    {
+        PluginSlot.Transport => typeof(ITransport),
+        PluginSlot.QuorumPolicy => typeof(IQuorumPolicy),
+        _ => throw new ArgumentOutOfRangeException(nameof(slot), slot, "unknown slot"),
+    };
+
+    public static string ConfigKey(PluginSlot slot) => slot switch
+    {
+        PluginSlot.Transport => "Node:Transport",
+        PluginSlot.QuorumPolicy => "Cluster:Quorum:Policy",
+        _ => throw new ArgumentOutOfRangeException(nameof(slot), slot, "unknown slot"),
+    };
+}
