@@ -4,8 +4,8 @@ namespace Cohort.Plugins;
 
 /// <summary>Validates one configuration section a plugin owns.</summary>
 /// <remarks>
-/// Called once per start before the plugin is registered, and again for every proposed cluster
-/// document once the configuration system can change it. It must be a pure function of the section:
+/// Called before the plugin is registered, when the section is present or the plugin is selected for
+/// its slot (an unused plugin with no section is not asked). It must be a pure function of the section:
 /// no IO, no clock. Return every problem at once; an empty result accepts the section. The host names
 /// the source file of each problem's key when it reports it.
 /// </remarks>

@@ -56,7 +56,10 @@ internal sealed class AdminClient
         }
         catch (SocketException ex)
         {
-            throw new CohortStartupException($"no agent answers on {SocketPath} ({ex.Message}); is `cohort agent` running?", ExitCodes.Unavailable);
+            var why = !File.Exists(SocketPath) ? "the socket does not exist"
+                : ex.SocketErrorCode == SocketError.ConnectionRefused ? "connection refused: the agent that made it is gone"
+                : ex.Message;
+            throw new CohortStartupException($"no agent answers on {SocketPath} ({why}); is `cohort agent` running?", ExitCodes.Unavailable);
         }
 
         await using var stream = new NetworkStream(socket, ownsSocket: false);

@@ -40,7 +40,6 @@ public static partial class AgentRunner
         var node = configuration.Node;
         var catalog = PluginCatalog.Load(node.EffectivePluginDirectory, configuration.DescribeSource("Node:PluginDirectory"));
         ConfigurationLoader.CheckClusterKeys(configuration, catalog.OwnedSections);
-        catalog.Validate(configuration);
 
         var selected = new HashSet<LoadedPlugin>();
         LoadedPlugin? policyPlugin = null;
@@ -53,6 +52,8 @@ public static partial class AgentRunner
                 selected.Add(catalog.Select(PluginSlot.Transport, node.Transport, configuration.DescribeSource("Node:Transport")));
             }
         }
+
+        catalog.Validate(configuration, selected);
 
         using var directory = StateDirectory.Open(node.StateDirectory);
         var incarnation = directory.BumpIncarnation();

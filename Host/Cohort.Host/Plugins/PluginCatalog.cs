@@ -87,15 +87,18 @@ internal sealed class PluginCatalog
     /// <summary>The configuration sections the loaded plugins own.</summary>
     public IEnumerable<string> OwnedSections => _plugins.SelectMany(p => p.Manifest.ConfigSections).Select(s => s.Path);
 
-    /// <summary>Runs every plugin's validators over its owned sections; reports all problems at once.</summary>
-    public void Validate(CohortConfiguration configuration)
+    /// <summary>
+    /// Runs the validators of the owned sections that are present, and of every section owned by a
+    /// selected plugin (present or not, so a plugin can insist on a key); reports all problems at once.
+    /// </summary>
+    public void Validate(CohortConfiguration configuration, IReadOnlySet<LoadedPlugin> selected)
     {
         var problems = new List<string>();
         foreach (var plugin in _plugins)
         {
             foreach (var section in plugin.Manifest.ConfigSections)
             {
-                if (section.Validator is null)
+                if (section.Validator is null || !(selected.Contains(plugin) || configuration.Root.GetSection(section.Path).Exists()))
                 {
                     continue;
                 }
