@@ -182,7 +182,7 @@ internal sealed class AdminSocketListener : IDisposable
         Directory.CreateDirectory(System.IO.Path.GetDirectoryName(path)!);
         var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
         // The socket file takes its mode from the umask at bind(): 0660 from the start, never wider.
-        var previous = Libc.umask(0b_000_001_111);
+        var previous = Libc.umask(0b_001_001_111); // 0117
         try
         {
             socket.Bind(new UnixDomainSocketEndPoint(path));

@@ -158,7 +158,8 @@ internal static class ConfigurationLoader
             }
         }
 
-        var result = new NodeOptionsValidator().Validate(null, node);
+        // Semantic checks only once every key parsed: a value that did not parse would be reported twice.
+        var result = problems.Count > 0 ? Microsoft.Extensions.Options.ValidateOptionsResult.Skip : new NodeOptionsValidator().Validate(null, node);
         if (result.Failed)
         {
             foreach (var failure in result.Failures)

@@ -1,0 +1,202 @@
+using Cohort.Host.Configuration;
+using Cohort.TestSupport;
+
+namespace Cohort.Host.Tests.Configuration;
+
+public sealed class ConfigurationLoaderTests
+{
+    private const string OneNodeCluster = """{ "Nodes": [ { "Id": 1, "Name": "n1" } ] }""";
+    private static readonly Dictionary<string, string> NoEnvironment = [];
+    private TempDirectory _dir = null!;
+
+    [SetUp]
+    public void SetUp() => _dir = new TempDirectory();
+
+    [TearDown]
+    public void TearDown() => _dir.Dispose();
+
+    [Test]
+    public void Node_option_defaults_are_the_documented_ones()
+    {
+        var options = new NodeOptions();
+        Assert.Multiple(() =>
+        {
+            Assert.That(options.Id, Is.Zero);
+            Assert.That(options.Name, Is.Null);
+            Assert.That(options.Transport, Is.EqualTo("tcp"));
+            Assert.That(options.Bootstrap, Is.Null);
+            Assert.That(options.StateDirectory, Is.EqualTo("/var/lib/cohort"));
+            Assert.That(options.EffectivePluginDirectory, Is.EqualTo(Path.Combine(AppContext.BaseDirectory, "plugins")));
+            Assert.That(options.EffectiveAdminSocket, Is.EqualTo("/var/lib/cohort/admin.sock"));
+        });
+    }
+
+    [Test]
+    public void Relative_paths_in_a_node_file_resolve_against_its_folder()
+    {
+        _dir.Write("conf/cluster.json", OneNodeCluster);
+        var node = _dir.Write("conf/node.json", """{ "Node": { "Id": 1, "Bootstrap": "cluster.json", "StateDirectory": "../state" } }""");
+
+        var config = ConfigurationLoader.Load(node, [], NoEnvironment);
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(config.Node.Bootstrap, Is.EqualTo(_dir.Combine("conf", "cluster.json")));
+            Assert.That(config.Node.StateDirectory, Is.EqualTo(_dir.Combine("state")));
+            Assert.That(config.Node.EffectiveAdminSocket, Is.EqualTo(_dir.Combine("state", "admin.sock")));
+            Assert.That(config.Node.Name, Is.EqualTo("n1"), "the name comes from the cluster document");
+            Assert.That(config.Cluster!.Nodes.Single().Votes, Is.EqualTo(1), "votes default to 1");
+            Assert.That(config.Cluster.QuorumPolicy, Is.EqualTo("votequorum"));
+        });
+    }
+
+    [Test]
+    public void Environment_and_command_line_override_the_file_in_that_order()
+    {
+        _dir.Write("cluster.json", """{ "Nodes": [ { "Id": 1, "Name": "a" }, { "Id": 2, "Name": "b" }, { "Id": 3, "Name": "c" } ] }""");
+        var node = _dir.Write("node.json", """{ "Node": { "Id": 1, "Bootstrap": "cluster.json" } }""");
+
+        var config = ConfigurationLoader.Load(node, ["--Node:Id=3"], new Dictionary<string, string> { ["COHORT_Node__Id"] = "2", ["COHORT_Node__Transport"] = "udp" });
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(config.Node.Id, Is.EqualTo(3));
+            Assert.That(config.Node.Transport, Is.EqualTo("udp"));
+            Assert.That(config.Node.Name, Is.EqualTo("c"));
+            Assert.That(config.DescribeSource("Node:Id"), Is.EqualTo("command line"));
+            Assert.That(config.DescribeSource("Node:Transport"), Is.EqualTo("environment (COHORT_*)"));
+        });
+    }
+
+    [Test]
+    public void An_unknown_node_key_names_the_file_and_the_key()
+    {
+        var node = _dir.Write("node.json", """{ "Node": { "Id": 1, "StateDirecotry": "x" } }""");
+
+        var error = Assert.Throws<CohortStartupException>(() => ConfigurationLoader.Load(node, [], NoEnvironment))!;
+
+        Assert.That(error.Problems, Has.Count.EqualTo(1));
+        Assert.That(error.Problems[0], Does.StartWith($"{node}: Node:StateDirecotry: expected no such key: Node has "));
+        Assert.That(error.ExitCode, Is.EqualTo(ExitCodes.Config));
+    }
+
+    [Test]
+    public void A_cluster_key_in_node_local_configuration_is_refused()
+    {
+        var node = _dir.Write("node.json", """{ "Node": { "Id": 1 }, "Cluster": { "Quorum": { "Policy": "static" } } }""");
+
+        var error = Assert.Throws<CohortStartupException>(() => ConfigurationLoader.Load(node, [], NoEnvironment))!;
+
+        Assert.That(error.Problems.Single(), Is.EqualTo($"{node}: Cluster:Quorum:Policy: cluster-wide keys belong in the cluster file named by Node:Bootstrap, not in node-local configuration"));
+    }
+
+    [Test]
+    public void Every_problem_is_reported_at_once()
+    {
+        var node = _dir.Write("node.json", """{ "Node": { "Id": "one", "Colour": "blue" }, "Extra": 1 }""");
+
+        var error = Assert.Throws<CohortStartupException>(() => ConfigurationLoader.Load(node, [], NoEnvironment))!;
+
+        Assert.That(error.Problems, Is.EquivalentTo(new[]
+        {
+            $"{node}: Node:Id: expected an integer, got \"one\"",
+            $"{node}: Node:Colour: expected no such key: Node has AdminSocket, Bootstrap, Id, Name, PluginDirectory, StateDirectory, Transport, got \"blue\"",
+            $"{node}: Extra: expected no such key: a node file holds Node and Logging, got \"1\"",
+        }));
+    }
+
+    [Test]
+    public void A_missing_node_id_is_refused()
+    {
+        var node = _dir.Write("node.json", """{ "Node": { "Name": "x" } }""");
+
+        var error = Assert.Throws<CohortStartupException>(() => ConfigurationLoader.Load(node, [], NoEnvironment))!;
+
+        Assert.That(error.Message, Is.EqualTo("defaults: Node:Id: expected a node id of at least 1, got 0"));
+    }
+
+    [Test]
+    public void A_missing_node_file_and_a_missing_cluster_file_are_named()
+    {
+        var missing = _dir.Combine("nope.json");
+        var error = Assert.Throws<CohortStartupException>(() => ConfigurationLoader.Load(missing, [], NoEnvironment))!;
+        Assert.That(error.Message, Is.EqualTo($"{missing}: node file not found"));
+
+        var node = _dir.Write("node.json", """{ "Node": { "Id": 1, "Bootstrap": "gone.json" } }""");
+        error = Assert.Throws<CohortStartupException>(() => ConfigurationLoader.Load(node, [], NoEnvironment))!;
+        Assert.That(error.Message, Is.EqualTo($"{node}: Node:Bootstrap: expected an existing cluster file, got \"{_dir.Combine("gone.json")}\""));
+    }
+
+    [Test]
+    public void A_cluster_file_that_is_not_json_is_named()
+    {
+        _dir.Write("cluster.json", "{ \"Nodes\": [ ");
+        var node = _dir.Write("node.json", """{ "Node": { "Id": 1, "Bootstrap": "cluster.json" } }""");
+
+        var error = Assert.Throws<CohortStartupException>(() => ConfigurationLoader.Load(node, [], NoEnvironment))!;
+
+        Assert.That(error.Message, Does.StartWith($"{_dir.Combine("cluster.json")}: expected a JSON object: "));
+    }
+
+    [Test]
+    public void Cluster_document_errors_name_the_cluster_file_and_json_path()
+    {
+        var cluster = _dir.Write("cluster.json", """{ "Nodes": [ { "Id": 1, "Name": "a" }, { "Id": 1, "Name": "b", "Votes": -2 }, { "Name": "bad name" } ] }""");
+        var node = _dir.Write("node.json", """{ "Node": { "Id": 1, "Bootstrap": "cluster.json" } }""");
+
+        var error = Assert.Throws<CohortStartupException>(() => ConfigurationLoader.Load(node, [], NoEnvironment))!;
+
+        Assert.That(error.Problems, Is.EquivalentTo(new[]
+        {
+            $"{cluster}: Cluster:Nodes:1:Votes: expected an integer from 0 to 1000000, got \"-2\"",
+            $"{cluster}: Cluster:Nodes:2:Id: expected an integer from 1 to 2147483647",
+            $"{cluster}: Cluster:Nodes:2:Name: expected a node name of letters, digits, '-', '_' or '.', got \"bad name\"",
+        }));
+    }
+
+    [Test]
+    public void Duplicate_node_ids_are_refused()
+    {
+        var cluster = _dir.Write("cluster.json", """{ "Nodes": [ { "Id": 1, "Name": "a" }, { "Id": 1, "Name": "b" } ] }""");
+        var node = _dir.Write("node.json", """{ "Node": { "Id": 1, "Bootstrap": "cluster.json" } }""");
+
+        var error = Assert.Throws<CohortStartupException>(() => ConfigurationLoader.Load(node, [], NoEnvironment))!;
+
+        Assert.That(error.Problems.Single(), Is.EqualTo($"{cluster}: Cluster:Nodes: expected unique node ids, got \"id 1 is listed 2 times\""));
+    }
+
+    [Test]
+    public void A_node_absent_from_the_cluster_document_is_refused()
+    {
+        var cluster = _dir.Write("cluster.json", """{ "Nodes": [ { "Id": 1, "Name": "a" }, { "Id": 2, "Name": "b" } ] }""");
+        var node = _dir.Write("node.json", """{ "Node": { "Id": 7, "Bootstrap": "cluster.json" } }""");
+
+        var error = Assert.Throws<CohortStartupException>(() => ConfigurationLoader.Load(node, [], NoEnvironment))!;
+
+        Assert.That(error.Message, Is.EqualTo($"{cluster}: Cluster:Nodes: expected an entry for this node (Node:Id 7, set in {node}); listed ids: 1, 2"));
+    }
+
+    [Test]
+    public void Unknown_cluster_keys_are_errors_unless_a_plugin_owns_their_section()
+    {
+        var cluster = _dir.Write("cluster.json", """{ "Nodes": [ { "Id": 1, "Name": "a", "Colour": "red" } ], "Quorum": { "Polcy": "x", "Mine": { "Anything": 1 } } }""");
+        var node = _dir.Write("node.json", """{ "Node": { "Id": 1, "Bootstrap": "cluster.json" } }""");
+        var config = ConfigurationLoader.Load(node, [], NoEnvironment);
+
+        var error = Assert.Throws<CohortStartupException>(() => ConfigurationLoader.CheckClusterKeys(config, ["Cluster:Quorum:Mine"]))!;
+
+        Assert.That(error.Problems, Has.Count.EqualTo(2));
+        Assert.That(error.Problems, Has.One.StartsWith($"{cluster}: Cluster:Nodes:0:Colour: expected no such key"));
+        Assert.That(error.Problems, Has.One.StartsWith($"{cluster}: Cluster:Quorum:Polcy: expected no such key: the document knows Cluster:Description, Cluster:Name, Cluster:Nodes, Cluster:Quorum:Mine, Cluster:Quorum:Policy"));
+    }
+
+    [Test]
+    public void A_socket_path_too_long_for_unix_is_refused()
+    {
+        var node = _dir.Write("node.json", $$"""{ "Node": { "Id": 1, "AdminSocket": "/{{new string('s', 120)}}" } }""");
+
+        var error = Assert.Throws<CohortStartupException>(() => ConfigurationLoader.Load(node, [], NoEnvironment))!;
+
+        Assert.That(error.Message, Does.StartWith($"{node}: Node:AdminSocket: expected a path of at most 107 bytes"));
+    }
+}
