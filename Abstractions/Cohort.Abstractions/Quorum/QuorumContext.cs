@@ -36,9 +36,10 @@ public sealed class QuorumContext
     public IReadOnlyList<ClusterNode> Nodes { get; }
 
     /// <summary>
-    /// A snapshot of the cluster document (the <c>Cluster</c> section) the view is judged under. A policy
-    /// reads its options from it, for example <c>Cluster:Quorum:VoteQuorum</c>. It does not change
-    /// while the policy holds it.
+    /// A snapshot of the cluster document the view is judged under. Keys are full paths starting with
+    /// <c>Cluster:</c>, the same paths a manifest's <see cref="Plugins.PluginConfigSection"/> names, so a
+    /// policy reads its options with <c>Cluster.GetSection("Cluster:Quorum:VoteQuorum")</c>. It does not
+    /// change while the policy holds it.
     /// </summary>
     public IConfiguration Cluster { get; }
 

@@ -81,7 +81,7 @@ internal sealed partial class QuorumService : BackgroundService
                 _state.Self.Node,
                 view,
                 [.. cluster.Nodes.Select(n => n.ToClusterNode())],
-                Snapshot(_state.Configuration.Root.GetSection("Cluster")),
+                ClusterSnapshot(_state.Configuration.Root),
                 Now,
                 _policyState);
             try
@@ -109,10 +109,10 @@ internal sealed partial class QuorumService : BackgroundService
         }
     }
 
-    /// <summary>An immutable copy of the cluster section, so the policy sees one document throughout.</summary>
-    private static IConfiguration Snapshot(IConfigurationSection cluster) =>
+    /// <summary>An immutable copy of the <c>Cluster:*</c> keys, so the policy sees one document throughout.</summary>
+    private static IConfiguration ClusterSnapshot(IConfiguration root) =>
         new ConfigurationBuilder()
-            .AddInMemoryCollection(cluster.AsEnumerable().Where(kv => kv.Value is not null))
+            .AddInMemoryCollection(root.GetSection("Cluster").AsEnumerable().Where(kv => kv.Value is not null))
             .Build();
 
     [LoggerMessage(Level = LogLevel.Information, Message = "installed {View}")]

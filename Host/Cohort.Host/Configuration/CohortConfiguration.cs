@@ -46,6 +46,6 @@ internal sealed class CohortConfiguration
 
         return key.StartsWith("Cluster", StringComparison.OrdinalIgnoreCase) && Cluster is not null
             ? Cluster.Path
-            : "configuration";
+            : "defaults";
     }
 }

@@ -34,6 +34,7 @@ internal static partial class Libc
     internal const int O_RDONLY = 0;
     internal const int O_DIRECTORY = 0x10000;
     internal const int O_CLOEXEC = 0x80000;
+    internal const int SIGINT = 2;
     internal const int SIGKILL = 9;
     internal const int SIGTERM = 15;
     internal const int ESRCH = 3;

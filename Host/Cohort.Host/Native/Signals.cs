@@ -3,6 +3,9 @@ namespace Cohort.Host.Native;
 /// <summary>Sending signals to processes and process groups.</summary>
 public static class Signals
 {
+    /// <summary>SIGINT: what Ctrl-C sends.</summary>
+    public const int Interrupt = Libc.SIGINT;
+
     /// <summary>SIGTERM: stop cleanly.</summary>
     public const int Terminate = Libc.SIGTERM;
 

@@ -19,7 +19,7 @@ public sealed class VoteQuorumOptions
     /// <summary>Reads the options from a cluster document; call only on a validated document.</summary>
     public static VoteQuorumOptions From(IConfiguration cluster)
     {
-        var section = cluster.GetSection("Quorum:VoteQuorum");
+        var section = cluster.GetSection(Section);
         return new VoteQuorumOptions
         {
             ExpectedVotes = section["ExpectedVotes"] is { } raw ? int.Parse(raw, CultureInfo.InvariantCulture) : null,

@@ -18,7 +18,7 @@ public sealed class PercentOptions
     /// <summary>Reads the options from the cluster document.</summary>
     public static PercentOptions From(IConfiguration cluster)
     {
-        var raw = cluster["Quorum:Percent:Percent"];
+        var raw = cluster[Section + ":Percent"];
         return raw is null ? new PercentOptions() : new PercentOptions { Percent = int.Parse(raw, CultureInfo.InvariantCulture) };
     }
 }

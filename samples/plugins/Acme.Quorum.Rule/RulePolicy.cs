@@ -10,7 +10,7 @@ public sealed class RulePolicy : IQuorumPolicy
     public QuorumDecision Decide(QuorumContext context)
     {
         ArgumentNullException.ThrowIfNull(context);
-        var (rule, _) = QuorumRule.Parse(context.Cluster["Quorum:Rule:Expression"] ?? "");
+        var (rule, _) = QuorumRule.Parse(context.Cluster[QuorumRule.Section + ":Expression"] ?? "");
         var votes = context.ViewVotes;
         if (rule is null)
         {

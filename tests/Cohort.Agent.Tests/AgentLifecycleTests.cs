@@ -1,0 +1,211 @@
+using System.Text.Json;
+using Cohort.Host;
+using Cohort.Host.Native;
+using Cohort.Host.State;
+using Cohort.TestSupport;
+
+namespace Cohort.Agent.Tests;
+
+[NonParallelizable]
+public sealed class AgentLifecycleTests : AgentTestBase
+{
+    private const string OneNode = """{ "Name": "t", "Nodes": [ { "Id": 1, "Name": "n1" } ] }""";
+
+    [Test]
+    public async Task The_single_node_sample_runs_and_reports_its_status()
+    {
+        // The sample as shipped, but with its state in this test's directory.
+        foreach (var file in new[] { "node.json", "cluster.json" })
+        {
+            Dir.Write(file, File.ReadAllText(Path.Combine(RepoPaths.Root, "samples", "single-node", file)));
+        }
+
+        var node = Dir.Combine("node.json");
+        await StartAgentAsync(node, $"--Node:StateDirectory={Dir.Combine("state")}");
+
+        var (code, stdout, stderr) = await CohortProcess.RunAsync("status", "--json", "--config", node, $"--socket", Socket);
+        Assert.That(code, Is.Zero, stderr);
+        var status = JsonDocument.Parse(stdout).RootElement;
+        Assert.Multiple(() =>
+        {
+            Assert.That(status.GetProperty("node").GetString(), Is.EqualTo("solo"));
+            Assert.That(status.GetProperty("nodeId").GetInt32(), Is.EqualTo(1));
+            Assert.That(status.GetProperty("incarnation").GetInt64(), Is.EqualTo(1));
+            Assert.That(status.GetProperty("view").GetProperty("epoch").GetInt64(), Is.EqualTo(1));
+            Assert.That(status.GetProperty("view").GetProperty("coordinator").GetInt32(), Is.EqualTo(1));
+            Assert.That(status.GetProperty("view").GetProperty("members")[0].GetProperty("incarnation").GetInt64(), Is.EqualTo(1));
+            Assert.That(status.GetProperty("quorate").GetBoolean(), Is.True);
+            Assert.That(status.GetProperty("quorum").GetProperty("policy").GetString(), Is.EqualTo("percent"), "the sample selects the samples/ quorum policy");
+            Assert.That(status.GetProperty("plugins").EnumerateArray().Select(p => p.GetProperty("name").GetString()), Does.Contain("percent"));
+        });
+
+        var human = await CohortProcess.RunAsync("status", "--socket", Socket);
+        Assert.That(human.Stdout, Does.Contain("quorum   quorate: 1 of 1 votes; 51% is 1 [policy percent]"));
+    }
+
+    [Test]
+    public async Task The_quorum_policy_reads_its_options_from_the_cluster_file()
+    {
+        // A one-node cluster expecting 3 votes: one vote of three is no majority.
+        var node = WriteConfig("""{ "Nodes": [ { "Id": 1, "Name": "n1" } ], "Quorum": { "VoteQuorum": { "ExpectedVotes": 3 } } }""");
+
+        var (_, status) = await StartAgentAsync(node);
+
+        Assert.That(status.GetProperty("quorate").GetBoolean(), Is.False);
+        Assert.That(status.GetProperty("quorum").GetProperty("reason").GetString(), Is.EqualTo("1 of 3 expected votes; 2 needed"));
+        Assert.That(status.GetProperty("quorum").GetProperty("expected").GetInt32(), Is.EqualTo(3));
+    }
+
+    [Test]
+    public async Task Client_verbs_find_the_agent_by_config_or_by_environment()
+    {
+        var node = WriteConfig(OneNode);
+        await StartAgentAsync(node);
+
+        var byConfig = await JsonOf("status", "--json", "--config", node);
+        var plugins = await JsonOf("plugins", "--json", "--config", node);
+
+        Assert.That(byConfig.GetProperty("node").GetString(), Is.EqualTo("n1"));
+        var votequorum = plugins.EnumerateArray().Single(p => p.GetProperty("name").GetString() == "votequorum");
+        Assert.Multiple(() =>
+        {
+            Assert.That(votequorum.GetProperty("slot").GetString(), Is.EqualTo("quorum-policy"));
+            Assert.That(votequorum.GetProperty("version").GetString(), Is.Not.Empty);
+            Assert.That(votequorum.GetProperty("selected").GetBoolean(), Is.True);
+            Assert.That(votequorum.GetProperty("path").GetString(), Does.StartWith(RepoPaths.Plugins));
+        });
+    }
+
+    [Test]
+    public async Task After_sigkill_a_restart_gets_a_higher_incarnation_and_replaces_the_stale_socket()
+    {
+        var node = WriteConfig(OneNode);
+        var (agent, first) = await StartAgentAsync(node);
+
+        agent.Signal(Signals.Kill);
+        await agent.WaitForExitAsync();
+        Assert.That(File.Exists(Socket), Is.True, "a killed agent leaves its socket file");
+        var (again, second) = await StartAgentAsync(node);
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(second.GetProperty("incarnation").GetInt64(), Is.GreaterThan(first.GetProperty("incarnation").GetInt64()));
+            Assert.That(second.GetProperty("view").GetProperty("epoch").GetInt64(), Is.GreaterThan(first.GetProperty("view").GetProperty("epoch").GetInt64()));
+            Assert.That(second.GetProperty("pid").GetInt32(), Is.EqualTo(again.Pid));
+        });
+        await Poll.UntilAsync("the replaced-stale-socket warning", () => again.Stderr.Contains("replaced the stale admin socket", StringComparison.Ordinal));
+    }
+
+    [Test]
+    public async Task Sigterm_stops_the_agent_cleanly_and_removes_its_socket()
+    {
+        var node = WriteConfig(OneNode);
+        var (agent, _) = await StartAgentAsync(node);
+
+        agent.Signal(Signals.Terminate);
+
+        Assert.That(await agent.WaitForExitAsync(), Is.Zero);
+        Assert.That(File.Exists(Socket), Is.False);
+        var (code, _, stderr) = await CohortProcess.RunAsync("status", "--socket", Socket);
+        Assert.That(code, Is.EqualTo(ExitCodes.Unavailable));
+        Assert.That(Lines(stderr), Is.EqualTo(new[] { $"cohort: no agent answers on {Socket} (the socket does not exist); is `cohort agent` running?" }));
+    }
+
+    [Test]
+    public async Task A_second_agent_on_the_same_state_directory_is_refused()
+    {
+        var node = WriteConfig(OneNode);
+        var (agent, _) = await StartAgentAsync(node);
+
+        var (code, _, stderr) = await CohortProcess.RunAsync("agent", "--config", node);
+
+        Assert.That(code, Is.EqualTo(ExitCodes.InUse));
+        Assert.That(Lines(stderr), Is.EqualTo(new[] { $"cohort: state directory {Dir.Combine("state")}: in use by another agent (pid {agent.Pid}, incarnation 1); one agent per state directory" }));
+        Assert.That(agent.Process.HasExited, Is.False);
+    }
+
+    [Test]
+    public async Task The_agent_leads_its_own_process_group_and_records_it_in_agent_pid()
+    {
+        var node = WriteConfig(OneNode);
+        var (agent, status) = await StartAgentAsync(node);
+
+        var info = JsonSerializer.Deserialize<JsonElement>(File.ReadAllText(Dir.Combine("state", "agent.pid")));
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(info.GetProperty("pid").GetInt32(), Is.EqualTo(agent.Pid));
+            Assert.That(info.GetProperty("pgid").GetInt32(), Is.EqualTo(agent.Pid), "the agent leads its own group");
+            Assert.That(info.GetProperty("incarnation").GetInt64(), Is.EqualTo(status.GetProperty("incarnation").GetInt64()));
+            Assert.That(info.GetProperty("startTime").GetInt64(), Is.EqualTo(AgentProcessInfo.ReadStartTime(agent.Pid)));
+        });
+    }
+
+    [Test]
+    public async Task A_client_with_no_agent_prints_one_line_and_fails()
+    {
+        var (code, stdout, stderr) = await CohortProcess.RunAsync("status", "--socket", Dir.Combine("nobody.sock"));
+
+        Assert.That(code, Is.EqualTo(ExitCodes.Unavailable));
+        Assert.That(stdout, Is.Empty);
+        Assert.That(Lines(stderr), Has.Length.EqualTo(1));
+        Assert.That(stderr, Does.StartWith($"cohort: no agent answers on {Dir.Combine("nobody.sock")}"));
+    }
+
+    [Test]
+    public async Task A_configuration_error_is_one_line_naming_file_and_key()
+    {
+        var node = WriteConfig(OneNode, nodeExtra: ", \"Trasnport\": \"tcp\"");
+
+        var (code, _, stderr) = await CohortProcess.RunAsync("agent", "--config", node);
+
+        Assert.That(code, Is.EqualTo(ExitCodes.Config));
+        Assert.That(Lines(stderr), Has.Length.EqualTo(1));
+        Assert.That(stderr, Does.StartWith($"cohort: {node}: Node:Trasnport: expected no such key"));
+        Assert.That(Directory.Exists(Dir.Combine("state")), Is.False, "nothing is touched before the configuration is valid");
+    }
+
+    [Test]
+    public async Task An_unknown_quorum_policy_lists_the_policies_found()
+    {
+        var node = WriteConfig("""{ "Nodes": [ { "Id": 1, "Name": "n1" } ], "Quorum": { "Policy": "majority" } }""");
+
+        var (code, _, stderr) = await CohortProcess.RunAsync("agent", "--config", node);
+
+        Assert.That(code, Is.EqualTo(ExitCodes.Config));
+        Assert.That(Lines(stderr), Is.EqualTo(new[] { $"cohort: {Dir.Combine("cluster.json")}: Cluster:Quorum:Policy: expected the name of a quorum-policy plugin in {RepoPaths.Plugins} (found: percent, rule, votequorum), got \"majority\"" }));
+    }
+
+    [Test]
+    public async Task A_cluster_of_several_nodes_needs_its_transport_plugin()
+    {
+        var node = WriteConfig("""{ "Nodes": [ { "Id": 1, "Name": "n1" }, { "Id": 2, "Name": "n2" } ] }""");
+
+        var (code, _, stderr) = await CohortProcess.RunAsync("agent", "--config", node);
+
+        Assert.That(code, Is.EqualTo(ExitCodes.Config));
+        Assert.That(Lines(stderr), Is.EqualTo(new[] { $"cohort: defaults: Node:Transport: expected the name of a transport plugin in {RepoPaths.Plugins} (found: none), got \"tcp\"" }));
+    }
+
+    [Test]
+    public async Task Keygen_writes_a_private_key_and_will_not_overwrite_it_by_accident()
+    {
+        var key = Dir.Combine("cluster.key");
+
+        var first = await CohortProcess.RunAsync("keygen", "--output", key);
+        var contents = File.ReadAllText(key);
+        var again = await CohortProcess.RunAsync("keygen", "--output", key);
+        var forced = await CohortProcess.RunAsync("keygen", "--output", key, "--force");
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(first.ExitCode, Is.Zero, first.Stderr);
+            Assert.That(Convert.FromBase64String(contents.Trim()), Has.Length.EqualTo(32));
+            Assert.That(File.GetUnixFileMode(key), Is.EqualTo(UnixFileMode.UserRead | UnixFileMode.UserWrite));
+            Assert.That(again.ExitCode, Is.Not.Zero);
+            Assert.That(again.Stderr, Does.Contain("pass --force to replace it"));
+            Assert.That(forced.ExitCode, Is.Zero);
+            Assert.That(File.ReadAllText(key), Is.Not.EqualTo(contents));
+        });
+    }
+}
