@@ -25,7 +25,7 @@ public abstract class AgentTestBase
         {
             if (TestContext.CurrentContext.Result.Outcome.Status == NUnit.Framework.Interfaces.TestStatus.Failed)
             {
-                TestContext.Out.WriteLine($"--- cohort {string.Join(' ', process.Process.StartInfo.ArgumentList)} (pid {process.Pid}) stderr:\n{process.Stderr}");
+                TestContext.Out.WriteLine($"--- {string.Join(' ', process.Process.StartInfo.ArgumentList)} (pid {process.Pid}) stderr:\n{process.Stderr}");
             }
 
             process.Dispose();

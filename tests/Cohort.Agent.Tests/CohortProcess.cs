@@ -45,13 +45,17 @@ public sealed class CohortProcess : IDisposable
 
     public static CohortProcess Start(params string[] arguments)
     {
-        var start = new ProcessStartInfo(RepoPaths.Cohort)
+        // A shell running tests as a background job ignores SIGINT, and ignored signals are inherited:
+        // start cohort with default dispositions, as from a terminal, so Ctrl-C can be tested.
+        var start = new ProcessStartInfo("env")
         {
             RedirectStandardInput = true,
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
         };
+        start.ArgumentList.Add("--default-signal=INT,QUIT");
+        start.ArgumentList.Add(RepoPaths.Cohort);
         foreach (var argument in arguments)
         {
             start.ArgumentList.Add(argument);
@@ -88,7 +92,7 @@ public sealed class CohortProcess : IDisposable
         }
         catch (OperationCanceledException)
         {
-            throw new TimeoutException($"cohort {string.Join(' ', Process.StartInfo.ArgumentList)} did not exit within {(deadline ?? Poll.DefaultDeadline).TotalSeconds:0} s; stderr:\n{Stderr}");
+            throw new TimeoutException($"{string.Join(' ', Process.StartInfo.ArgumentList)} did not exit within {(deadline ?? Poll.DefaultDeadline).TotalSeconds:0} s; stderr:\n{Stderr}");
         }
 
         Process.WaitForExit();

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Runs every test of Cohort. On a fresh machine it first installs what the tests need (Debian
+# packages via apt-get), then builds, runs every test project, and ends with one line:
+#   N passed, N failed[, N skipped]
+set -uo pipefail
+root="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")" && pwd)"
+cd "$root"
+
+# Commands the tests use, and the Debian package that provides each.
+declare -A needed=(
+    [python3]=python3      # test helpers (a stale Unix socket left by a process that exits), trx parsing
+    [flock]=util-linux     # ./cohort serialises concurrent builds
+)
+missing=()
+for command in "${!needed[@]}"; do
+    command -v "$command" >/dev/null 2>&1 || missing+=("${needed[$command]}")
+done
+if ((${#missing[@]} > 0)); then
+    echo "test.sh: installing ${missing[*]}" >&2
+    sudo=""
+    [[ $(id -u) -eq 0 ]] || sudo="sudo"
+    $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null \
+        || { echo "test.sh: could not install ${missing[*]}" >&2; echo "0 passed, 1 failed"; exit 1; }
+fi
+command -v dotnet >/dev/null 2>&1 || { echo "test.sh: the .NET 10 SDK (dotnet) is needed" >&2; echo "0 passed, 1 failed"; exit 1; }
+
+echo "test.sh: building" >&2
+if ! dotnet build Cohort.slnx -c Release -nologo -v quiet -clp:"ErrorsOnly;NoSummary"; then
+    echo "test.sh: the build failed" >&2
+    echo "0 passed, 1 failed"
+    exit 1
+fi
+
+results="$(mktemp -d)"
+trap 'rm -rf "$results"' EXIT
+# One dotnet test per project, in parallel, each writing its own result file.
+projects=(tests/*/*.Tests.csproj)
+status=0
+pids=()
+for project in "${projects[@]}"; do
+    name="$(basename "$project" .csproj)"
+    dotnet test "$project" -c Release --no-build --nologo --logger "trx;LogFileName=$name.trx" --results-directory "$results" \
+        -- NUnit.DefaultTimeout=300000 &
+    pids+=($!)
+done
+for pid in "${pids[@]}"; do
+    wait "$pid" || status=1
+done
+
+python3 - "$results" "$status" "${#projects[@]}" <<'PY'
+import glob, sys, xml.etree.ElementTree as ET
+ns = {"t": "http://microsoft.com/schemas/VisualStudio/TeamTest/2010"}
+passed = failed = skipped = 0
+files = glob.glob(sys.argv[1] + "/*.trx")
+for path in files:
+    counters = ET.parse(path).getroot().find("t:ResultSummary/t:Counters", ns)
+    passed += int(counters.get("passed", 0))
+    failed += int(counters.get("failed", 0)) + int(counters.get("error", 0)) + int(counters.get("timeout", 0)) + int(counters.get("aborted", 0))
+    skipped += int(counters.get("notExecuted", 0)) + int(counters.get("inconclusive", 0))
+if int(sys.argv[2]) != 0 and failed == 0:
+    failed = 1  # a test host crashed or a project did not run: count it, never report green
+missing = int(sys.argv[3]) - len(files)
+if missing > 0:
+    print(f"test.sh: {missing} test project(s) produced no results", file=sys.stderr)
+    failed += missing
+print(f"{passed} passed, {failed} failed, {skipped} skipped")
+sys.exit(1 if failed else 0)
+PY
