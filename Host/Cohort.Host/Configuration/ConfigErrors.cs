@@ -7,4 +7,7 @@ internal static class ConfigErrors
         actual is null
             ? $"{source}: {key}: expected {expected}"
             : $"{source}: {key}: expected {expected}, got \"{actual}\"";
+
+    /// <summary><c>source: key: unknown key; known keys</c>.</summary>
+    public static string Unknown(string source, string key, string known) => $"{source}: {key}: unknown key; {known}";
 }

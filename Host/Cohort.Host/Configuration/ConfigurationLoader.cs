@@ -98,15 +98,17 @@ internal static class ConfigurationLoader
         var owned = ownedSections.ToList();
         var problems = new List<string>();
         var source = configuration.Sources[^1];
-        foreach (var (key, value) in source.Leaves())
+        foreach (var (key, _) in source.Leaves())
         {
             if (owned.Any(section => IsUnder(key, section)) || IsCoreClusterKey(key))
             {
                 continue;
             }
 
-            problems.Add(ConfigErrors.Format(source.Description, key, "no such key: the document knows " +
-                string.Join(", ", ClusterDocument.CoreKeys.Select(k => "Cluster:" + k).Concat(owned).Order(StringComparer.Ordinal)), value));
+            var known = key.StartsWith("Cluster:Nodes:", StringComparison.OrdinalIgnoreCase)
+                ? "a node entry has " + string.Join(", ", ClusterDocument.NodeKeys.Order(StringComparer.Ordinal))
+                : "the document knows " + string.Join(", ", ClusterDocument.CoreKeys.Select(k => "Cluster:" + k).Concat(owned).Order(StringComparer.Ordinal));
+            problems.Add(ConfigErrors.Unknown(source.Description, key, known));
         }
 
         ThrowIfAny(problems);
@@ -144,8 +146,8 @@ internal static class ConfigurationLoader
                 {
                     if (parts.Length != 2 || !NodeProperties.TryGetValue(parts[1], out var property))
                     {
-                        problems.Add(ConfigErrors.Format(source.Description, key,
-                            "no such key: Node has " + string.Join(", ", NodeProperties.Keys.Order(StringComparer.Ordinal)), value));
+                        problems.Add(ConfigErrors.Unknown(source.Description, key,
+                            "Node has " + string.Join(", ", NodeProperties.Keys.Order(StringComparer.Ordinal))));
                         continue;
                     }
 
@@ -153,7 +155,7 @@ internal static class ConfigurationLoader
                 }
                 else if (source.IsFile && !top.Equals("Logging", StringComparison.OrdinalIgnoreCase))
                 {
-                    problems.Add(ConfigErrors.Format(source.Description, key, "no such key: a node file holds Node and Logging", value));
+                    problems.Add(ConfigErrors.Unknown(source.Description, key, "a node file holds the sections Node and Logging"));
                 }
             }
         }
