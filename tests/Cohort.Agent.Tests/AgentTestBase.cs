@@ -7,16 +7,11 @@ namespace Cohort.Agent.Tests;
 /// Owns what a multi-process test starts: a temporary directory and every process, killed in
 /// teardown even when the test failed.
 /// </summary>
-public abstract class AgentTestBase
+public abstract class AgentTestBase : TempDirectoryTest
 {
     private readonly List<CohortProcess> _processes = [];
 
-    protected TempDirectory Dir { get; private set; } = null!;
-
     protected string Socket => Dir.Combine("state", "admin.sock");
-
-    [SetUp]
-    public void CreateDirectory() => Dir = new TempDirectory();
 
     [TearDown]
     public void KillEverything()
@@ -32,7 +27,6 @@ public abstract class AgentTestBase
         }
 
         _processes.Clear();
-        Dir.Dispose();
     }
 
     /// <summary>Writes a node file (state and socket inside the test directory) and a cluster file.</summary>

@@ -5,20 +5,12 @@ using Cohort.TestSupport;
 
 namespace Cohort.Host.Tests.Admin;
 
-public sealed class AdminSocketListenerTests
+public sealed class AdminSocketListenerTests : TempDirectoryTest
 {
-    private TempDirectory _dir = null!;
-
-    [SetUp]
-    public void SetUp() => _dir = new TempDirectory();
-
-    [TearDown]
-    public void TearDown() => _dir.Dispose();
-
     [Test]
     public void The_socket_is_created_with_mode_0660()
     {
-        using var listener = AdminSocketListener.Bind(_dir.Combine("admin.sock"));
+        using var listener = AdminSocketListener.Bind(Dir.Combine("admin.sock"));
 
         Assert.That(File.GetUnixFileMode(listener.Path), Is.EqualTo(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.GroupWrite));
         Assert.That(listener.ReplacedStale, Is.False);
@@ -27,7 +19,7 @@ public sealed class AdminSocketListenerTests
     [Test]
     public void A_stale_socket_of_a_dead_agent_is_replaced()
     {
-        var path = _dir.Combine("admin.sock");
+        var path = Dir.Combine("admin.sock");
         // .NET unlinks a socket file when its listener is disposed; a killed agent leaves it behind.
         // A process that binds and exits without unlinking leaves the same kind of stale file.
         using (var python = Process.Start("python3", ["-c", "import socket,sys; s=socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen()", path]))
@@ -48,7 +40,7 @@ public sealed class AdminSocketListenerTests
     [Test]
     public void A_socket_a_live_agent_answers_on_is_refused()
     {
-        var path = _dir.Combine("admin.sock");
+        var path = Dir.Combine("admin.sock");
         using var live = AdminSocketListener.Bind(path);
 
         var error = Assert.Throws<CohortStartupException>(() => AdminSocketListener.Bind(path))!;

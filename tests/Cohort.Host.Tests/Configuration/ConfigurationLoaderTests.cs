@@ -3,18 +3,10 @@ using Cohort.TestSupport;
 
 namespace Cohort.Host.Tests.Configuration;
 
-public sealed class ConfigurationLoaderTests
+public sealed class ConfigurationLoaderTests : TempDirectoryTest
 {
     private const string OneNodeCluster = """{ "Nodes": [ { "Id": 1, "Name": "n1" } ] }""";
     private static readonly Dictionary<string, string> NoEnvironment = [];
-    private TempDirectory _dir = null!;
-
-    [SetUp]
-    public void SetUp() => _dir = new TempDirectory();
-
-    [TearDown]
-    public void TearDown() => _dir.Dispose();
-
     [Test]
     public void Node_option_defaults_are_the_documented_ones()
     {
@@ -34,16 +26,16 @@ public sealed class ConfigurationLoaderTests
     [Test]
     public void Relative_paths_in_a_node_file_resolve_against_its_folder()
     {
-        _dir.Write("conf/cluster.json", OneNodeCluster);
-        var node = _dir.Write("conf/node.json", """{ "Node": { "Id": 1, "Bootstrap": "cluster.json", "StateDirectory": "../state" } }""");
+        Dir.Write("conf/cluster.json", OneNodeCluster);
+        var node = Dir.Write("conf/node.json", """{ "Node": { "Id": 1, "Bootstrap": "cluster.json", "StateDirectory": "../state" } }""");
 
         var config = ConfigurationLoader.Load(node, [], NoEnvironment);
 
         Assert.Multiple(() =>
         {
-            Assert.That(config.Node.Bootstrap, Is.EqualTo(_dir.Combine("conf", "cluster.json")));
-            Assert.That(config.Node.StateDirectory, Is.EqualTo(_dir.Combine("state")));
-            Assert.That(config.Node.EffectiveAdminSocket, Is.EqualTo(_dir.Combine("state", "admin.sock")));
+            Assert.That(config.Node.Bootstrap, Is.EqualTo(Dir.Combine("conf", "cluster.json")));
+            Assert.That(config.Node.StateDirectory, Is.EqualTo(Dir.Combine("state")));
+            Assert.That(config.Node.EffectiveAdminSocket, Is.EqualTo(Dir.Combine("state", "admin.sock")));
             Assert.That(config.Node.Name, Is.EqualTo("n1"), "the name comes from the cluster document");
             Assert.That(config.Cluster!.Nodes.Single().Votes, Is.EqualTo(1), "votes default to 1");
             Assert.That(config.Cluster.QuorumPolicy, Is.EqualTo("votequorum"));
@@ -53,8 +45,8 @@ public sealed class ConfigurationLoaderTests
     [Test]
     public void Environment_and_command_line_override_the_file_in_that_order()
     {
-        _dir.Write("cluster.json", """{ "Nodes": [ { "Id": 1, "Name": "a" }, { "Id": 2, "Name": "b" }, { "Id": 3, "Name": "c" } ] }""");
-        var node = _dir.Write("node.json", """{ "Node": { "Id": 1, "Bootstrap": "cluster.json" } }""");
+        Dir.Write("cluster.json", """{ "Nodes": [ { "Id": 1, "Name": "a" }, { "Id": 2, "Name": "b" }, { "Id": 3, "Name": "c" } ] }""");
+        var node = Dir.Write("node.json", """{ "Node": { "Id": 1, "Bootstrap": "cluster.json" } }""");
 
         var config = ConfigurationLoader.Load(node, ["--Node:Id=3"], new Dictionary<string, string> { ["COHORT_Node__Id"] = "2", ["COHORT_Node__Transport"] = "udp" });
 
@@ -71,7 +63,7 @@ public sealed class ConfigurationLoaderTests
     [Test]
     public void An_unknown_node_key_names_the_file_and_the_key()
     {
-        var node = _dir.Write("node.json", """{ "Node": { "Id": 1, "StateDirecotry": "x" } }""");
+        var node = Dir.Write("node.json", """{ "Node": { "Id": 1, "StateDirecotry": "x" } }""");
 
         var error = Assert.Throws<CohortStartupException>(() => ConfigurationLoader.Load(node, [], NoEnvironment))!;
 
@@ -83,7 +75,7 @@ public sealed class ConfigurationLoaderTests
     [Test]
     public void A_cluster_key_in_node_local_configuration_is_refused()
     {
-        var node = _dir.Write("node.json", """{ "Node": { "Id": 1 }, "Cluster": { "Quorum": { "Policy": "static" } } }""");
+        var node = Dir.Write("node.json", """{ "Node": { "Id": 1 }, "Cluster": { "Quorum": { "Policy": "static" } } }""");
 
         var error = Assert.Throws<CohortStartupException>(() => ConfigurationLoader.Load(node, [], NoEnvironment))!;
 
@@ -93,7 +85,7 @@ public sealed class ConfigurationLoaderTests
     [Test]
     public void Every_problem_is_reported_at_once()
     {
-        var node = _dir.Write("node.json", """{ "Node": { "Id": "one", "Colour": "blue" }, "Extra": 1 }""");
+        var node = Dir.Write("node.json", """{ "Node": { "Id": "one", "Colour": "blue" }, "Extra": 1 }""");
 
         var error = Assert.Throws<CohortStartupException>(() => ConfigurationLoader.Load(node, [], NoEnvironment))!;
 
@@ -108,7 +100,7 @@ public sealed class ConfigurationLoaderTests
     [Test]
     public void A_missing_node_id_is_refused()
     {
-        var node = _dir.Write("node.json", """{ "Node": { "Name": "x" } }""");
+        var node = Dir.Write("node.json", """{ "Node": { "Name": "x" } }""");
 
         var error = Assert.Throws<CohortStartupException>(() => ConfigurationLoader.Load(node, [], NoEnvironment))!;
 
@@ -118,31 +110,31 @@ public sealed class ConfigurationLoaderTests
     [Test]
     public void A_missing_node_file_and_a_missing_cluster_file_are_named()
     {
-        var missing = _dir.Combine("nope.json");
+        var missing = Dir.Combine("nope.json");
         var error = Assert.Throws<CohortStartupException>(() => ConfigurationLoader.Load(missing, [], NoEnvironment))!;
         Assert.That(error.Message, Is.EqualTo($"{missing}: node file not found"));
 
-        var node = _dir.Write("node.json", """{ "Node": { "Id": 1, "Bootstrap": "gone.json" } }""");
+        var node = Dir.Write("node.json", """{ "Node": { "Id": 1, "Bootstrap": "gone.json" } }""");
         error = Assert.Throws<CohortStartupException>(() => ConfigurationLoader.Load(node, [], NoEnvironment))!;
-        Assert.That(error.Message, Is.EqualTo($"{node}: Node:Bootstrap: expected an existing cluster file, got \"{_dir.Combine("gone.json")}\""));
+        Assert.That(error.Message, Is.EqualTo($"{node}: Node:Bootstrap: expected an existing cluster file, got \"{Dir.Combine("gone.json")}\""));
     }
 
     [Test]
     public void A_cluster_file_that_is_not_json_is_named()
     {
-        _dir.Write("cluster.json", "{ \"Nodes\": [ ");
-        var node = _dir.Write("node.json", """{ "Node": { "Id": 1, "Bootstrap": "cluster.json" } }""");
+        Dir.Write("cluster.json", "{ \"Nodes\": [ ");
+        var node = Dir.Write("node.json", """{ "Node": { "Id": 1, "Bootstrap": "cluster.json" } }""");
 
         var error = Assert.Throws<CohortStartupException>(() => ConfigurationLoader.Load(node, [], NoEnvironment))!;
 
-        Assert.That(error.Message, Does.StartWith($"{_dir.Combine("cluster.json")}: expected a JSON object: "));
+        Assert.That(error.Message, Does.StartWith($"{Dir.Combine("cluster.json")}: expected a JSON object: "));
     }
 
     [Test]
     public void Cluster_document_errors_name_the_cluster_file_and_json_path()
     {
-        var cluster = _dir.Write("cluster.json", """{ "Nodes": [ { "Id": 1, "Name": "a" }, { "Id": 1, "Name": "b", "Votes": -2 }, { "Name": "bad name" } ] }""");
-        var node = _dir.Write("node.json", """{ "Node": { "Id": 1, "Bootstrap": "cluster.json" } }""");
+        var cluster = Dir.Write("cluster.json", """{ "Nodes": [ { "Id": 1, "Name": "a" }, { "Id": 1, "Name": "b", "Votes": -2 }, { "Name": "bad name" } ] }""");
+        var node = Dir.Write("node.json", """{ "Node": { "Id": 1, "Bootstrap": "cluster.json" } }""");
 
         var error = Assert.Throws<CohortStartupException>(() => ConfigurationLoader.Load(node, [], NoEnvironment))!;
 
@@ -157,8 +149,8 @@ public sealed class ConfigurationLoaderTests
     [Test]
     public void Duplicate_node_ids_are_refused()
     {
-        var cluster = _dir.Write("cluster.json", """{ "Nodes": [ { "Id": 1, "Name": "a" }, { "Id": 1, "Name": "b" } ] }""");
-        var node = _dir.Write("node.json", """{ "Node": { "Id": 1, "Bootstrap": "cluster.json" } }""");
+        var cluster = Dir.Write("cluster.json", """{ "Nodes": [ { "Id": 1, "Name": "a" }, { "Id": 1, "Name": "b" } ] }""");
+        var node = Dir.Write("node.json", """{ "Node": { "Id": 1, "Bootstrap": "cluster.json" } }""");
 
         var error = Assert.Throws<CohortStartupException>(() => ConfigurationLoader.Load(node, [], NoEnvironment))!;
 
@@ -168,8 +160,8 @@ public sealed class ConfigurationLoaderTests
     [Test]
     public void A_node_absent_from_the_cluster_document_is_refused()
     {
-        var cluster = _dir.Write("cluster.json", """{ "Nodes": [ { "Id": 1, "Name": "a" }, { "Id": 2, "Name": "b" } ] }""");
-        var node = _dir.Write("node.json", """{ "Node": { "Id": 7, "Bootstrap": "cluster.json" } }""");
+        var cluster = Dir.Write("cluster.json", """{ "Nodes": [ { "Id": 1, "Name": "a" }, { "Id": 2, "Name": "b" } ] }""");
+        var node = Dir.Write("node.json", """{ "Node": { "Id": 7, "Bootstrap": "cluster.json" } }""");
 
         var error = Assert.Throws<CohortStartupException>(() => ConfigurationLoader.Load(node, [], NoEnvironment))!;
 
@@ -179,8 +171,8 @@ public sealed class ConfigurationLoaderTests
     [Test]
     public void Unknown_cluster_keys_are_errors_unless_a_plugin_owns_their_section()
     {
-        var cluster = _dir.Write("cluster.json", """{ "Nodes": [ { "Id": 1, "Name": "a", "Colour": "red" } ], "Quorum": { "Polcy": "x", "Mine": { "Anything": 1 } } }""");
-        var node = _dir.Write("node.json", """{ "Node": { "Id": 1, "Bootstrap": "cluster.json" } }""");
+        var cluster = Dir.Write("cluster.json", """{ "Nodes": [ { "Id": 1, "Name": "a", "Colour": "red" } ], "Quorum": { "Polcy": "x", "Mine": { "Anything": 1 } } }""");
+        var node = Dir.Write("node.json", """{ "Node": { "Id": 1, "Bootstrap": "cluster.json" } }""");
         var config = ConfigurationLoader.Load(node, [], NoEnvironment);
 
         var error = Assert.Throws<CohortStartupException>(() => ConfigurationLoader.CheckClusterKeys(config, ["Cluster:Quorum:Mine"]))!;
@@ -193,7 +185,7 @@ public sealed class ConfigurationLoaderTests
     [Test]
     public void A_socket_path_too_long_for_unix_is_refused()
     {
-        var node = _dir.Write("node.json", $$"""{ "Node": { "Id": 1, "AdminSocket": "/{{new string('s', 120)}}" } }""");
+        var node = Dir.Write("node.json", $$"""{ "Node": { "Id": 1, "AdminSocket": "/{{new string('s', 120)}}" } }""");
 
         var error = Assert.Throws<CohortStartupException>(() => ConfigurationLoader.Load(node, [], NoEnvironment))!;
 

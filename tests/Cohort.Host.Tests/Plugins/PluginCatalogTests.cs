@@ -8,30 +8,22 @@ using Cohort.TestSupport;
 
 namespace Cohort.Host.Tests.Plugins;
 
-public sealed class PluginCatalogTests
+public sealed class PluginCatalogTests : TempDirectoryTest
 {
     private const string VoteQuorum = "Cohort.Quorum.VoteQuorum";
-    private TempDirectory _dir = null!;
-
-    [SetUp]
-    public void SetUp() => _dir = new TempDirectory();
-
-    [TearDown]
-    public void TearDown() => _dir.Dispose();
-
-    private string PluginDirectory => _dir.Combine("plugins");
+    private string PluginDirectory => Dir.Combine("plugins");
 
     private string Install(string project, string? folder = null)
     {
         folder ??= project;
-        return _dir.CopyFolder(RepoPaths.BuildOutput(project), Path.Combine("plugins", folder),
+        return Dir.CopyFolder(RepoPaths.BuildOutput(project), Path.Combine("plugins", folder),
             rename: file => file.StartsWith(project + ".", StringComparison.Ordinal) ? folder + file[project.Length..] : file);
     }
 
     private CohortConfiguration Configuration(string cluster)
     {
-        _dir.Write("cluster.json", cluster);
-        var node = _dir.Write("node.json", """{ "Node": { "Id": 1, "Bootstrap": "cluster.json" } }""");
+        Dir.Write("cluster.json", cluster);
+        var node = Dir.Write("node.json", """{ "Node": { "Id": 1, "Bootstrap": "cluster.json" } }""");
         return ConfigurationLoader.Load(node, [], new Dictionary<string, string>());
     }
 
@@ -112,11 +104,11 @@ public sealed class PluginCatalogTests
     [Test]
     public void A_folder_without_its_entry_assembly_is_refused()
     {
-        _dir.Write("plugins/Stray/readme.txt", "not a plugin");
+        Dir.Write("plugins/Stray/readme.txt", "not a plugin");
 
         var error = Assert.Throws<CohortStartupException>(() => PluginCatalog.Load(PluginDirectory, "node.json"))!;
 
-        Assert.That(error.Message, Is.EqualTo($"plugin Stray ({_dir.Combine("plugins", "Stray")}): refused: the folder holds no Stray.dll (a plugin folder is named after its entry assembly)"));
+        Assert.That(error.Message, Is.EqualTo($"plugin Stray ({Dir.Combine("plugins", "Stray")}): refused: the folder holds no Stray.dll (a plugin folder is named after its entry assembly)"));
     }
 
     [Test]
@@ -180,7 +172,7 @@ public sealed class PluginCatalogTests
         ConfigurationLoader.CheckClusterKeys(config, catalog.OwnedSections);
         var error = Assert.Throws<CohortStartupException>(() => catalog.Validate(config, selected))!;
 
-        var cluster = _dir.Combine("cluster.json");
+        var cluster = Dir.Combine("cluster.json");
         Assert.That(error.Problems, Is.EquivalentTo(new[]
         {
             $"{cluster}: Cluster:Quorum:VoteQuorum:TwoNodes: expected one of ExpectedVotes, got \"True\"",

@@ -5,20 +5,12 @@ using Cohort.TestSupport;
 
 namespace Cohort.Host.Tests.State;
 
-public sealed class StateDirectoryTests
+public sealed class StateDirectoryTests : TempDirectoryTest
 {
-    private TempDirectory _dir = null!;
-
-    [SetUp]
-    public void SetUp() => _dir = new TempDirectory();
-
-    [TearDown]
-    public void TearDown() => _dir.Dispose();
-
     [Test]
     public void The_incarnation_grows_at_every_start_and_survives_reopening()
     {
-        var path = _dir.Combine("state");
+        var path = Dir.Combine("state");
         using (var first = StateDirectory.Open(path))
         {
             Assert.That(first.BumpIncarnation(), Is.EqualTo(1));
@@ -38,7 +30,7 @@ public sealed class StateDirectoryTests
     [Test]
     public void A_second_holder_is_refused_while_the_first_lives()
     {
-        var path = _dir.Combine("state");
+        var path = Dir.Combine("state");
         using var first = StateDirectory.Open(path);
         first.WritePidFile(AgentProcessInfo.Current(first.BumpIncarnation()));
 
@@ -54,7 +46,7 @@ public sealed class StateDirectoryTests
     [Test]
     public void A_corrupt_incarnation_file_is_reported_and_left_alone()
     {
-        var path = _dir.Combine("state");
+        var path = Dir.Combine("state");
         Directory.CreateDirectory(path);
         File.WriteAllText(Path.Combine(path, "incarnation"), "12\u0000garbage");
         using var state = StateDirectory.Open(path);
@@ -68,7 +60,7 @@ public sealed class StateDirectoryTests
     [Test]
     public void The_pid_file_names_this_process_its_group_and_start_time()
     {
-        using var state = StateDirectory.Open(_dir.Combine("state"));
+        using var state = StateDirectory.Open(Dir.Combine("state"));
         state.WritePidFile(AgentProcessInfo.Current(5));
 
         using var json = JsonDocument.Parse(File.ReadAllText(state.PidFilePath));
@@ -85,7 +77,7 @@ public sealed class StateDirectoryTests
     [Test]
     public void The_last_installed_view_is_read_back()
     {
-        using var state = StateDirectory.Open(_dir.Combine("state"));
+        using var state = StateDirectory.Open(Dir.Combine("state"));
         Assert.That(state.ReadLastViewSeq(), Is.Zero);
 
         state.WriteView(new View(new ViewId(41, new NodeId(2)), [new NodeIncarnation(new NodeId(2), 9)]));
@@ -96,7 +88,7 @@ public sealed class StateDirectoryTests
     [Test]
     public void Policy_state_is_kept_per_policy()
     {
-        using var state = StateDirectory.Open(_dir.Combine("state"));
+        using var state = StateDirectory.Open(Dir.Combine("state"));
         state.WritePolicyState("votequorum", [1, 2, 3]);
 
         Assert.That(state.ReadPolicyState("votequorum").ToArray(), Is.EqualTo(new byte[] { 1, 2, 3 }));
