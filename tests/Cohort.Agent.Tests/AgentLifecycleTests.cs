@@ -166,6 +166,19 @@ public sealed class AgentLifecycleTests : AgentTestBase
     }
 
     [Test]
+    public async Task A_state_directory_that_cannot_be_created_is_one_line()
+    {
+        var node = WriteConfig(OneNode);
+        Dir.Write("state", "a file where the state directory should be");
+
+        var (code, _, stderr) = await CohortProcess.RunAsync("agent", "--config", node);
+
+        Assert.That(code, Is.EqualTo(ExitCodes.OsError));
+        Assert.That(Lines(stderr), Has.Length.EqualTo(1));
+        Assert.That(stderr, Does.StartWith($"cohort: state directory {Dir.Combine("state")}: cannot create it: "));
+    }
+
+    [Test]
     public async Task An_unknown_quorum_policy_lists_the_policies_found()
     {
         var node = WriteConfig("""{ "Nodes": [ { "Id": 1, "Name": "n1" } ], "Quorum": { "Policy": "majority" } }""");

@@ -37,5 +37,11 @@ internal static class CohortCommand
 
             return ex.ExitCode;
         }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            // A file or directory the operator named cannot be used: their problem to fix, in one line.
+            await Console.Error.WriteLineAsync($"cohort: {ex.Message}");
+            return ExitCodes.OsError;
+        }
     }
 }
