@@ -1,0 +1,42 @@
+using Cohort.Membership;
+using Cohort.Transport;
+
+namespace Cohort.Cores;
+
+/// <summary>One thing a <see cref="IProtocolCore"/> wants done. The kinds are closed: the ones below.</summary>
+public abstract record CoreOutput
+{
+    private protected CoreOutput()
+    {
+    }
+}
+
+/// <summary>Send a frame to a node. Best effort: the driver may drop it (no session, queue full, peer
+/// gone) without telling the core.</summary>
+/// <param name="To">The node; the driver sends to the incarnation it currently knows.</param>
+/// <param name="Lane">Membership frames use <see cref="TransportLane.Membership"/>.</param>
+/// <param name="Frame">The frame, at most <see cref="TransportLimits.MaxFrameBytes"/>; the core must not
+/// change it afterwards.</param>
+public sealed record SendFrame(NodeId To, TransportLane Lane, ReadOnlyMemory<byte> Frame) : CoreOutput;
+
+/// <summary>Set (or move) the timer of this name to fire at <paramref name="At"/> on this node's
+/// monotonic clock; a time already past fires at once.</summary>
+/// <param name="Name">The timer's name; one timer per name.</param>
+/// <param name="At">When.</param>
+public sealed record SetTimer(string Name, TimeSpan At) : CoreOutput;
+
+/// <summary>Cancel the timer of this name, if set.</summary>
+/// <param name="Name">The timer's name.</param>
+public sealed record CancelTimer(string Name) : CoreOutput;
+
+/// <summary>Replace the record of this name, atomically and durably (written, fsynced, renamed into place,
+/// directory fsynced) before the driver executes any later output. After a crash the record is either
+/// the old or the new contents, never a mixture.</summary>
+/// <param name="Name">The record's name: letters, digits, '-' and '.'.</param>
+/// <param name="Contents">The new contents.</param>
+public sealed record PersistRecord(string Name, ReadOnlyMemory<byte> Contents) : CoreOutput;
+
+/// <summary>Tell the rest of this node something (a view installed, quorum gained or lost, ...). Events
+/// are delivered in order, after the outputs before them were executed.</summary>
+/// <param name="Event">The event; each core documents the events it publishes.</param>
+public sealed record PublishEvent(object Event) : CoreOutput;

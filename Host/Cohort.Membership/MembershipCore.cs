@@ -1,0 +1,931 @@
+using Cohort.Cores;
+using Cohort.Quorum;
+using Cohort.Transport;
+using Microsoft.Extensions.Configuration;
+
+namespace Cohort.Membership;
+
+/// <summary>The life of a node in the cluster, as its membership core sees it.</summary>
+public enum MembershipPhase
+{
+    /// <summary>Started; no view installed by this incarnation yet.</summary>
+    Joining,
+
+    /// <summary>A member of an installed view.</summary>
+    Member,
+
+    /// <summary>Leaving cleanly: services are draining.</summary>
+    Leaving,
+
+    /// <summary>Drained: quorum given up for good; waiting for a view that excludes it.</summary>
+    Drained,
+
+    /// <summary>Excluded as a clean leaver; the agent may exit.</summary>
+    Left,
+}
+
+/// <summary>
+/// The membership core: heartbeat failure detection, views installed only after every member
+/// accepted them, node incarnations, clean leave, and the quorum lease of DESIGN.md invariant 1.
+/// A sans-IO state machine (see <see cref="IProtocolCore"/>); docs/membership.md explains the protocol.
+/// </summary>
+/// <remarks>
+/// Requests it takes: <see cref="LeaveRequest"/>, <see cref="DrainComplete"/>. Events it publishes:
+/// <see cref="ViewInstalled"/>, <see cref="QuorumChanged"/>, <see cref="Draining"/>,
+/// <see cref="LeftCluster"/>, <see cref="ConfigMismatch"/>. Record it persists: <c>membership</c>.
+/// </remarks>
+public sealed class MembershipCore : IProtocolCore
+{
+    /// <summary>The name of the persisted record.</summary>
+    public const string RecordName = "membership";
+
+    private const string HeartbeatTimer = "heartbeat";
+    private const string PromisesTimer = "promises";
+    private const string LeaseTimer = "lease";
+    private const string PolicyTimer = "policy";
+    private static readonly TimeSpan Never = TimeSpan.MinValue;
+
+    private readonly ClusterNode[] _nodes;
+    private readonly Dictionary<int, int> _index = [];
+    private readonly Peer[] _peers;
+    private readonly IConfiguration _cluster;
+    private readonly byte[] _configHash;
+    private readonly IQuorumPolicy _policy;
+    private readonly MembershipOptions _options;
+
+    private ICollection<CoreOutput> _out = [];
+    private TimeSpan _now;
+    private bool _started;
+    private int _selfIndex = -1;
+    private long _maxSeq;
+    private ViewId _lastInstalled;
+    private View? _installed;
+    private NodeIncarnation[] _installedCleanLeavers = [];
+    private Propose? _accepted;
+    private Coordination? _coordinating;
+    private TimeSpan _promiseAllUntil;
+    private bool _reportedExpired;
+    private TimeSpan _selfEcho = Never;
+    private TimeSpan _nextHeartbeat;
+    private QuorumDecision? _decision;
+    private ReadOnlyMemory<byte> _policyState;
+    private bool _publishedQuorate;
+    private TimeSpan? _leaseTimer;
+    private TimeSpan? _promisesTimer;
+
+    /// <summary>Creates the core for one node of a cluster.</summary>
+    /// <param name="nodes">Every configured node.</param>
+    /// <param name="cluster">The cluster document (<c>Cluster:*</c> keys) the quorum policy reads.</param>
+    /// <param name="configHash">The SHA-256 of the cluster document; peers with another are ignored.</param>
+    /// <param name="policy">The quorum policy; it must count any superset of a quorum as a quorum.</param>
+    /// <param name="options">The timings.</param>
+    public MembershipCore(IReadOnlyList<ClusterNode> nodes, IConfiguration cluster, byte[] configHash, IQuorumPolicy policy, MembershipOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(nodes);
+        ArgumentNullException.ThrowIfNull(configHash);
+        if (configHash.Length != MembershipFrames.HashBytes)
+        {
+            throw new ArgumentException($"a config hash is {MembershipFrames.HashBytes} bytes", nameof(configHash));
+        }
+
+        _nodes = [.. nodes.OrderBy(n => n.Id.Value)];
+        _peers = new Peer[_nodes.Length];
+        for (var i = 0; i < _nodes.Length; i++)
+        {
+            if (!_index.TryAdd(_nodes[i].Id.Value, i))
+            {
+                throw new ArgumentException($"node {_nodes[i].Id} is configured twice", nameof(nodes));
+            }
+
+            _peers[i] = new Peer();
+        }
+
+        _cluster = cluster ?? throw new ArgumentNullException(nameof(cluster));
+        _configHash = configHash;
+        _policy = policy ?? throw new ArgumentNullException(nameof(policy));
+        _options = options ?? throw new ArgumentNullException(nameof(options));
+    }
+
+    /// <summary>This node and incarnation (default before <see cref="CoreStarted"/>).</summary>
+    public NodeIncarnation Self { get; private set; }
+
+    /// <summary>Where the node stands.</summary>
+    public MembershipPhase Phase { get; private set; } = MembershipPhase.Joining;
+
+    /// <summary>The view this incarnation installed last, or null.</summary>
+    public View? Installed => _installed;
+
+    /// <summary>The newest proposal this node accepted (equal to the installed view's id once installed).</summary>
+    public ViewId? Accepted => _accepted?.Id;
+
+    /// <summary>The quorum policy's latest decision on the installed view.</summary>
+    public QuorumDecision? Decision => _decision;
+
+    /// <summary>The cluster document hash, as lower-case hex.</summary>
+    public string ConfigHash => Convert.ToHexStringLower(_configHash);
+
+    /// <summary>
+    /// Until when (on this node's clock) this node may act as quorate in <see cref="Installed"/>, or
+    /// null when it is not quorate at all. It only ever shrinks between inputs: a node is quorate at
+    /// time t exactly when t &lt; QuorateUntil.
+    /// </summary>
+    public TimeSpan? QuorateUntil => ComputeQuorateUntil(out _);
+
+    /// <summary>Whether this node is quorate at <paramref name="now"/>.</summary>
+    public bool IsQuorate(TimeSpan now) => QuorateUntil is { } until && now < until;
+
+    /// <inheritdoc />
+    public void Handle(CoreInput input, TimeSpan now, ICollection<CoreOutput> outputs)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        _out = outputs ?? throw new ArgumentNullException(nameof(outputs));
+        _now = now;
+        switch (input)
+        {
+            case CoreStarted started:
+                Start(started);
+                break;
+            case FrameReceived frame when _started:
+                OnFrame(frame);
+                break;
+            case SessionReset reset when _started:
+                if (PeerOf(reset.Peer.Node) is { } peer && peer.Incarnation == reset.Peer.Incarnation)
+                {
+                    peer.LastHeard = Never;
+                }
+
+                break;
+            case TimerFired timer when _started:
+                OnTimer(timer.Name);
+                break;
+            case LocalRequest { Request: LeaveRequest } when _started:
+                Leave();
+                break;
+            case LocalRequest { Request: DrainComplete } when _started:
+                Drained();
+                break;
+            case LocalRequest request:
+                throw new ArgumentException($"the membership core takes no {request.Request.GetType().Name}", nameof(input));
+            default:
+                break;
+        }
+
+        if (_started && Phase != MembershipPhase.Left)
+        {
+            Evaluate();
+        }
+    }
+
+    private void Start(CoreStarted started)
+    {
+        if (_started)
+        {
+            throw new InvalidOperationException("the core was started twice");
+        }
+
+        Self = started.Self;
+        if (!_index.TryGetValue(Self.Node.Value, out _selfIndex))
+        {
+            throw new ArgumentException($"node {Self.Node} is not in the cluster document", nameof(started));
+        }
+
+        if (started.Records.TryGetValue(RecordName, out var bytes) && MembershipFrames.Decode(bytes.Span) is StateRecord record)
+        {
+            _maxSeq = Math.Max(record.MaxSeq, record.LastInstalled.Seq);
+            _lastInstalled = record.LastInstalled;
+        }
+
+        // A node that (re)starts counts as having promised at its start: it may have acknowledged
+        // heartbeats in a life it no longer remembers.
+        _promiseAllUntil = _options.Mutant == MembershipMutant.NoPromise ? _now : _now + _options.PromiseHeld;
+        _started = true;
+        _nextHeartbeat = _now;
+        SendHeartbeats();
+    }
+
+    private void OnTimer(string name)
+    {
+        switch (name)
+        {
+            case HeartbeatTimer:
+                SendHeartbeats();
+                RetransmitProposal();
+                break;
+            case PolicyTimer:
+                if (_installed is not null)
+                {
+                    Decide();
+                }
+
+                break;
+            case LeaseTimer:
+                _leaseTimer = null;
+                break;
+            default:
+                break;
+        }
+    }
+
+    private void OnFrame(FrameReceived received)
+    {
+        var peer = PeerOf(received.From.Node);
+        if (peer is null || received.From.Node == Self.Node || received.Lane != TransportLane.Membership)
+        {
+            return;
+        }
+
+        if (received.From.Incarnation < peer.Incarnation)
+        {
+            return; // an excluded incarnation
+        }
+
+        if (received.From.Incarnation > peer.Incarnation)
+        {
+            peer.Reset(received.From.Incarnation);
+        }
+
+        switch (MembershipFrames.Decode(received.Frame.Span))
+        {
+            case Heartbeat heartbeat:
+                OnHeartbeat(received.From, peer, heartbeat);
+                break;
+            case Propose propose:
+                OnPropose(received.From, peer, propose);
+                break;
+            case Accept accept:
+                OnAccept(received.From, accept);
+                break;
+            case Install install:
+                if (_accepted is { } proposal && proposal.Id == install.Id && _installed?.Id != install.Id)
+                {
+                    DoInstall(proposal);
+                }
+
+                break;
+            case Farewell when Phase == MembershipPhase.Drained:
+                Phase = MembershipPhase.Left;
+                PublishQuorum();
+                _out.Add(new PublishEvent(new LeftCluster(_installed?.Id)));
+                break;
+            default:
+                break; // malformed or out of place: dropped
+        }
+    }
+
+    private void OnHeartbeat(NodeIncarnation from, Peer peer, Heartbeat h)
+    {
+        if (!h.ConfigHash.AsSpan().SequenceEqual(_configHash))
+        {
+            if (!peer.MismatchReported)
+            {
+                peer.MismatchReported = true;
+                _out.Add(new PublishEvent(new ConfigMismatch(from)));
+            }
+
+            return;
+        }
+
+        peer.LastHeard = _now;
+        _maxSeq = Math.Max(_maxSeq, Math.Max(h.MaxSeq, Math.Max(h.Installed.Seq, h.Accepted.Seq)));
+        if (h.SendTime >= peer.LastSendTime)
+        {
+            peer.LastSendTime = h.SendTime;
+            peer.InstalledView = h.Installed;
+            peer.AcceptedView = h.Accepted;
+            peer.Flags = h.Flags;
+            if ((h.Flags & HeartbeatFlags.Drained) != 0)
+            {
+                peer.PromiseUntil = Never; // it gave up quorum for good: nothing to protect
+            }
+
+            if ((h.Flags & HeartbeatFlags.PromisesExpired) != 0 && _installed is not null && h.Installed == _installed.Id)
+            {
+                peer.ExpiredReportedFor = h.Installed;
+            }
+        }
+
+        if (h.ToIncarnation == Self.Incarnation)
+        {
+            if (h.EchoAny >= 0 && h.EchoAny > peer.EchoAny.Ticks)
+            {
+                peer.EchoAny = TimeSpan.FromTicks(h.EchoAny);
+            }
+
+            if (h.EchoTime >= 0 && h.EchoTime > peer.LeaseEcho.Ticks && _installed is not null && h.EchoView == _installed.Id && IsMember(_installed, from))
+            {
+                peer.LeaseEcho = TimeSpan.FromTicks(h.EchoTime);
+            }
+        }
+
+        if (_installed is not null && h.Installed == _installed.Id && IsMember(_installed, from))
+        {
+            if (!peer.Greeted && CanEcho(from, peer))
+            {
+                // The first heartbeat of a member in a new view: answer at once, so its lease starts
+                // a round trip after the install instead of a heartbeat interval later.
+                peer.Greeted = true;
+                SendHeartbeat(IndexOf(from.Node));
+            }
+        }
+        else if (_installed is not null && h.Accepted == _installed.Id && h.Installed < _installed.Id && IsMember(_installed, from) && _installed.Id.Coordinator == Self.Node)
+        {
+            Send(from.Node, new Install(_installed.Id)); // it missed the install
+        }
+
+        if ((h.Flags & HeartbeatFlags.Drained) != 0 && _installed is not null && !IsMember(_installed, from) && _installedCleanLeavers.Contains(from))
+        {
+            Send(from.Node, new Farewell(_installed.Id));
+        }
+    }
+
+    private void OnPropose(NodeIncarnation from, Peer peer, Propose p)
+    {
+        if (!p.ConfigHash.AsSpan().SequenceEqual(_configHash) || p.Id.Coordinator != from.Node || !p.Members.Contains(Self)
+            || Phase is MembershipPhase.Drained or MembershipPhase.Left || !WellFormed(p))
+        {
+            return;
+        }
+
+        peer.LastHeard = _now;
+        if (_accepted is { } current && current.Id == p.Id)
+        {
+            Send(from.Node, new Accept(p.Id)); // a retransmission: our accept was lost
+            return;
+        }
+
+        if ((_accepted is { } older && p.Id <= older.Id) || p.Id <= _lastInstalled)
+        {
+            return;
+        }
+
+        _maxSeq = Math.Max(_maxSeq, p.Id.Seq);
+        _accepted = p;
+        _coordinating = null;
+        Send(from.Node, new Accept(p.Id));
+    }
+
+    private void OnAccept(NodeIncarnation from, Accept accept)
+    {
+        if (_coordinating is not { } c || c.Proposal.Id != accept.Id || !c.Proposal.Members.Contains(from))
+        {
+            return;
+        }
+
+        c.Acked.Add(from);
+        var complete = c.Acked.Count == c.Proposal.Members.Length;
+        if (!complete && _options.Mutant == MembershipMutant.InstallWithoutAllAcks)
+        {
+            complete = IsQuorum(c.Proposal.Id, [.. c.Acked]);
+        }
+
+        if (complete)
+        {
+            _coordinating = null;
+            foreach (var member in c.Proposal.Members)
+            {
+                if (member != Self)
+                {
+                    Send(member.Node, new Install(c.Proposal.Id));
+                }
+            }
+
+            DoInstall(c.Proposal);
+        }
+    }
+
+    private void DoInstall(Propose proposal)
+    {
+        var previous = _installed;
+        var view = new View(proposal.Id, proposal.Members);
+        _out.Add(new PersistRecord(RecordName, MembershipFrames.Encode(new StateRecord(_maxSeq, view.Id, _configHash, proposal.Members))));
+        _installed = view;
+        _lastInstalled = view.Id;
+        _installedCleanLeavers = proposal.CleanLeavers;
+        _reportedExpired = false;
+        _selfEcho = Never;
+        foreach (var peer in _peers)
+        {
+            peer.LeaseEcho = Never;
+            peer.Greeted = false;
+        }
+
+        if (Phase == MembershipPhase.Joining)
+        {
+            Phase = MembershipPhase.Member;
+        }
+
+        var before = previous?.Members ?? [];
+        _out.Add(new PublishEvent(new ViewInstalled(
+            view,
+            ConfigHash,
+            [.. view.Members.Where(m => !before.Contains(m))],
+            [.. before.Where(m => !view.Members.Contains(m) && proposal.CleanLeavers.Contains(m))],
+            [.. before.Where(m => !view.Members.Contains(m) && !proposal.CleanLeavers.Contains(m))])));
+        Decide();
+        SendHeartbeats();
+    }
+
+    private void Decide()
+    {
+        var decision = _policy.Decide(Context(_installed!));
+        if (!decision.State.Span.SequenceEqual(_policyState.Span))
+        {
+            _policyState = decision.State.ToArray();
+        }
+
+        _decision = decision;
+        if (decision.ReevaluateAt is { } at)
+        {
+            _out.Add(new SetTimer(PolicyTimer, at));
+        }
+        else
+        {
+            _out.Add(new CancelTimer(PolicyTimer));
+        }
+    }
+
+    private void Leave()
+    {
+        if (Phase is MembershipPhase.Joining or MembershipPhase.Member)
+        {
+            Phase = MembershipPhase.Leaving;
+            _out.Add(new PublishEvent(Draining.Instance));
+            SendHeartbeats();
+        }
+    }
+
+    private void Drained()
+    {
+        if (Phase is not (MembershipPhase.Leaving or MembershipPhase.Joining or MembershipPhase.Member))
+        {
+            return;
+        }
+
+        Phase = MembershipPhase.Drained;
+        _coordinating = null;
+        PublishQuorum();
+        if (_installed is null || _installed.Members.All(m => m == Self))
+        {
+            Phase = MembershipPhase.Left;
+            _out.Add(new PublishEvent(new LeftCluster(null)));
+            return;
+        }
+
+        SendHeartbeats();
+    }
+
+    /// <summary>After every input: report promises, change the view if needed, publish quorum changes.</summary>
+    private void Evaluate()
+    {
+        if (_installed is not null && !_reportedExpired && PromisesExpired(_installed))
+        {
+            _reportedExpired = true;
+            SendHeartbeats();
+        }
+
+        if (Phase is not (MembershipPhase.Drained or MembershipPhase.Left))
+        {
+            ChangeViewIfNeeded();
+        }
+
+        PublishQuorum();
+    }
+
+    private void ChangeViewIfNeeded()
+    {
+        var desired = Desired();
+        if (desired[0] != Self)
+        {
+            return; // the lowest live node coordinates
+        }
+
+        if (_coordinating is { } c)
+        {
+            var fresh = _now - c.ProposedAt <= _options.FailureTimeout;
+            if (fresh && c.Proposal.Members.SequenceEqual(desired))
+            {
+                return;
+            }
+        }
+        else
+        {
+            var settled = _installed is not null
+                && _installed.Members.SequenceEqual(desired)
+                && _accepted?.Id == _installed.Id
+                && !AnyMemberPending(_installed);
+            if (settled)
+            {
+                return;
+            }
+        }
+
+        Propose(desired);
+    }
+
+    private bool AnyMemberPending(View view)
+    {
+        foreach (var member in view.Members)
+        {
+            if (member != Self && _peers[IndexOf(member.Node)] is var peer && peer.Incarnation == member.Incarnation && peer.AcceptedView > view.Id)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    private void Propose(NodeIncarnation[] members)
+    {
+        var id = new ViewId(Math.Max(_maxSeq, Math.Max(_lastInstalled.Seq, _accepted?.Id.Seq ?? 0)) + 1, Self.Node);
+        _maxSeq = id.Seq;
+        var clean = _installed is null
+            ? []
+            : _installed.Members.Where(m => !members.Contains(m) && m != Self && PeerOf(m.Node) is { } p && p.Incarnation == m.Incarnation && (p.Flags & HeartbeatFlags.Drained) != 0).ToArray();
+        var proposal = new Propose(id, _configHash, members, clean);
+
+        // The sequence is durable before anyone hears of it, so no restart of ours reuses the id.
+        _out.Add(new PersistRecord(RecordName, MembershipFrames.Encode(new StateRecord(_maxSeq, _lastInstalled, _configHash, _installed?.Members.ToArray() ?? []))));
+        _accepted = proposal;
+        _coordinating = new Coordination(proposal, _now);
+        _coordinating.Acked.Add(Self);
+        foreach (var member in members)
+        {
+            if (member != Self)
+            {
+                Send(member.Node, proposal);
+            }
+        }
+
+        if (members.Length == 1)
+        {
+            OnAccept(Self, new Accept(id));
+        }
+    }
+
+    private void RetransmitProposal()
+    {
+        if (_coordinating is not { } c)
+        {
+            return;
+        }
+
+        foreach (var member in c.Proposal.Members)
+        {
+            if (!c.Acked.Contains(member))
+            {
+                Send(member.Node, c.Proposal);
+            }
+        }
+    }
+
+    /// <summary>This node and every peer that is alive both ways, not drained, sorted by node id.</summary>
+    private NodeIncarnation[] Desired()
+    {
+        var desired = new List<NodeIncarnation>(_nodes.Length);
+        for (var i = 0; i < _nodes.Length; i++)
+        {
+            if (i == _selfIndex)
+            {
+                desired.Add(Self);
+                continue;
+            }
+
+            var peer = _peers[i];
+            var alive = peer.Incarnation > 0
+                && peer.LastHeard >= _now - _options.FailureTimeout
+                && peer.EchoAny >= _now - _options.FailureTimeout
+                && (peer.Flags & HeartbeatFlags.Drained) == 0;
+            if (alive)
+            {
+                desired.Add(new NodeIncarnation(_nodes[i].Id, peer.Incarnation));
+            }
+        }
+
+        return [.. desired];
+    }
+
+    private void SendHeartbeats()
+    {
+        if (Phase == MembershipPhase.Left)
+        {
+            return;
+        }
+
+        for (var i = 0; i < _nodes.Length; i++)
+        {
+            if (i != _selfIndex)
+            {
+                SendHeartbeat(i);
+            }
+        }
+
+        if (_installed is not null && _accepted?.Id == _installed.Id && Phase is not (MembershipPhase.Drained or MembershipPhase.Left))
+        {
+            _selfEcho = _now;
+        }
+
+        if (_nextHeartbeat <= _now)
+        {
+            _nextHeartbeat = _now + _options.HeartbeatInterval;
+            _out.Add(new SetTimer(HeartbeatTimer, _nextHeartbeat));
+        }
+    }
+
+    private void SendHeartbeat(int index)
+    {
+        var peer = _peers[index];
+        var member = new NodeIncarnation(_nodes[index].Id, peer.Incarnation);
+        var echoView = default(ViewId);
+        var echoTime = -1L;
+        if (peer.LastSendTime >= 0 && CanEcho(member, peer))
+        {
+            echoView = _installed!.Id;
+            echoTime = peer.LastSendTime;
+            if (_options.Mutant != MembershipMutant.NoPromise)
+            {
+                peer.PromiseUntil = _now + _options.PromiseHeld;
+            }
+        }
+
+        var flags = Phase switch
+        {
+            MembershipPhase.Leaving => HeartbeatFlags.Leaving,
+            MembershipPhase.Drained or MembershipPhase.Left => HeartbeatFlags.Drained,
+            _ => HeartbeatFlags.None,
+        };
+        if (_reportedExpired)
+        {
+            flags |= HeartbeatFlags.PromisesExpired;
+        }
+
+        Send(_nodes[index].Id, new Heartbeat(
+            _configHash,
+            peer.Incarnation,
+            _now.Ticks,
+            _installed?.Id ?? default,
+            _accepted?.Id ?? default,
+            _maxSeq,
+            peer.LastSendTime,
+            echoView,
+            echoTime,
+            flags));
+    }
+
+    /// <summary>
+    /// Whether this node may acknowledge <paramref name="member"/>'s heartbeats, which renews its lease
+    /// and binds this node by a promise: only in a view both have installed, and only while this node
+    /// has accepted no newer proposal.
+    /// </summary>
+    private bool CanEcho(NodeIncarnation member, Peer peer) =>
+        _installed is not null
+        && _accepted?.Id == _installed.Id
+        && Phase is not (MembershipPhase.Drained or MembershipPhase.Left)
+        && peer.InstalledView == _installed.Id
+        && (peer.Flags & HeartbeatFlags.Drained) == 0
+        && IsMember(_installed, member);
+
+    /// <summary>Whether every promise this node made to a node outside <paramref name="view"/> has expired.</summary>
+    private bool PromisesExpired(View view)
+    {
+        // The promise of a start binds towards every node that may be outside; when every configured
+        // node is in the view (a one-node cluster, say), there is nobody it could bind towards.
+        var latest = view.Members.Count < _nodes.Length ? _promiseAllUntil : Never;
+        for (var i = 0; i < _nodes.Length; i++)
+        {
+            var peer = _peers[i];
+            if (i != _selfIndex && peer.PromiseUntil > latest && !IsMember(view, new NodeIncarnation(_nodes[i].Id, peer.Incarnation)))
+            {
+                latest = peer.PromiseUntil;
+            }
+        }
+
+        if (_now >= latest)
+        {
+            return true;
+        }
+
+        if (_promisesTimer != latest)
+        {
+            _promisesTimer = latest;
+            _out.Add(new SetTimer(PromisesTimer, latest));
+        }
+
+        return false;
+    }
+
+    private TimeSpan? ComputeQuorateUntil(out string reason)
+    {
+        if (Phase is MembershipPhase.Drained or MembershipPhase.Left)
+        {
+            reason = "drained: this node gave up quorum to leave";
+            return null;
+        }
+
+        if (_installed is null || _decision is null)
+        {
+            reason = "no view installed yet";
+            return null;
+        }
+
+        if (_decision.Verdict != QuorumVerdict.Quorate)
+        {
+            reason = _decision.Reason;
+            return null;
+        }
+
+        var reporters = new List<NodeIncarnation>(_installed.Members.Count);
+        foreach (var member in _installed.Members)
+        {
+            var reported = member == Self
+                ? _reportedExpired
+                : _peers[IndexOf(member.Node)] is var peer && peer.Incarnation == member.Incarnation && peer.ExpiredReportedFor == _installed.Id;
+            if (reported)
+            {
+                reporters.Add(member);
+            }
+        }
+
+        if (!IsQuorum(_installed.Id, [.. reporters]))
+        {
+            reason = $"{_decision.Reason}; waiting for members holding a quorum to report their promises to excluded nodes expired";
+            return null;
+        }
+
+        if (_options.Mutant == MembershipMutant.LeaseOff)
+        {
+            reason = _decision.Reason;
+            return TimeSpan.MaxValue;
+        }
+
+        var start = LeaseStart(_installed);
+        if (start is null)
+        {
+            reason = $"{_decision.Reason}; no heartbeat acknowledged by a quorum yet";
+            return null;
+        }
+
+        reason = _decision.Reason;
+        return start.Value + _options.LeaseHeld;
+    }
+
+    /// <summary>t_s: the send time of this node's latest heartbeat acknowledged by members holding a quorum.</summary>
+    private TimeSpan? LeaseStart(View view)
+    {
+        var echoes = new (TimeSpan At, NodeIncarnation Member)[view.Members.Count];
+        for (var i = 0; i < echoes.Length; i++)
+        {
+            var member = view.Members[i];
+            var echoed = member == Self
+                ? _selfEcho
+                : _peers[IndexOf(member.Node)] is var peer && peer.Incarnation == member.Incarnation ? peer.LeaseEcho : Never;
+            echoes[i] = (echoed, member);
+        }
+
+        Array.Sort(echoes, (a, b) => b.At != a.At ? b.At.CompareTo(a.At) : a.Member.CompareTo(b.Member));
+
+        // The smallest prefix (latest echoes first) that is a quorum; quorums are upward closed.
+        int lo = 1, hi = echoes.Length;
+        if (!IsQuorum(view.Id, [.. echoes.Select(e => e.Member)]))
+        {
+            return null;
+        }
+
+        while (lo < hi)
+        {
+            var mid = (lo + hi) / 2;
+            if (IsQuorum(view.Id, [.. echoes.Take(mid).Select(e => e.Member)]))
+            {
+                hi = mid;
+            }
+            else
+            {
+                lo = mid + 1;
+            }
+        }
+
+        var at = echoes[lo - 1].At;
+        return at == Never ? null : at;
+    }
+
+    private void PublishQuorum()
+    {
+        var until = ComputeQuorateUntil(out var reason);
+        var quorate = until is { } u && _now < u;
+        if (quorate != _publishedQuorate)
+        {
+            _publishedQuorate = quorate;
+            _out.Add(new PublishEvent(new QuorumChanged(quorate, _installed?.Id, quorate ? reason : (until is null ? reason : "the quorum lease ran out: no quorum acknowledged a heartbeat in time"))));
+        }
+
+        // Wake up when the lease would run out before the next heartbeat renews it.
+        if (quorate && until < _nextHeartbeat && _leaseTimer != until)
+        {
+            _leaseTimer = until;
+            _out.Add(new SetTimer(LeaseTimer, until!.Value));
+        }
+    }
+
+    private bool IsQuorum(ViewId id, NodeIncarnation[] members)
+    {
+        if (members.Length == 0)
+        {
+            return false;
+        }
+
+        return _policy.Decide(Context(new View(id, members))).Verdict == QuorumVerdict.Quorate;
+    }
+
+    private QuorumContext Context(View view) =>
+        new(Self.Node, view, _nodes, _cluster, _now, _policyState);
+
+    private void Send(NodeId to, object frame) =>
+        _out.Add(new SendFrame(to, TransportLane.Membership, MembershipFrames.Encode(frame)));
+
+    private Peer? PeerOf(NodeId node) => _index.TryGetValue(node.Value, out var i) ? _peers[i] : null;
+
+    private int IndexOf(NodeId node) => _index[node.Value];
+
+    /// <summary>Members configured, sorted, each node once; clean leavers configured.</summary>
+    private bool WellFormed(Propose p)
+    {
+        for (var i = 0; i < p.Members.Length; i++)
+        {
+            if (!_index.ContainsKey(p.Members[i].Node.Value) || p.Members[i].Incarnation < 1 || (i > 0 && p.Members[i].Node <= p.Members[i - 1].Node))
+            {
+                return false;
+            }
+        }
+
+        return p.CleanLeavers.All(m => _index.ContainsKey(m.Node.Value));
+    }
+
+    private static bool IsMember(View view, NodeIncarnation node)
+    {
+        foreach (var member in view.Members)
+        {
+            if (member == node)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>What this node knows of one peer (by node, for its latest incarnation).</summary>
+    private sealed class Peer
+    {
+        public long Incarnation { get; private set; }
+
+        public TimeSpan LastHeard { get; set; } = Never;
+
+        /// <summary>The send time (its clock) of its latest heartbeat, or -1.</summary>
+        public long LastSendTime { get; set; } = -1;
+
+        public ViewId InstalledView { get; set; }
+
+        public ViewId AcceptedView { get; set; }
+
+        public HeartbeatFlags Flags { get; set; }
+
+        public TimeSpan EchoAny { get; set; } = Never;
+
+        public TimeSpan LeaseEcho { get; set; } = Never;
+
+        public TimeSpan PromiseUntil { get; set; } = Never;
+
+        public ViewId ExpiredReportedFor { get; set; }
+
+        public bool Greeted { get; set; }
+
+        public bool MismatchReported { get; set; }
+
+        /// <summary>A newer incarnation: the old one is dead (its state directory lock says so), and
+        /// everything known of it goes, promises included.</summary>
+        public void Reset(long incarnation)
+        {
+            Incarnation = incarnation;
+            LastHeard = Never;
+            LastSendTime = -1;
+            InstalledView = default;
+            AcceptedView = default;
+            Flags = HeartbeatFlags.None;
+            EchoAny = Never;
+            LeaseEcho = Never;
+            PromiseUntil = Never;
+            ExpiredReportedFor = default;
+            Greeted = false;
+            MismatchReported = false;
+        }
+    }
+
+    private sealed class Coordination(Propose proposal, TimeSpan proposedAt)
+    {
+        public Propose Proposal { get; } = proposal;
+
+        public TimeSpan ProposedAt { get; } = proposedAt;
+
+        public HashSet<NodeIncarnation> Acked { get; } = [];
+    }
+}

@@ -1,0 +1,70 @@
+namespace Cohort.Membership;
+
+/// <summary>A <see cref="Cores.LocalRequest"/> to the membership core: leave the cluster cleanly. The
+/// core goes LEAVING and publishes <see cref="Draining"/>; the driver runs the drain hooks and answers
+/// with <see cref="DrainComplete"/>.</summary>
+public sealed record LeaveRequest
+{
+    /// <summary>The one instance.</summary>
+    public static LeaveRequest Instance { get; } = new();
+}
+
+/// <summary>A <see cref="Cores.LocalRequest"/> to the membership core: the services have drained. The
+/// node gives up quorum for good (DRAINED) and waits to be excluded from the next view as a clean leaver.</summary>
+public sealed record DrainComplete
+{
+    /// <summary>The one instance.</summary>
+    public static DrainComplete Instance { get; } = new();
+}
+
+/// <summary>Published when a view is installed, after it was persisted.</summary>
+/// <param name="View">The view.</param>
+/// <param name="ConfigHash">The SHA-256 of the cluster document it was judged under, as hex.</param>
+/// <param name="Joined">Members that were not in this node's previous view.</param>
+/// <param name="LeftCleanly">Members of the previous view that left cleanly (DRAINED).</param>
+/// <param name="Departed">Members of the previous view that are gone without leaving cleanly: they
+/// must be fenced before anything they held is recovered.</param>
+public sealed record ViewInstalled(View View, string ConfigHash, IReadOnlyList<NodeIncarnation> Joined, IReadOnlyList<NodeIncarnation> LeftCleanly, IReadOnlyList<NodeIncarnation> Departed)
+{
+    /// <inheritdoc />
+    public override string ToString() =>
+        $"installed {View} (+[{string.Join(", ", Joined)}] clean-[{string.Join(", ", LeftCleanly)}] gone-[{string.Join(", ", Departed)}])";
+}
+
+/// <summary>Published when this node becomes quorate or stops being quorate.</summary>
+/// <param name="Quorate">Whether it now is.</param>
+/// <param name="View">The view it is (or was) quorate in; null before the first view.</param>
+/// <param name="Reason">Why, for operators.</param>
+public sealed record QuorumChanged(bool Quorate, ViewId? View, string Reason)
+{
+    /// <inheritdoc />
+    public override string ToString() => $"quorate:{Quorate} in {View?.ToString() ?? "no view"} ({Reason})";
+}
+
+/// <summary>Published when this node goes LEAVING: the driver runs the drain hooks, then sends <see cref="DrainComplete"/>.</summary>
+public sealed record Draining
+{
+    /// <summary>The one instance.</summary>
+    public static Draining Instance { get; } = new();
+
+    /// <inheritdoc />
+    public override string ToString() => "draining";
+}
+
+/// <summary>Published when a view excluding this DRAINED node as a clean leaver was installed (or it
+/// was alone): the agent may exit.</summary>
+/// <param name="View">The view that excluded it, or null when it was alone.</param>
+public sealed record LeftCluster(ViewId? View)
+{
+    /// <inheritdoc />
+    public override string ToString() => $"left cleanly ({View?.ToString() ?? "alone"})";
+}
+
+/// <summary>Published once per peer incarnation whose cluster document differs from this node's:
+/// its frames are ignored, so it cannot join.</summary>
+/// <param name="Peer">The peer.</param>
+public sealed record ConfigMismatch(NodeIncarnation Peer)
+{
+    /// <inheritdoc />
+    public override string ToString() => $"{Peer} runs a different cluster document; ignoring it";
+}
