@@ -60,7 +60,6 @@ public sealed class MembershipCore : IProtocolCore
     private long _maxSeq;
     private ViewId _lastInstalled;
     private View? _installed;
-    private NodeIncarnation[] _installedCleanLeavers = [];
     private Propose? _accepted;
     private Coordination? _coordinating;
     private TimeSpan _promiseAllUntil;
@@ -262,10 +261,10 @@ public sealed class MembershipCore : IProtocolCore
                 }
 
                 break;
-            case Farewell when Phase == MembershipPhase.Drained:
+            case Farewell farewell when Phase == MembershipPhase.Drained && (_installed is null || farewell.Id > _installed.Id):
                 Phase = MembershipPhase.Left;
                 PublishQuorum();
-                _out.Add(new PublishEvent(new LeftCluster(_installed?.Id)));
+                _out.Add(new PublishEvent(new LeftCluster(farewell.Id)));
                 break;
             default:
                 break; // malformed or out of place: dropped
@@ -332,8 +331,9 @@ public sealed class MembershipCore : IProtocolCore
             Send(from.Node, new Install(_installed.Id)); // it missed the install
         }
 
-        if ((h.Flags & HeartbeatFlags.Drained) != 0 && _installed is not null && !IsMember(_installed, from) && _installedCleanLeavers.Contains(from))
+        if ((h.Flags & HeartbeatFlags.Drained) != 0 && _installed is not null && !IsMember(_installed, from) && h.Installed < _installed.Id)
         {
+            // Excluded, cleanly or (if it drained while cut off) not: either way it is out and may exit.
             Send(from.Node, new Farewell(_installed.Id));
         }
     }
@@ -400,7 +400,6 @@ public sealed class MembershipCore : IProtocolCore
         _out.Add(new PersistRecord(RecordName, MembershipFrames.Encode(new StateRecord(_maxSeq, view.Id, _configHash, proposal.Members))));
         _installed = view;
         _lastInstalled = view.Id;
-        _installedCleanLeavers = proposal.CleanLeavers;
         _reportedExpired = false;
         _selfEcho = Never;
         foreach (var peer in _peers)

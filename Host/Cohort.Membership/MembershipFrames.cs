@@ -110,6 +110,15 @@ internal static class MembershipFrames
         return reader.Failed || !reader.AtEnd ? null : decoded;
     }
 
+    /// <summary>One line describing a frame, for traces.</summary>
+    public static string Describe(ReadOnlySpan<byte> frame) => Decode(frame) switch
+    {
+        Heartbeat h => $"heartbeat(view {h.Installed}, accepted {h.Accepted}, echo {h.EchoView}@{h.EchoTime}, {h.Flags})",
+        Propose p => $"propose {p.Id} [{string.Join(", ", p.Members)}]",
+        null => $"malformed ({frame.Length} bytes)",
+        var other => other.ToString()!,
+    };
+
     private static byte[] EncodeHeartbeat(Heartbeat h)
     {
         var writer = new Writer(2 + HashBytes + 8 + 8 + ViewIdBytes * 3 + 8 + 8 + 8 + 1, FrameType.Heartbeat);

@@ -1,0 +1,690 @@
+using System.Buffers.Binary;
+using System.Security.Cryptography;
+using System.Text;
+using Cohort.Cores;
+using Cohort.Membership;
+using Cohort.Quorum;
+using Microsoft.Extensions.Configuration;
+
+namespace Cohort.Simulation;
+
+/// <summary>What a simulated cluster is made of.</summary>
+public sealed record ClusterSetup
+{
+    /// <summary>The configured nodes.</summary>
+    public required IReadOnlyList<ClusterNode> Nodes { get; init; }
+
+    /// <summary>The cluster document, as <c>Cluster:*</c> keys.</summary>
+    public required IConfiguration Cluster { get; init; }
+
+    /// <summary>The SHA-256 of the cluster document.</summary>
+    public required byte[] ConfigHash { get; init; }
+
+    /// <summary>Makes a quorum policy instance for one node incarnation.</summary>
+    public required Func<IQuorumPolicy> Policy { get; init; }
+
+    /// <summary>The membership timings (and mutant).</summary>
+    public MembershipOptions Membership { get; init; } = new();
+
+    /// <summary>One-way message latency on a healthy link: uniform in this range.</summary>
+    public (TimeSpan Min, TimeSpan Max) Latency { get; init; } = (TimeSpan.FromMicroseconds(50), TimeSpan.FromMicroseconds(500));
+
+    /// <summary>A cluster of <paramref name="count"/> nodes (ids 1..count, one vote each) under the
+    /// given policy with its defaults; the config hash is the SHA-256 of the sorted keys and values.</summary>
+    public static ClusterSetup Generate(int count, string policyName, Func<IQuorumPolicy> policy, MembershipOptions? membership = null)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(count);
+        var keys = new SortedDictionary<string, string?>(StringComparer.Ordinal)
+        {
+            ["Cluster:Name"] = "simulated",
+            ["Cluster:Quorum:Policy"] = policyName,
+        };
+        var nodes = new List<ClusterNode>();
+        for (var i = 0; i < count; i++)
+        {
+            var id = i + 1;
+            nodes.Add(new ClusterNode(new NodeId(id), $"n{id}", 1));
+            keys[$"Cluster:Nodes:{i}:Id"] = id.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            keys[$"Cluster:Nodes:{i}:Name"] = $"n{id}";
+        }
+
+        return From(nodes, keys, policy, membership);
+    }
+
+    /// <summary>A cluster from its nodes and its <c>Cluster:*</c> keys; the config hash is the SHA-256
+    /// of the keys and values, sorted.</summary>
+    public static ClusterSetup From(IReadOnlyList<ClusterNode> nodes, IEnumerable<KeyValuePair<string, string?>> keys, Func<IQuorumPolicy> policy, MembershipOptions? membership = null)
+    {
+        var sorted = new SortedDictionary<string, string?>(StringComparer.Ordinal);
+        foreach (var (key, value) in keys)
+        {
+            sorted[key] = value;
+        }
+
+        var canonical = string.Concat(sorted.Select(kv => kv.Key + "=" + kv.Value + "\n"));
+        return new ClusterSetup
+        {
+            Nodes = nodes,
+            Cluster = new ConfigurationBuilder().AddInMemoryCollection(sorted).Build(),
+            ConfigHash = SHA256.HashData(Encoding.UTF8.GetBytes(canonical)),
+            Policy = policy,
+            Membership = membership ?? new MembershipOptions(),
+        };
+    }
+}
+
+/// <summary>The state of a simulated node's process.</summary>
+public enum SimNodeState
+{
+    /// <summary>Running.</summary>
+    Up,
+
+    /// <summary>Stopped (SIGSTOP, a long GC, a VM migration): it keeps its beliefs and resumes with them.</summary>
+    Paused,
+
+    /// <summary>Crashed, or exited after leaving cleanly.</summary>
+    Down,
+}
+
+/// <summary>
+/// Many membership cores in one process, driven by one event queue in simulated time: per-node clocks
+/// drifting within ±ρ, a network that delays, drops, duplicates, reorders and cuts links one way, a
+/// disk per node that loses what was not fsynced, and crash, restart and pause. Everything random
+/// comes from one seeded <see cref="SimRandom"/>, so a seed is a schedule, and the SHA-256 of the
+/// canonical trace (<see cref="TraceHash"/>) is the same in every process.
+/// </summary>
+public sealed class SimulatedCluster
+{
+    private readonly ClusterSetup _setup;
+    private readonly SimRandom _random;
+    private readonly SimNode[] _nodes;
+    private readonly Dictionary<int, int> _index = [];
+    private readonly PriorityQueue<SimEvent, (long, long)> _queue = new();
+    private readonly bool[,] _blocked;
+    private readonly IncrementalHash _trace = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+    private readonly StepRecord[] _recent = new StepRecord[32];
+    private readonly List<ISimulationObserver> _observers = [];
+    private readonly List<CoreOutput> _outputs = [];
+    private readonly byte[] _scratch = new byte[64];
+    private long _sequence;
+
+    /// <summary>Creates the cluster; every node boots within the first 200 ms of simulated time.</summary>
+    public SimulatedCluster(ClusterSetup setup, ulong seed)
+    {
+        _setup = setup ?? throw new ArgumentNullException(nameof(setup));
+        _random = new SimRandom(seed);
+        Seed = seed;
+        _nodes = new SimNode[setup.Nodes.Count];
+        for (var i = 0; i < _nodes.Length; i++)
+        {
+            _nodes[i] = new SimNode(setup.Nodes[i].Id);
+            _index[setup.Nodes[i].Id.Value] = i;
+        }
+
+        _blocked = new bool[_nodes.Length, _nodes.Length];
+        for (var i = 0; i < _nodes.Length; i++)
+        {
+            Schedule(TimeSpan.FromTicks(_random.Between(0, TimeSpan.FromMilliseconds(200).Ticks)), new SimEvent(EventKind.Boot, i, 0));
+        }
+    }
+
+    /// <summary>The seed.</summary>
+    public ulong Seed { get; }
+
+    /// <summary>The setup.</summary>
+    public ClusterSetup Setup => _setup;
+
+    /// <summary>Simulated real time.</summary>
+    public TimeSpan Now { get; private set; }
+
+    /// <summary>How many inputs the cores have handled.</summary>
+    public long Steps { get; private set; }
+
+    /// <summary>The simulator's random source, for fault plans that must stay on the same schedule.</summary>
+    public SimRandom Random => _random;
+
+    /// <summary>The nodes, in configuration order.</summary>
+    public IReadOnlyList<SimNode> Nodes => _nodes;
+
+    /// <summary>Probability that a frame is lost.</summary>
+    public double LossRate { get; set; }
+
+    /// <summary>Probability that a frame is delivered twice.</summary>
+    public double DuplicateRate { get; set; }
+
+    /// <summary>Extra one-way delay, uniform in [0, this], on top of the latency.</summary>
+    public TimeSpan Jitter { get; set; }
+
+    /// <summary>The first violation a checker reported, if any; the run stops at it.</summary>
+    public Violation? Violation { get; private set; }
+
+    /// <summary>Registers a checker or recorder; it sees every step.</summary>
+    public void Observe(ISimulationObserver observer) => _observers.Add(observer);
+
+    /// <summary>Reports a violation (called by checkers); the run stops.</summary>
+    public void Fail(string invariant, string detail) =>
+        Violation ??= new Violation(Seed, invariant, Steps, Now, detail, RecentSteps());
+
+    /// <summary>The SHA-256 of the canonical trace so far, as hex.</summary>
+    public string TraceHash
+    {
+        get
+        {
+            var copy = _trace.GetCurrentHash();
+            return Convert.ToHexStringLower(copy);
+        }
+    }
+
+    /// <summary>Runs until simulated time <paramref name="until"/> or a violation.</summary>
+    public void RunUntil(TimeSpan until)
+    {
+        while (Violation is null && _queue.TryPeek(out _, out var at) && at.Item1 <= until.Ticks)
+        {
+            var e = _queue.Dequeue();
+            Now = TimeSpan.FromTicks(at.Item1);
+            Dispatch(e);
+        }
+
+        if (Violation is null && Now < until)
+        {
+            Now = until;
+        }
+    }
+
+    /// <summary>Runs for <paramref name="span"/> more.</summary>
+    public void RunFor(TimeSpan span) => RunUntil(Now + span);
+
+    /// <summary>Schedules an action of the fault plan at simulated time <paramref name="at"/>.</summary>
+    public void At(TimeSpan at, Action action) => Schedule(at, new SimEvent(EventKind.Action, -1, 0) { Action = action });
+
+    /// <summary>Crashes a node now; with <paramref name="midStep"/> it dies after only some of the
+    /// outputs of its next step were carried out (disk steps of a persist counted one by one).</summary>
+    public void Crash(int node, bool midStep = false)
+    {
+        var n = _nodes[node];
+        if (n.State == SimNodeState.Down)
+        {
+            return;
+        }
+
+        if (midStep && n.State == SimNodeState.Up)
+        {
+            n.CrashAfterOps = _random.Next(8);
+            return;
+        }
+
+        Kill(n, crashed: true);
+    }
+
+    /// <summary>Restarts a crashed node with a new incarnation.</summary>
+    public void Restart(int node)
+    {
+        if (_nodes[node].State == SimNodeState.Down && _nodes[node].Booted)
+        {
+            Boot(node);
+        }
+    }
+
+    /// <summary>Pauses a running node for <paramref name="duration"/>.</summary>
+    public void Pause(int node, TimeSpan duration)
+    {
+        var n = _nodes[node];
+        if (n.State != SimNodeState.Up)
+        {
+            return;
+        }
+
+        n.State = SimNodeState.Paused;
+        Schedule(Now + duration, new SimEvent(EventKind.Resume, node, n.Incarnation));
+    }
+
+    /// <summary>Cuts (or restores) the link from one node to another, one way.</summary>
+    public void SetBlocked(int from, int to, bool blocked) => _blocked[from, to] = blocked;
+
+    /// <summary>Whether the link from one node to another is cut.</summary>
+    public bool IsBlocked(int from, int to) => _blocked[from, to];
+
+    /// <summary>Restores every link and clears loss, duplication and jitter.</summary>
+    public void HealNetwork()
+    {
+        Array.Clear(_blocked);
+        LossRate = 0;
+        DuplicateRate = 0;
+        Jitter = TimeSpan.Zero;
+    }
+
+    /// <summary>Resumes every paused node, restarts every crashed one, and calls off pending mid-step crashes.</summary>
+    public void ReviveAll()
+    {
+        for (var i = 0; i < _nodes.Length; i++)
+        {
+            _nodes[i].CrashAfterOps = -1;
+            if (_nodes[i].State == SimNodeState.Paused)
+            {
+                Resume(i);
+            }
+            else if (_nodes[i].State == SimNodeState.Down && _nodes[i].Booted)
+            {
+                Boot(i);
+            }
+        }
+    }
+
+    /// <summary>Hands a local request (leave, drained) to a running node's core.</summary>
+    public void Request(int node, object request)
+    {
+        if (_nodes[node].State == SimNodeState.Up)
+        {
+            Step(node, new LocalRequest(request));
+        }
+    }
+
+    /// <summary>The index of a node id.</summary>
+    public int IndexOf(NodeId node) => _index[node.Value];
+
+    private void Schedule(TimeSpan at, SimEvent e) => _queue.Enqueue(e, (at.Ticks, _sequence++));
+
+    private void Dispatch(SimEvent e)
+    {
+        switch (e.Kind)
+        {
+            case EventKind.Action:
+                e.Action!();
+                return;
+            case EventKind.Boot:
+                Boot(e.Node);
+                return;
+            case EventKind.Resume:
+                if (_nodes[e.Node].Incarnation == e.Incarnation && _nodes[e.Node].State == SimNodeState.Paused)
+                {
+                    Resume(e.Node);
+                }
+
+                return;
+            default:
+                break;
+        }
+
+        var node = _nodes[e.Node];
+        if (node.State == SimNodeState.Down || (e.Kind == EventKind.Timer && node.Incarnation != e.Incarnation))
+        {
+            return;
+        }
+
+        if (e.Kind == EventKind.Timer && (!node.Timers.TryGetValue(e.Name!, out var version) || version != e.Version))
+        {
+            return; // moved or cancelled
+        }
+
+        if (node.State == SimNodeState.Paused)
+        {
+            node.Backlog.Enqueue(e);
+            return;
+        }
+
+        Deliver(e);
+    }
+
+    private void Deliver(SimEvent e)
+    {
+        if (e.Kind == EventKind.Timer)
+        {
+            _nodes[e.Node].Timers.Remove(e.Name!);
+            Step(e.Node, new TimerFired(e.Name!));
+        }
+        else
+        {
+            Step(e.Node, e.Frame!);
+        }
+    }
+
+    private void Boot(int index)
+    {
+        var node = _nodes[index];
+        var previous = node.Disk.Read("incarnation");
+        var incarnation = (previous is { Length: 8 } ? BinaryPrimitives.ReadInt64LittleEndian(previous) : 0) + 1;
+        var bytes = new byte[8];
+        BinaryPrimitives.WriteInt64LittleEndian(bytes, incarnation);
+        node.Disk.Persist("incarnation", bytes);
+
+        var drift = _setup.Membership.ClockDriftBound;
+        node.Start(
+            incarnation,
+            Now,
+            (_random.NextDouble() * 2 - 1) * drift,
+            new MembershipCore(_setup.Nodes, _setup.Cluster, _setup.ConfigHash, _setup.Policy(), _setup.Membership));
+
+        var records = new Dictionary<string, ReadOnlyMemory<byte>>(StringComparer.Ordinal);
+        if (node.Disk.Read(MembershipCore.RecordName) is { } record)
+        {
+            records[MembershipCore.RecordName] = record;
+        }
+
+        Step(index, new CoreStarted(node.Self, records));
+    }
+
+    private void Resume(int index)
+    {
+        var node = _nodes[index];
+        node.State = SimNodeState.Up;
+        while (node.State == SimNodeState.Up && node.Backlog.TryDequeue(out var e))
+        {
+            if (e.Kind != EventKind.Timer || (node.Timers.TryGetValue(e.Name!, out var v) && v == e.Version))
+            {
+                Deliver(e);
+            }
+        }
+    }
+
+    private void Kill(SimNode node, bool crashed)
+    {
+        node.State = SimNodeState.Down;
+        node.Timers.Clear();
+        node.Backlog.Clear();
+        node.CrashAfterOps = -1;
+        if (crashed)
+        {
+            node.Disk.Crash(_random);
+        }
+
+        foreach (var observer in _observers)
+        {
+            observer.NodeStopped(this, node);
+        }
+    }
+
+    private void Step(int index, CoreInput input)
+    {
+        var node = _nodes[index];
+        var local = node.LocalAt(Now);
+        _outputs.Clear();
+        node.Core!.Handle(input, local, _outputs);
+        Steps++;
+        Record(node, input, local);
+
+        var ops = 0;
+        var stopped = false;
+        foreach (var output in _outputs)
+        {
+            var cost = output is PersistRecord ? 4 : 1;
+            if (node.CrashAfterOps >= 0 && ops + cost > node.CrashAfterOps)
+            {
+                if (output is PersistRecord cut)
+                {
+                    node.Disk.Persist(cut.Name, cut.Contents.Span, node.CrashAfterOps - ops);
+                }
+
+                Kill(node, crashed: true);
+                stopped = true;
+                break;
+            }
+
+            ops += cost;
+            foreach (var observer in _observers)
+            {
+                observer.Executed(this, node, output);
+            }
+
+            Execute(index, node, output);
+            if (node.State == SimNodeState.Down)
+            {
+                stopped = true;
+                break;
+            }
+        }
+
+        if (!stopped && node.CrashAfterOps >= 0)
+        {
+            Kill(node, crashed: true);
+            stopped = true;
+        }
+
+        if (!stopped)
+        {
+            foreach (var observer in _observers)
+            {
+                observer.AfterStep(this, node);
+            }
+        }
+    }
+
+    private void Execute(int index, SimNode node, CoreOutput output)
+    {
+        switch (output)
+        {
+            case SendFrame send:
+                Send(index, node, send);
+                break;
+            case SetTimer set:
+                var version = ++node.TimerVersion;
+                node.Timers[set.Name] = version;
+                var at = node.GlobalAt(set.At);
+                Schedule(at < Now ? Now : at, new SimEvent(EventKind.Timer, index, node.Incarnation) { Name = set.Name, Version = version });
+                break;
+            case CancelTimer cancel:
+                node.Timers.Remove(cancel.Name);
+                break;
+            case PersistRecord persist:
+                node.Disk.Persist(persist.Name, persist.Contents.Span);
+                break;
+            case PublishEvent publish:
+                foreach (var observer in _observers)
+                {
+                    observer.Published(this, node, publish.Event);
+                }
+
+                if (publish.Event is LeftCluster)
+                {
+                    Kill(node, crashed: false); // the agent exits after a clean leave
+                }
+
+                break;
+            default:
+                throw new InvalidOperationException($"unknown output {output.GetType().Name}");
+        }
+    }
+
+    private void Send(int from, SimNode sender, SendFrame send)
+    {
+        if (!_index.TryGetValue(send.To.Value, out var to) || _blocked[from, to] || _random.Chance(LossRate))
+        {
+            return;
+        }
+
+        var copies = _random.Chance(DuplicateRate) ? 2 : 1;
+        var frame = new FrameReceived(sender.Self, send.Lane, send.Frame);
+        for (var c = 0; c < copies; c++)
+        {
+            var delay = _random.Between(_setup.Latency.Min, _setup.Latency.Max);
+            if (Jitter > TimeSpan.Zero)
+            {
+                delay += _random.Between(TimeSpan.Zero, Jitter);
+            }
+
+            Schedule(Now + delay, new SimEvent(EventKind.Frame, to, 0) { Frame = frame });
+        }
+    }
+
+    private void Record(SimNode node, CoreInput input, TimeSpan local)
+    {
+        var s = _scratch.AsSpan();
+        BinaryPrimitives.WriteInt64LittleEndian(s, Now.Ticks);
+        BinaryPrimitives.WriteInt64LittleEndian(s[8..], local.Ticks);
+        BinaryPrimitives.WriteInt32LittleEndian(s[16..], node.Id.Value);
+        BinaryPrimitives.WriteInt64LittleEndian(s[20..], node.Incarnation);
+        s[28] = input switch { CoreStarted => 1, FrameReceived => 2, TimerFired => 3, LocalRequest => 4, _ => 5 };
+        _trace.AppendData(s[..29]);
+        switch (input)
+        {
+            case FrameReceived f:
+                BinaryPrimitives.WriteInt32LittleEndian(s, f.From.Node.Value);
+                BinaryPrimitives.WriteInt64LittleEndian(s[4..], f.From.Incarnation);
+                _trace.AppendData(s[..12]);
+                _trace.AppendData(f.Frame.Span);
+                break;
+            case TimerFired t:
+                _trace.AppendData(Encoding.UTF8.GetBytes(t.Name));
+                break;
+            case LocalRequest r:
+                _trace.AppendData(Encoding.UTF8.GetBytes(r.Request.GetType().Name));
+                break;
+            default:
+                break;
+        }
+
+        foreach (var output in _outputs)
+        {
+            switch (output)
+            {
+                case SendFrame send:
+                    BinaryPrimitives.WriteInt32LittleEndian(s, send.To.Value);
+                    _trace.AppendData(s[..4]);
+                    _trace.AppendData(send.Frame.Span);
+                    break;
+                case SetTimer set:
+                    BinaryPrimitives.WriteInt64LittleEndian(s, set.At.Ticks);
+                    _trace.AppendData(s[..8]);
+                    _trace.AppendData(Encoding.UTF8.GetBytes(set.Name));
+                    break;
+                case PersistRecord persist:
+                    _trace.AppendData(persist.Contents.Span);
+                    break;
+                case PublishEvent publish:
+                    _trace.AppendData(Encoding.UTF8.GetBytes(publish.Event.ToString() ?? ""));
+                    break;
+                default:
+                    break;
+            }
+        }
+
+        _recent[Steps % _recent.Length] = new StepRecord(Now, node.Self, input, [.. _outputs.Where(o => o is not SetTimer and not CancelTimer)]);
+    }
+
+    private List<string> RecentSteps()
+    {
+        var lines = new List<string>();
+        for (var i = Math.Max(0, Steps - _recent.Length + 1); i <= Steps; i++)
+        {
+            if (_recent[i % _recent.Length] is { } r)
+            {
+                lines.Add(r.Describe());
+            }
+        }
+
+        return lines;
+    }
+
+    private sealed record StepRecord(TimeSpan At, NodeIncarnation Node, CoreInput Input, CoreOutput[] Outputs)
+    {
+        public string Describe()
+        {
+            var input = Input switch
+            {
+                FrameReceived f => $"frame from {f.From}: {MembershipFrames.Describe(f.Frame.Span)}",
+                TimerFired t => $"timer {t.Name}",
+                LocalRequest r => $"request {r.Request.GetType().Name}",
+                CoreStarted => "started",
+                _ => Input.GetType().Name,
+            };
+            var outputs = string.Join("; ", Outputs.Select(o => o switch
+            {
+                SendFrame s => $"send {s.To} {MembershipFrames.Describe(s.Frame.Span)}",
+                PersistRecord p => $"persist {p.Name}",
+                PublishEvent e => $"event {e.Event}",
+                _ => o.GetType().Name,
+            }));
+            return $"{At.TotalMilliseconds:F3} ms {Node}: {input} -> {outputs}";
+        }
+    }
+}
+
+internal enum EventKind
+{
+    Boot,
+    Frame,
+    Timer,
+    Resume,
+    Action,
+}
+
+internal sealed record SimEvent(EventKind Kind, int Node, long Incarnation)
+{
+    public FrameReceived? Frame { get; init; }
+
+    public string? Name { get; init; }
+
+    public long Version { get; init; }
+
+    public Action? Action { get; init; }
+}
+
+/// <summary>One node of a <see cref="SimulatedCluster"/>: its process state, clock, timers and disk.</summary>
+public sealed class SimNode
+{
+    internal SimNode(NodeId id) => Id = id;
+
+    /// <summary>Its node id.</summary>
+    public NodeId Id { get; }
+
+    /// <summary>Its current (or last) incarnation; 0 before it booted.</summary>
+    public long Incarnation { get; private set; }
+
+    /// <summary>Its identity.</summary>
+    public NodeIncarnation Self => new(Id, Incarnation);
+
+    /// <summary>Running, paused or down.</summary>
+    public SimNodeState State { get; internal set; } = SimNodeState.Down;
+
+    /// <summary>Its membership core (of the current or last incarnation).</summary>
+    public MembershipCore? Core { get; private set; }
+
+    /// <summary>Its disk; survives crashes, minus what was not durable.</summary>
+    public VirtualDisk Disk { get; } = new();
+
+    /// <summary>When (simulated real time) the current incarnation booted.</summary>
+    public TimeSpan BootedAt { get; private set; }
+
+    /// <summary>Its clock's rate error: local time runs at (1 + Drift) times real time.</summary>
+    public double Drift { get; private set; }
+
+    internal bool Booted => Incarnation > 0;
+
+    internal Dictionary<string, long> Timers { get; } = new(StringComparer.Ordinal);
+
+    internal long TimerVersion { get; set; }
+
+    internal Queue<SimEvent> Backlog { get; } = new();
+
+    internal int CrashAfterOps { get; set; } = -1;
+
+    /// <summary>Its local monotonic time at real time <paramref name="global"/>.</summary>
+    public TimeSpan LocalAt(TimeSpan global) => TimeSpan.FromTicks((long)((global - BootedAt).Ticks * (1 + Drift)));
+
+    /// <summary>The real time at which this incarnation's clock reads <paramref name="local"/>.</summary>
+    public TimeSpan GlobalAt(TimeSpan local)
+    {
+        if (local == TimeSpan.MaxValue)
+        {
+            return TimeSpan.MaxValue;
+        }
+
+        var g = BootedAt.Ticks + (long)Math.Ceiling(local.Ticks / (1 + Drift));
+        while (LocalAt(TimeSpan.FromTicks(g)) < local)
+        {
+            g++;
+        }
+
+        return TimeSpan.FromTicks(g);
+    }
+
+    internal void Start(long incarnation, TimeSpan now, double drift, MembershipCore core)
+    {
+        Incarnation = incarnation;
+        BootedAt = now;
+        Drift = drift;
+        Core = core;
+        State = SimNodeState.Up;
+        Timers.Clear();
+        CrashAfterOps = -1;
+    }
+}
