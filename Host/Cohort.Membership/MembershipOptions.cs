@@ -38,11 +38,17 @@ public sealed record MembershipOptions
 
     /// <summary>Reads <c>Cluster:Membership</c> from the cluster document; absent keys keep their defaults.</summary>
     /// <param name="cluster">The configuration holding <c>Cluster:*</c> keys.</param>
-    /// <exception cref="FormatException">A value is not what <see cref="Validate"/> expects; validate first.</exception>
+    /// <exception cref="FormatException">A value is not what <see cref="Validate(IConfiguration)"/> expects; validate first.</exception>
     public static MembershipOptions From(IConfiguration cluster)
     {
         ArgumentNullException.ThrowIfNull(cluster);
-        var section = cluster.GetSection(Section);
+        return From(cluster.GetSection(Section));
+    }
+
+    /// <summary>Reads the options from the <c>Cluster:Membership</c> section itself.</summary>
+    public static MembershipOptions From(IConfigurationSection section)
+    {
+        ArgumentNullException.ThrowIfNull(section);
         var defaults = new MembershipOptions();
         return new MembershipOptions
         {
@@ -55,13 +61,19 @@ public sealed record MembershipOptions
         };
     }
 
-    /// <summary>Checks <c>Cluster:Membership</c>: known keys only, durations as whole milliseconds, and
+    /// <summary>Checks <c>Cluster:Membership</c> in a configuration holding <c>Cluster:*</c> keys: known keys only, durations as whole milliseconds, and
     /// timings that can work (a lease and a timeout each longer than two heartbeats, 0 ≤ ρ &lt; 0.5).</summary>
     /// <returns>One (key, expected, actual) triple per problem.</returns>
     public static IEnumerable<(string Key, string Expected, string? Actual)> Validate(IConfiguration cluster)
     {
         ArgumentNullException.ThrowIfNull(cluster);
-        var section = cluster.GetSection(Section);
+        return Validate(cluster.GetSection(Section));
+    }
+
+    /// <summary>Checks the <c>Cluster:Membership</c> section itself; see <see cref="Validate(IConfiguration)"/>.</summary>
+    public static IEnumerable<(string Key, string Expected, string? Actual)> Validate(IConfigurationSection section)
+    {
+        ArgumentNullException.ThrowIfNull(section);
         string[] known = [nameof(HeartbeatInterval), nameof(FailureTimeout), nameof(QuorumLease), nameof(ClockDriftBound)];
         var problems = new List<(string, string, string?)>();
         foreach (var child in section.GetChildren())
@@ -88,7 +100,7 @@ public sealed record MembershipOptions
 
         if (problems.Count == 0)
         {
-            var options = From(cluster);
+            var options = From(section);
             if (options.FailureTimeout < options.HeartbeatInterval * 2)
             {
                 problems.Add((section.Path + ":" + nameof(FailureTimeout), $"at least two heartbeat intervals ({(options.HeartbeatInterval * 2).TotalMilliseconds} ms)", options.FailureTimeout.TotalMilliseconds.ToString(CultureInfo.InvariantCulture)));

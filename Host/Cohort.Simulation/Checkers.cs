@@ -45,7 +45,7 @@ public sealed class SplitBrainChecker : ISimulationObserver
             var (older, newer) = mine.View.Id < theirs.View.Id ? (mine, theirs) : (theirs, mine);
             if (!newer.View.Members.Contains(older.Node))
             {
-                cluster.Fail(Name, $"{older.Node} is quorate in {older.View} (until {older.Until.TotalMilliseconds:F3} ms) while {newer.Node} is quorate in {newer.View}, which excludes it");
+                cluster.Fail(Name, $"{older.Node} is quorate in {older.View} (until {(older.Until == TimeSpan.MaxValue ? "forever" : $"{older.Until.TotalMilliseconds:F3} ms")}) while {newer.Node} is quorate in {newer.View}, which excludes it");
                 return;
             }
         }

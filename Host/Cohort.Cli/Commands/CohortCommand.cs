@@ -15,6 +15,7 @@ internal static class CohortCommand
             PluginsCommand.Create(),
             KeygenCommand.Create(),
             DemoCommand.Create(),
+            SimulateCommand.Create(),
         };
         var parse = root.Parse(args);
         // The agent and the demo handle SIGTERM and SIGINT themselves (graceful stop, then exit 0).

@@ -24,6 +24,7 @@ internal sealed class ClusterDocument
     internal static readonly IReadOnlySet<string> CoreKeys = new HashSet<string>(StringComparer.OrdinalIgnoreCase)
     {
         "Name", "Description", "Nodes", "Quorum:Policy",
+        "Membership:HeartbeatInterval", "Membership:FailureTimeout", "Membership:QuorumLease", "Membership:ClockDriftBound",
     };
 
     internal static readonly IReadOnlySet<string> NodeKeys = new HashSet<string>(StringComparer.OrdinalIgnoreCase)
@@ -59,11 +60,17 @@ internal sealed class ClusterDocument
     /// <summary>SHA-256 of the file's bytes, lower-case hex.</summary>
     public string Sha256 { get; }
 
+    /// <summary>The membership timings (<c>Cluster:Membership</c>).</summary>
+    public MembershipOptions Membership { get; private init; } = new();
+
     public ClusterNodeEntry? Find(NodeId id) => Nodes.FirstOrDefault(n => n.Id == id);
 
     /// <summary>Parses and validates the core keys of the document in <paramref name="cluster"/>
     /// (the <c>Cluster</c> section), reporting every problem against <paramref name="path"/>.</summary>
-    public static ClusterDocument Parse(string path, IConfigurationSection cluster)
+    /// <param name="path">The file, as errors name it.</param>
+    /// <param name="cluster">The <c>Cluster</c> section.</param>
+    /// <param name="contents">What to hash when the document is not a file (a generated one); null reads <paramref name="path"/>.</param>
+    public static ClusterDocument Parse(string path, IConfigurationSection cluster, byte[]? contents = null)
     {
         var problems = new List<string>();
         void Problem(string key, string expected, string? actual = null) =>
@@ -121,13 +128,21 @@ internal sealed class ClusterDocument
             Problem("Cluster:Quorum:Policy", "a quorum policy plugin name", policy);
         }
 
+        foreach (var (key, expected, actual) in MembershipOptions.Validate(cluster.GetSection("Membership")))
+        {
+            Problem(key, expected, actual);
+        }
+
         if (problems.Count > 0)
         {
             throw new CohortStartupException(problems);
         }
 
-        var sha = Convert.ToHexStringLower(SHA256.HashData(File.ReadAllBytes(path)));
-        return new ClusterDocument(path, name, cluster["Description"] ?? "", [.. nodes.OrderBy(n => n.Id)], policy, sha);
+        var sha = Convert.ToHexStringLower(SHA256.HashData(contents ?? File.ReadAllBytes(path)));
+        return new ClusterDocument(path, name, cluster["Description"] ?? "", [.. nodes.OrderBy(n => n.Id)], policy, sha)
+        {
+            Membership = MembershipOptions.From(cluster.GetSection("Membership")),
+        };
     }
 
     private static int? ReadInt(IConfigurationSection section, string key, int min, int max, int? fallback, Action<string, string, string?> problem)

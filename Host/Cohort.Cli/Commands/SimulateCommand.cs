@@ -1,0 +1,136 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using Cohort.Host;
+using Cohort.Host.Simulation;
+using Cohort.Membership;
+using Cohort.Simulation;
+
+namespace Cohort.Cli.Commands;
+
+/// <summary>
+/// <c>cohort simulate</c>: the real cores under the deterministic simulator with random faults and
+/// every checker attached. Exit 0 when nothing was violated, 1 when something was.
+/// </summary>
+internal static class SimulateCommand
+{
+    public static Command Create()
+    {
+        var cluster = new Option<FileInfo?>("--cluster") { Description = "A cluster file to simulate (its nodes, votes, policy and timings). Default: --nodes nodes under --policy with its defaults." };
+        var nodes = new Option<int>("--nodes") { Description = "How many nodes to generate without --cluster.", DefaultValueFactory = _ => 5 };
+        var policy = new Option<string?>("--policy") { Description = "The quorum policy plugin (default: the cluster file's, else votequorum)." };
+        var plugins = new Option<DirectoryInfo?>("--plugins") { Description = "The plugin directory (default: plugins/ next to the cohort program)." };
+        var seed = new Option<ulong>("--seed") { Description = "The first schedule's seed; the next schedules take the following seeds.", DefaultValueFactory = _ => 1UL };
+        var seeds = new Option<int?>("--seeds") { Description = "At most this many schedules." };
+        var seconds = new Option<double>("--seconds") { Description = "Wall-clock budget in seconds: no schedule starts after it (the first always completes).", DefaultValueFactory = _ => 20 };
+        var span = new Option<double>("--span") { Description = "Simulated seconds each schedule covers.", DefaultValueFactory = _ => 120 };
+        var mutant = new Option<string?>("--mutant") { Description = "Run a deliberately broken core: " + string.Join(", ", SimulationSetupLoader.Mutants.Keys) + "." };
+        var json = new Option<bool>("--json") { Description = "Print the report as JSON." };
+        var command = new Command("simulate", "Run the real cores under the deterministic simulator with random faults; report invariant violations.")
+        {
+            cluster, nodes, policy, plugins, seed, seeds, seconds, span, mutant, json,
+        };
+        command.SetAction((parse, cancellationToken) => CohortCommand.Guard(() =>
+        {
+            var mutantName = parse.GetValue(mutant);
+            var broken = MembershipMutant.None;
+            if (mutantName is not null && !SimulationSetupLoader.Mutants.TryGetValue(mutantName, out broken))
+            {
+                throw new CohortStartupException($"--mutant: expected one of {string.Join(", ", SimulationSetupLoader.Mutants.Keys)}, got \"{mutantName}\"", ExitCodes.Usage);
+            }
+
+            if (parse.GetValue(span) is var spanSeconds && spanSeconds is <= 0 or > 86_400)
+            {
+                throw new CohortStartupException($"--span: expected simulated seconds from 0 to 86400, got {spanSeconds}", ExitCodes.Usage);
+            }
+
+            var setup = SimulationSetupLoader.Load(
+                parse.GetValue(cluster)?.FullName,
+                parse.GetValue(nodes),
+                parse.GetValue(policy),
+                parse.GetValue(plugins)?.FullName ?? Path.Combine(AppContext.BaseDirectory, "plugins"),
+                broken);
+            var report = SimulationRunner.Run(new SimulationRequest
+            {
+                Setup = () => setup,
+                Seed = parse.GetValue(seed),
+                MaxSchedules = parse.GetValue(seeds) ?? int.MaxValue,
+                Budget = TimeSpan.FromSeconds(parse.GetValue(seconds)),
+                Span = TimeSpan.FromSeconds(spanSeconds),
+            });
+            if (parse.GetValue(json))
+            {
+                WriteJson(report, setup, parse.GetValue(seed), spanSeconds);
+            }
+            else
+            {
+                WriteText(report, setup, parse.GetValue(seed), spanSeconds);
+            }
+
+            return Task.FromResult(report.Violations.Count == 0 ? 0 : 1);
+        }));
+        return command;
+    }
+
+    private static void WriteText(SimulationReport report, ClusterSetup setup, ulong seed, double span)
+    {
+        var c = CultureInfo.InvariantCulture;
+        Console.WriteLine(string.Create(c, $"simulated {report.Schedules} schedules of {span} s ({setup.Nodes.Count} nodes, seeds {seed}..{seed + (ulong)report.Schedules - 1}) in {report.Elapsed.TotalSeconds:F1} s: {report.Steps} steps, {report.Faults} faults, {report.ViewsInstalled} views"));
+        Console.WriteLine($"trace hash (seed {seed}): {report.TraceHash}");
+        if (report.Violations.Count == 0)
+        {
+            Console.WriteLine("no violations");
+            return;
+        }
+
+        foreach (var v in report.Violations)
+        {
+            Console.WriteLine(string.Create(c, $"VIOLATION seed {v.Seed}: {v.Invariant} at step {v.Step} ({v.At.TotalMilliseconds:F3} ms): {v.Detail}"));
+            foreach (var line in v.LastSteps)
+            {
+                Console.WriteLine("    " + line);
+            }
+        }
+    }
+
+    private static void WriteJson(SimulationReport report, ClusterSetup setup, ulong seed, double span)
+    {
+        using var stream = Console.OpenStandardOutput();
+        using (var w = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true }))
+        {
+            w.WriteStartObject();
+            w.WriteNumber("schedules", report.Schedules);
+            w.WriteNumber("seed", seed);
+            w.WriteNumber("nodes", setup.Nodes.Count);
+            w.WriteNumber("spanSeconds", span);
+            w.WriteString("traceHash", report.TraceHash);
+            w.WriteNumber("steps", report.Steps);
+            w.WriteNumber("faults", report.Faults);
+            w.WriteNumber("viewsInstalled", report.ViewsInstalled);
+            w.WriteNumber("elapsedSeconds", Math.Round(report.Elapsed.TotalSeconds, 3));
+            w.WriteStartArray("violations");
+            foreach (var v in report.Violations)
+            {
+                w.WriteStartObject();
+                w.WriteNumber("seed", v.Seed);
+                w.WriteString("invariant", v.Invariant);
+                w.WriteNumber("step", v.Step);
+                w.WriteNumber("atMilliseconds", Math.Round(v.At.TotalMilliseconds, 3));
+                w.WriteString("detail", v.Detail);
+                w.WriteStartArray("lastSteps");
+                foreach (var line in v.LastSteps)
+                {
+                    w.WriteStringValue(line);
+                }
+
+                w.WriteEndArray();
+                w.WriteEndObject();
+            }
+
+            w.WriteEndArray();
+            w.WriteEndObject();
+        }
+
+        stream.WriteByte((byte)'\n');
+    }
+}

@@ -1,0 +1,94 @@
+using System.Globalization;
+using Autofac;
+using Autofac.Extensions.DependencyInjection;
+using Cohort.Host.Configuration;
+using Cohort.Host.Plugins;
+using Cohort.Membership;
+using Cohort.Plugins;
+using Cohort.Quorum;
+using Cohort.Simulation;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Cohort.Host.Simulation;
+
+/// <summary>
+/// Builds what <c>cohort simulate</c> runs: the cluster (from a cluster file, validated as an agent
+/// validates it, or generated) and its quorum policy, loaded through the plugin loader exactly as an
+/// agent loads it.
+/// </summary>
+internal static class SimulationSetupLoader
+{
+    /// <summary>The mutants by their command-line names.</summary>
+    public static readonly IReadOnlyDictionary<string, MembershipMutant> Mutants = new Dictionary<string, MembershipMutant>(StringComparer.Ordinal)
+    {
+        ["lease-off"] = MembershipMutant.LeaseOff,
+        ["no-promise"] = MembershipMutant.NoPromise,
+        ["install-without-all-acks"] = MembershipMutant.InstallWithoutAllAcks,
+    };
+
+    /// <param name="clusterFile">A cluster file, or null to generate <paramref name="nodes"/> nodes.</param>
+    /// <param name="nodes">How many nodes to generate (ids 1..N, one vote each).</param>
+    /// <param name="policyName">The quorum policy; default: the cluster file's, else votequorum.</param>
+    /// <param name="pluginDirectory">Where the plugins are.</param>
+    /// <param name="mutant">A broken membership core to run instead of the real one.</param>
+    public static ClusterSetup Load(string? clusterFile, int nodes, string? policyName, string pluginDirectory, MembershipMutant mutant)
+    {
+        var catalog = PluginCatalog.Load(pluginDirectory, "--plugins");
+        ConfigSource source;
+        ClusterDocument? document = null;
+        if (clusterFile is not null)
+        {
+            var path = Path.GetFullPath(clusterFile);
+            if (!File.Exists(path))
+            {
+                throw new CohortStartupException($"{path}: cluster file not found");
+            }
+
+            source = ConfigSource.JsonFile(path, prefix: "Cluster");
+            document = ClusterDocument.Parse(path, source.Root.GetSection("Cluster"));
+        }
+        else
+        {
+            if (nodes is < 1 or > 1024)
+            {
+                throw new CohortStartupException($"--nodes: expected a number of nodes from 1 to 1024, got {nodes}", ExitCodes.Usage);
+            }
+
+            var keys = new Dictionary<string, string?>(StringComparer.Ordinal)
+            {
+                ["Cluster:Name"] = "simulated",
+                ["Cluster:Quorum:Policy"] = policyName ?? ClusterDocument.DefaultQuorumPolicy,
+            };
+            for (var i = 0; i < nodes; i++)
+            {
+                keys[$"Cluster:Nodes:{i}:Id"] = (i + 1).ToString(CultureInfo.InvariantCulture);
+                keys[$"Cluster:Nodes:{i}:Name"] = $"n{i + 1}";
+            }
+
+            source = new ConfigSource("generated cluster", new ConfigurationBuilder().AddInMemoryCollection(keys).Build(), Directory.GetCurrentDirectory(), isFile: false);
+            var canonical = string.Concat(keys.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => $"{kv.Key}={kv.Value}\n"));
+            document = ClusterDocument.Parse("generated cluster", source.Root.GetSection("Cluster"), System.Text.Encoding.UTF8.GetBytes(canonical));
+        }
+
+        var configuration = new CohortConfiguration([source], new NodeOptions { Id = document.Nodes[0].Id.Value }, document);
+        ConfigurationLoader.CheckClusterKeys(configuration, catalog.OwnedSections);
+        var plugin = catalog.Select(PluginSlot.QuorumPolicy, policyName ?? document.QuorumPolicy, policyName is null ? source.Description + ": Cluster:Quorum:Policy" : "--policy");
+        catalog.Validate(configuration, new HashSet<LoadedPlugin> { plugin });
+
+        var services = new ServiceCollection().AddLogging();
+        var builder = new ContainerBuilder();
+        builder.Populate(services);
+        builder.RegisterInstance(TimeProvider.System);
+        var container = builder.Build();
+        catalog.Register(container, configuration.Root);
+        var policy = PluginCatalog.Resolve<IQuorumPolicy>(plugin);
+
+        var setup = ClusterSetup.From(
+            [.. document.Nodes.Select(n => n.ToClusterNode())],
+            source.Leaves().Select(kv => new KeyValuePair<string, string?>(kv.Key, kv.Value)),
+            () => policy,
+            document.Membership with { Mutant = mutant });
+        return setup with { ConfigHash = Convert.FromHexString(document.Sha256) };
+    }
+}
