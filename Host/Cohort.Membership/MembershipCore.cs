@@ -637,8 +637,12 @@ public sealed class MembershipCore : IProtocolCore
         var member = new NodeIncarnation(_nodes[index].Id, peer.Incarnation);
         var echoView = default(ViewId);
         var echoTime = -1L;
-        if (peer.LastSendTime >= 0 && CanEcho(member, peer))
+        // Each heartbeat is acknowledged once: echoing an old one again would renew the promise for
+        // a lease it cannot extend (the lease counts from the heartbeat's send time), and so keep a
+        // dead node's promise alive until the next view.
+        if (peer.LastSendTime > peer.EchoedSendTime && CanEcho(member, peer))
         {
+            peer.EchoedSendTime = peer.LastSendTime;
             echoView = _installed!.Id;
             echoTime = peer.LastSendTime;
             if (_options.Mutant != MembershipMutant.NoPromise)
@@ -882,6 +886,9 @@ public sealed class MembershipCore : IProtocolCore
         /// <summary>The send time (its clock) of its latest heartbeat, or -1.</summary>
         public long LastSendTime { get; set; } = -1;
 
+        /// <summary>The send time of the latest of its heartbeats this node acknowledged, or -1.</summary>
+        public long EchoedSendTime { get; set; } = -1;
+
         public ViewId InstalledView { get; set; }
 
         public ViewId AcceptedView { get; set; }
@@ -907,6 +914,7 @@ public sealed class MembershipCore : IProtocolCore
             Incarnation = incarnation;
             LastHeard = Never;
             LastSendTime = -1;
+            EchoedSendTime = -1;
             InstalledView = default;
             AcceptedView = default;
             Flags = HeartbeatFlags.None;
