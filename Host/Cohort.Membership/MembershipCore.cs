@@ -130,6 +130,16 @@ public sealed class MembershipCore : IProtocolCore
     /// </summary>
     public TimeSpan? QuorateUntil => ComputeQuorateUntil(out _);
 
+    /// <summary>Why the node is or is not quorate (ignoring the lease's run-out), for operators.</summary>
+    public string QuorumReason
+    {
+        get
+        {
+            ComputeQuorateUntil(out var reason);
+            return reason;
+        }
+    }
+
     /// <summary>Whether this node is quorate at <paramref name="now"/>.</summary>
     public bool IsQuorate(TimeSpan now) => QuorateUntil is { } until && now < until;
 
@@ -207,6 +217,7 @@ public sealed class MembershipCore : IProtocolCore
         switch (name)
         {
             case HeartbeatTimer:
+                _nextHeartbeat = _now; // due now, even if a driver's timer fired a little early
                 SendHeartbeats();
                 RetransmitProposal();
                 break;
@@ -476,15 +487,15 @@ public sealed class MembershipCore : IProtocolCore
     /// <summary>After every input: report promises, change the view if needed, publish quorum changes.</summary>
     private void Evaluate()
     {
+        if (Phase is not (MembershipPhase.Drained or MembershipPhase.Left))
+        {
+            ChangeViewIfNeeded();
+        }
+
         if (_installed is not null && !_reportedExpired && PromisesExpired(_installed))
         {
             _reportedExpired = true;
             SendHeartbeats();
-        }
-
-        if (Phase is not (MembershipPhase.Drained or MembershipPhase.Left))
-        {
-            ChangeViewIfNeeded();
         }
 
         PublishQuorum();

@@ -105,10 +105,30 @@ public sealed class AgentLifecycleTests : AgentTestBase
         agent.Signal(Signals.Terminate);
 
         Assert.That(await agent.WaitForExitAsync(), Is.Zero);
+        Assert.That(agent.Stderr, Does.Contain("leaving: draining services").And.Contain("left cleanly"), "SIGTERM is a clean leave");
         Assert.That(File.Exists(Socket), Is.False);
         var (code, _, stderr) = await CohortProcess.RunAsync("status", "--socket", Socket);
         Assert.That(code, Is.EqualTo(ExitCodes.Unavailable));
         Assert.That(Lines(stderr), Is.EqualTo(new[] { $"cohort: no agent answers on {Socket} (the socket does not exist); is `cohort agent` running?" }));
+    }
+
+    [Test]
+    public async Task Cohort_leave_drains_leaves_cleanly_and_the_agent_exits()
+    {
+        var node = WriteConfig(OneNode);
+        var (agent, _) = await StartAgentAsync(node);
+
+        var (code, stdout, stderr) = await CohortProcess.RunAsync("leave", "--wait", "--config", node);
+
+        Assert.That(code, Is.Zero, stderr);
+        Assert.That(Lines(stdout), Is.EqualTo(new[] { "leaving: the node drains, the cluster excludes it, then its agent exits", "left" }));
+        Assert.That(await agent.WaitForExitAsync(), Is.Zero);
+        Assert.That(agent.Stderr, Does.Contain("leaving: draining services").And.Contain("left cleanly (alone)"));
+        var (again, status) = await StartAgentAsync(node);
+        Assert.That(status.GetProperty("incarnation").GetInt64(), Is.EqualTo(2));
+        Assert.That(status.GetProperty("view").GetProperty("epoch").GetInt64(), Is.EqualTo(2), "view ids keep growing across restarts");
+        again.Signal(Signals.Terminate);
+        Assert.That(await again.WaitForExitAsync(), Is.Zero);
     }
 
     [Test]

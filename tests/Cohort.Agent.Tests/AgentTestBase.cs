@@ -64,7 +64,7 @@ public abstract class AgentTestBase : TempDirectoryTest
             }
 
             var (code, stdout, _) = await CohortProcess.RunAsync("status", "--json", "--socket", socket);
-            return code == 0 ? stdout : null;
+            return code == 0 && JsonDocument.Parse(stdout).RootElement.GetProperty("view").ValueKind == JsonValueKind.Object ? stdout : null;
         });
         return JsonDocument.Parse(text).RootElement.Clone();
     }

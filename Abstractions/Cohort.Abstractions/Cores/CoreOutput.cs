@@ -20,7 +20,8 @@ public abstract record CoreOutput
 public sealed record SendFrame(NodeId To, TransportLane Lane, ReadOnlyMemory<byte> Frame) : CoreOutput;
 
 /// <summary>Set (or move) the timer of this name to fire at <paramref name="At"/> on this node's
-/// monotonic clock; a time already past fires at once.</summary>
+/// monotonic clock: the <see cref="TimerFired"/> input comes with <c>now</c> at or after it, never
+/// before; a time already past fires at once.</summary>
 /// <param name="Name">The timer's name; one timer per name.</param>
 /// <param name="At">When.</param>
 public sealed record SetTimer(string Name, TimeSpan At) : CoreOutput;

@@ -15,6 +15,7 @@ internal static class CohortCommand
             PluginsCommand.Create(),
             KeygenCommand.Create(),
             DemoCommand.Create(),
+            LeaveCommand.Create(),
             SimulateCommand.Create(),
         };
         var parse = root.Parse(args);

@@ -45,6 +45,11 @@ internal static class StatusCommand
             rows.Add(("members", string.Join(", ", view.Members.Select(m => $"{m.Name} ({m.NodeId}#{m.Incarnation})"))));
         }
 
+        if (status.Phase != "member")
+        {
+            rows.Add(("phase", status.Phase));
+        }
+
         var verdict = status.Quorate ? "quorate" : "NOT quorate";
         rows.Add(("quorum", $"{verdict}: {status.Quorum.Reason}" + (status.Quorum.Policy is null ? "" : $" [policy {status.Quorum.Policy}]")));
         rows.Add(("state", status.StateDirectory));

@@ -13,7 +13,7 @@ public sealed record AdminRequest(string Verb, JsonElement? Arguments = null);
 /// <param name="Error">One line saying what went wrong when it did not.</param>
 public sealed record AdminReply(bool Ok, JsonElement? Result = null, string? Error = null);
 
-/// <summary><c>cohort status --json</c>.</summary>
+/// <summary><c>cohort status --json</c>. <c>Phase</c> is joining, member, leaving, drained or left.</summary>
 public sealed record StatusReport(
     string Node,
     int NodeId,
@@ -22,6 +22,7 @@ public sealed record StatusReport(
     string? Cluster,
     ViewReport? View,
     bool Quorate,
+    string Phase,
     QuorumReport Quorum,
     string StateDirectory,
     IReadOnlyList<PluginReport> Plugins);

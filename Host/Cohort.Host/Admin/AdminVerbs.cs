@@ -1,7 +1,6 @@
 using System.Text.Json;
 using Cohort.Host.Agent;
 using Cohort.Host.Plugins;
-using Cohort.Quorum;
 
 namespace Cohort.Host.Admin;
 
@@ -10,13 +9,19 @@ internal sealed class AdminVerbs
 {
     private readonly AgentState _state;
 
-    public AdminVerbs(AgentState state)
+    public AdminVerbs(AgentState state, MembershipService membership)
     {
         _state = state;
         Table = new Dictionary<string, Func<AdminRequest, JsonElement>>(StringComparer.Ordinal)
         {
             ["status"] = _ => JsonSerializer.SerializeToElement(Status(), HostJsonContext.Default.StatusReport),
             ["plugins"] = _ => JsonSerializer.SerializeToElement([.. Plugins()], HostJsonContext.Default.PluginReportArray),
+            ["leave"] = request =>
+            {
+                // The node drains, is excluded from the next view as a clean leaver, and the agent exits.
+                _ = membership.LeaveAsync();
+                return JsonSerializer.SerializeToElement(Status(), HostJsonContext.Default.StatusReport);
+            },
         };
     }
 
@@ -40,8 +45,9 @@ internal sealed class AdminVerbs
             Environment.ProcessId,
             cluster?.Name,
             view,
-            decision?.Verdict == QuorumVerdict.Quorate,
-            new QuorumReport(cluster?.QuorumPolicy, decision?.Votes ?? 0, decision?.ExpectedVotes ?? 0, decision?.Reason ?? "starting", decision?.DualQuorum ?? false),
+            _state.IsQuorate,
+            snapshot.Phase,
+            new QuorumReport(cluster?.QuorumPolicy, decision?.Votes ?? 0, decision?.ExpectedVotes ?? 0, snapshot.Reason, decision?.DualQuorum ?? false),
             _state.StateDirectory,
             [.. Plugins()]);
     }

@@ -84,14 +84,16 @@ public static partial class AgentRunner
         builder.Services.AddSingleton(directory);
         builder.Services.AddSingleton(admin);
         builder.Services.AddSingleton<AdminVerbs>();
-        builder.Services.AddSingleton<QuorumService>(sp => new QuorumService(
+        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(node.DrainTimeout + 10));
+        builder.Services.AddSingleton<MembershipService>(sp => new MembershipService(
             state,
             policyPlugin is null ? null : PluginCatalog.Resolve<IQuorumPolicy>(policyPlugin),
             directory,
             sp.GetRequiredService<TimeProvider>(),
-            sp.GetRequiredService<ILogger<QuorumService>>()));
-        builder.Services.AddHostedService(sp => sp.GetRequiredService<QuorumService>());
+            sp.GetRequiredService<IHostApplicationLifetime>(),
+            sp.GetRequiredService<ILogger<MembershipService>>()));
         builder.Services.AddHostedService<AdminServer>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<MembershipService>());
 
         using var host = builder.Build();
         catalog.Register(host.Services.GetRequiredService<ILifetimeScope>(), configuration.Root);
@@ -102,7 +104,6 @@ public static partial class AgentRunner
             LogReplacedStaleSocket(logger, admin.Path);
         }
 
-        host.Services.GetRequiredService<QuorumService>().InstallInitialView();
         await host.RunAsync(cancellationToken);
     }
 

@@ -26,8 +26,15 @@ internal sealed class AgentState(NodeIncarnation self, string name, CohortConfig
 
     public Snapshot Current => _current;
 
-    public void Publish(View view, QuorumDecision decision) => _current = new Snapshot(view, decision);
+    /// <summary>The membership core's clock (monotonic), set when membership starts.</summary>
+    public Func<TimeSpan> Clock { get; set; } = () => TimeSpan.Zero;
 
-    /// <summary>An installed view and the quorum decision for it.</summary>
-    public sealed record Snapshot(View? View, QuorumDecision? Decision);
+    /// <summary>Whether the node is quorate right now: its quorum lease has not run out.</summary>
+    public bool IsQuorate => _current.QuorateUntil is { } until && Clock() < until;
+
+    public void Publish(Snapshot snapshot) => _current = snapshot;
+
+    /// <summary>What membership believes: the installed view, the policy's decision on it, until when
+    /// (on <see cref="Clock"/>) the node may act as quorate, why, and where the node stands.</summary>
+    public sealed record Snapshot(View? View, QuorumDecision? Decision, TimeSpan? QuorateUntil = null, string Reason = "starting", string Phase = "joining");
 }

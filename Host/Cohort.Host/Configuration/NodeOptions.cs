@@ -39,6 +39,14 @@ public sealed class NodeOptions
     /// <value>Default: <c>admin.sock</c> in <see cref="StateDirectory"/>.</value>
     public string? AdminSocket { get; set; }
 
+    /// <summary>How long a leaving node waits for its services to drain and for the cluster to
+    /// exclude it cleanly, in seconds; after it, the agent exits anyway and counts as an unclean leaver.</summary>
+    /// <value>Default 30.</value>
+    public int DrainTimeout { get; set; } = DefaultDrainTimeoutSeconds;
+
+    /// <summary>Default of <see cref="DrainTimeout"/>, in seconds.</summary>
+    public const int DefaultDrainTimeoutSeconds = 30;
+
     /// <summary>Default of <see cref="Transport"/>.</summary>
     public const string DefaultTransport = "tcp";
 

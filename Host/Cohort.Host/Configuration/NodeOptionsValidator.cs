@@ -29,6 +29,11 @@ public sealed class NodeOptionsValidator : IValidateOptions<NodeOptions>
             failures.Add("Node:Transport: expected a transport plugin name");
         }
 
+        if (options.DrainTimeout < 1)
+        {
+            failures.Add($"Node:DrainTimeout: expected a number of seconds of at least 1, got {options.DrainTimeout}");
+        }
+
         if (string.IsNullOrWhiteSpace(options.StateDirectory))
         {
             failures.Add("Node:StateDirectory: expected a directory path");

@@ -196,6 +196,11 @@ internal sealed class PluginCatalog
         }
     }
 
+    /// <summary>Every registration of <typeparamref name="T"/> in any plugin's scope (hooks, listeners).</summary>
+    public IReadOnlyList<T> ResolveAll<T>()
+        where T : class =>
+        [.. _plugins.Where(p => p.Scope is not null).SelectMany(p => p.Scope!.Resolve<IEnumerable<T>>()).Distinct()];
+
     private static LoadedPlugin LoadOne(string path, PluginAssemblyLoader loader)
     {
         Assembly assembly;

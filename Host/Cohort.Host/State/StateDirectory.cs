@@ -1,7 +1,6 @@
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
-using System.Text.Json.Nodes;
 
 namespace Cohort.Host.State;
 
@@ -20,7 +19,6 @@ internal sealed class StateDirectory : IDisposable
     private const string IncarnationFile = "incarnation";
     private const string PidFile = "agent.pid";
     private const string LockFile = "lock";
-    private const string ViewFile = "view.json";
 
     private readonly FileStream _lock;
 
@@ -96,57 +94,7 @@ internal sealed class StateDirectory : IDisposable
         DurableFile.WriteAtomically(PidFilePath, [.. json, (byte)'\n']);
     }
 
-    /// <summary>The last view sequence number this node installed, or 0.</summary>
-    public long ReadLastViewSeq()
-    {
-        var path = System.IO.Path.Combine(Path, ViewFile);
-        if (!File.Exists(path))
-        {
-            return 0;
-        }
-
-        try
-        {
-            var seq = JsonNode.Parse(File.ReadAllText(path))?["epoch"]?.GetValue<long>();
-            if (seq is >= 0)
-            {
-                return seq.Value;
-            }
-        }
-        catch (Exception ex) when (ex is JsonException or InvalidOperationException or FormatException)
-        {
-            throw new CohortStartupException($"{path}: expected the last installed view as JSON with \"epoch\": {ex.Message}; the file is corrupt", ExitCodes.OsError);
-        }
-
-        throw new CohortStartupException($"{path}: expected the last installed view as JSON with \"epoch\"; the file is corrupt", ExitCodes.OsError);
-    }
-
-    /// <summary>Persists an installed view (fsynced) before the node acts on it.</summary>
-    public void WriteView(Membership.View view)
-    {
-        var json = new JsonObject
-        {
-            ["epoch"] = view.Id.Seq,
-            ["coordinator"] = view.Id.Coordinator.Value,
-            ["members"] = new JsonArray([.. view.Members.Select(m => (JsonNode)new JsonObject { ["node"] = m.Node.Value, ["incarnation"] = m.Incarnation })]),
-        };
-        DurableFile.WriteAtomically(System.IO.Path.Combine(Path, ViewFile), Encoding.UTF8.GetBytes(json.ToJsonString() + "\n"));
-    }
-
-    /// <summary>The state the quorum policy named <paramref name="policy"/> last asked to keep.</summary>
-    public ReadOnlyMemory<byte> ReadPolicyState(string policy)
-    {
-        var path = PolicyStatePath(policy);
-        return File.Exists(path) ? File.ReadAllBytes(path) : ReadOnlyMemory<byte>.Empty;
-    }
-
-    /// <summary>Persists (fsynced) the state a quorum policy asked to keep.</summary>
-    public void WritePolicyState(string policy, ReadOnlySpan<byte> state) =>
-        DurableFile.WriteAtomically(PolicyStatePath(policy), state);
-
     public void Dispose() => _lock.Dispose();
-
-    private string PolicyStatePath(string policy) => System.IO.Path.Combine(Path, $"quorum-{policy}.state");
 
     private static string TryReadHolder(string pidFile)
     {

@@ -20,6 +20,7 @@ public sealed class ConfigurationLoaderTests : TempDirectoryTest
             Assert.That(options.StateDirectory, Is.EqualTo("/var/lib/cohort"));
             Assert.That(options.EffectivePluginDirectory, Is.EqualTo(Path.Combine(AppContext.BaseDirectory, "plugins")));
             Assert.That(options.EffectiveAdminSocket, Is.EqualTo("/var/lib/cohort/admin.sock"));
+            Assert.That(options.DrainTimeout, Is.EqualTo(30));
         });
     }
 

@@ -1,6 +1,5 @@
 using System.Text.Json;
 using Cohort.Host.State;
-using Cohort.Membership;
 using Cohort.TestSupport;
 
 namespace Cohort.Host.Tests.State;
@@ -72,26 +71,5 @@ public sealed class StateDirectoryTests : TempDirectoryTest
             Assert.That(root.GetProperty("pgid").GetInt32(), Is.GreaterThan(0));
             Assert.That(root.GetProperty("startTime").GetInt64(), Is.EqualTo(AgentProcessInfo.ReadStartTime(Environment.ProcessId)));
         });
-    }
-
-    [Test]
-    public void The_last_installed_view_is_read_back()
-    {
-        using var state = StateDirectory.Open(Dir.Combine("state"));
-        Assert.That(state.ReadLastViewSeq(), Is.Zero);
-
-        state.WriteView(new View(new ViewId(41, new NodeId(2)), [new NodeIncarnation(new NodeId(2), 9)]));
-
-        Assert.That(state.ReadLastViewSeq(), Is.EqualTo(41));
-    }
-
-    [Test]
-    public void Policy_state_is_kept_per_policy()
-    {
-        using var state = StateDirectory.Open(Dir.Combine("state"));
-        state.WritePolicyState("votequorum", [1, 2, 3]);
-
-        Assert.That(state.ReadPolicyState("votequorum").ToArray(), Is.EqualTo(new byte[] { 1, 2, 3 }));
-        Assert.That(state.ReadPolicyState("other").IsEmpty, Is.True);
     }
 }

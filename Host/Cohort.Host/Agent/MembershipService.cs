@@ -1,0 +1,189 @@
+using Cohort.Cores;
+using Cohort.Host.Runtime;
+using Cohort.Host.State;
+using Cohort.Membership;
+using Cohort.Quorum;
+using Cohort.Transport;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace Cohort.Host.Agent;
+
+/// <summary>
+/// Runs the membership core under the <see cref="CoreRuntime"/>, publishes what it believes to the
+/// agent's state, and carries out a clean leave: on <c>cohort leave</c> or when the host stops
+/// (SIGTERM), the node goes LEAVING, the drain hooks run, the node goes DRAINED and waits to be
+/// excluded; after <c>Node:DrainTimeout</c> it stops anyway and counts as an unclean leaver.
+/// </summary>
+internal sealed partial class MembershipService : IHostedService, IAsyncDisposable
+{
+    private readonly AgentState _state;
+    private readonly IQuorumPolicy? _policy;
+    private readonly StateDirectory _directory;
+    private readonly TimeProvider _time;
+    private readonly IHostApplicationLifetime _lifetime;
+    private readonly ILogger<MembershipService> _logger;
+    private readonly TaskCompletionSource _left = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private MembershipCore? _core;
+    private CoreRuntime? _runtime;
+
+    public MembershipService(AgentState state, IQuorumPolicy? policy, StateDirectory directory, TimeProvider time, IHostApplicationLifetime lifetime, ILogger<MembershipService> logger)
+    {
+        _state = state;
+        _policy = policy;
+        _directory = directory;
+        _time = time;
+        _lifetime = lifetime;
+        _logger = logger;
+    }
+
+    private TimeSpan DrainTimeout => TimeSpan.FromSeconds(_state.Configuration.Node.DrainTimeout);
+
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        var cluster = _state.Configuration.Cluster;
+        if (cluster is null || _policy is null)
+        {
+            _state.Publish(new AgentState.Snapshot(null, null, Reason: "no cluster document (Node:Bootstrap is not set): a node without one has no vote"));
+            return Task.CompletedTask;
+        }
+
+        _core = new MembershipCore(
+            [.. cluster.Nodes.Select(n => n.ToClusterNode())],
+            ClusterSnapshot(_state.Configuration.Root),
+            Convert.FromHexString(cluster.Sha256),
+            _policy,
+            cluster.Membership);
+        _runtime = new CoreRuntime("membership", _core, Path.Combine(_directory.Path, "membership"), _time, Send, OnEvent, AfterStep, _logger);
+        _state.Clock = () => _runtime.Now;
+        _runtime.Start(_state.Self);
+        return Task.CompletedTask;
+    }
+
+    /// <summary>Leaves the cluster cleanly; completes when the node is out (the agent then stops).</summary>
+    public Task LeaveAsync()
+    {
+        if (_runtime is null)
+        {
+            _lifetime.StopApplication();
+            return Task.CompletedTask;
+        }
+
+        _runtime.Post(new LocalRequest(LeaveRequest.Instance));
+        return _left.Task;
+    }
+
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        if (_runtime is null)
+        {
+            return;
+        }
+
+        if (!_left.Task.IsCompleted && !_runtime.Completion.IsCompleted)
+        {
+            var left = LeaveAsync();
+            var timeout = Task.Delay(DrainTimeout, _time, cancellationToken);
+            if (await Task.WhenAny(left, timeout, _runtime.Completion).ConfigureAwait(false) != left)
+            {
+                LogUncleanExit(_logger, DrainTimeout.TotalSeconds);
+            }
+        }
+
+        try
+        {
+            await _runtime.DisposeAsync().ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            LogRuntimeFailed(_logger, ex);
+        }
+    }
+
+    public ValueTask DisposeAsync() => _runtime?.DisposeAsync() ?? ValueTask.CompletedTask;
+
+    private void Send(NodeId to, TransportLane lane, ReadOnlyMemory<byte> frame)
+    {
+        // Frames go to the transport plugin, which arrives with multi-node clusters; until then a
+        // cluster with peers is refused at start-up, so a one-node cluster never gets here.
+    }
+
+    private void AfterStep()
+    {
+        var core = _core!;
+        _state.Publish(new AgentState.Snapshot(core.Installed, core.Decision, core.QuorateUntil, core.QuorumReason, core.Phase.ToString().ToLowerInvariant()));
+    }
+
+    private void OnEvent(object e)
+    {
+        switch (e)
+        {
+            case ViewInstalled installed:
+                LogViewInstalled(_logger, installed);
+                break;
+            case QuorumChanged changed:
+                LogQuorum(_logger, changed.Quorate, changed.View, changed.Reason);
+                break;
+            case Draining:
+                LogDraining(_logger);
+                _ = DrainAsync();
+                break;
+            case LeftCluster left:
+                LogLeft(_logger, left);
+                _left.TrySetResult();
+                _lifetime.StopApplication();
+                break;
+            case ConfigMismatch mismatch:
+                LogConfigMismatch(_logger, mismatch.Peer);
+                break;
+            default:
+                break;
+        }
+    }
+
+    private async Task DrainAsync()
+    {
+        using var timeout = new CancellationTokenSource(DrainTimeout, _time);
+        try
+        {
+            var hooks = _state.Plugins.ResolveAll<IDrainHook>();
+            await Task.WhenAll(hooks.Select(h => h.DrainAsync(timeout.Token))).ConfigureAwait(false);
+            _runtime!.Post(new LocalRequest(DrainComplete.Instance));
+        }
+        catch (Exception ex)
+        {
+            LogDrainFailed(_logger, ex);
+        }
+    }
+
+    /// <summary>An immutable copy of the <c>Cluster:*</c> keys, so the policy sees one document throughout.</summary>
+    private static IConfiguration ClusterSnapshot(IConfiguration root) =>
+        new ConfigurationBuilder()
+            .AddInMemoryCollection(root.GetSection("Cluster").AsEnumerable().Where(kv => kv.Value is not null))
+            .Build();
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "{Installed}")]
+    private static partial void LogViewInstalled(ILogger logger, ViewInstalled installed);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "quorate:{Quorate} in {View} ({Reason})")]
+    private static partial void LogQuorum(ILogger logger, bool quorate, ViewId? view, string reason);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "leaving: draining services")]
+    private static partial void LogDraining(ILogger logger);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "{Left}")]
+    private static partial void LogLeft(ILogger logger, LeftCluster left);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Peer} runs a different cluster document (its hash differs): ignoring it")]
+    private static partial void LogConfigMismatch(ILogger logger, NodeIncarnation peer);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "draining failed; the node will exit uncleanly when Node:DrainTimeout runs out")]
+    private static partial void LogDrainFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Node:DrainTimeout ({Seconds} s) ran out before the node left cleanly: exiting anyway; the cluster counts this node as an unclean leaver")]
+    private static partial void LogUncleanExit(ILogger logger, double seconds);
+
+    [LoggerMessage(Level = LogLevel.Critical, Message = "the membership runtime failed")]
+    private static partial void LogRuntimeFailed(ILogger logger, Exception exception);
+}

@@ -1,0 +1,65 @@
+using System.Text.Json;
+using Cohort.Host;
+
+namespace Cohort.Agent.Tests;
+
+/// <summary><c>cohort simulate</c>, run as operators run it: separate processes, plugins loaded from the plugin directory.</summary>
+[NonParallelizable]
+public sealed class SimulateCommandTests : AgentTestBase
+{
+    [Test]
+    public async Task The_same_seed_gives_the_same_trace_hash_in_two_processes()
+    {
+        string[] args = ["simulate", "--seed", "7", "--nodes", "5", "--seeds", "2", "--span", "30", "--json"];
+        var first = await JsonOf(args);
+        var second = await JsonOf(args);
+
+        Assert.That(first.GetProperty("traceHash").GetString(), Has.Length.EqualTo(64));
+        Assert.That(second.GetProperty("traceHash").GetString(), Is.EqualTo(first.GetProperty("traceHash").GetString()));
+        Assert.That(first.GetProperty("schedules").GetInt32(), Is.EqualTo(2));
+        Assert.That(first.GetProperty("violations").GetArrayLength(), Is.Zero);
+        Assert.That(first.GetProperty("viewsInstalled").GetInt64(), Is.GreaterThan(0));
+    }
+
+    [Test]
+    public async Task A_mutant_is_reported_as_a_violation_and_fails_the_command()
+    {
+        var (code, stdout, stderr) = await CohortProcess.RunAsync("simulate", "--seed", "7", "--nodes", "5", "--seeds", "3", "--span", "60", "--mutant", "lease-off", "--json");
+
+        Assert.That(code, Is.EqualTo(ExitCodes.Failure), stderr);
+        var violations = JsonDocument.Parse(stdout).RootElement.GetProperty("violations");
+        Assert.That(violations.GetArrayLength(), Is.GreaterThan(0));
+        var first = violations[0];
+        Assert.That(first.GetProperty("invariant").GetString(), Is.EqualTo("no-split-brain"));
+        Assert.That(first.GetProperty("lastSteps").GetArrayLength(), Is.GreaterThan(0));
+        Assert.That(first.GetProperty("seed").GetUInt64(), Is.GreaterThanOrEqualTo(7));
+    }
+
+    [Test]
+    public async Task A_cluster_file_with_a_third_party_policy_is_simulated_through_the_plugin_loader()
+    {
+        var cluster = Dir.Write("cluster.json", """
+            { "Name": "sim", "Nodes": [ { "Id": 1, "Name": "a" }, { "Id": 2, "Name": "b" }, { "Id": 3, "Name": "c", "Votes": 2 } ],
+              "Quorum": { "Policy": "percent", "Percent": { "Percent": 60 } },
+              "Membership": { "HeartbeatInterval": 100, "FailureTimeout": 800, "QuorumLease": 600 } }
+            """);
+
+        var report = await JsonOf("simulate", "--cluster", cluster, "--seeds", "2", "--span", "30", "--json");
+
+        Assert.That(report.GetProperty("nodes").GetInt32(), Is.EqualTo(3));
+        Assert.That(report.GetProperty("violations").GetArrayLength(), Is.Zero);
+    }
+
+    [Test]
+    public async Task Bad_arguments_are_one_line()
+    {
+        var (code, _, stderr) = await CohortProcess.RunAsync("simulate", "--mutant", "nope");
+        Assert.That(code, Is.EqualTo(ExitCodes.Usage));
+        Assert.That(Lines(stderr), Is.EqualTo(new[] { "cohort: --mutant: expected one of lease-off, no-promise, install-without-all-acks, got \"nope\"" }));
+
+        var cluster = Dir.Write("bad.json", """{ "Nodes": [ { "Id": 1, "Name": "a" } ], "Membership": { "QuorumLease": "soon" } }""");
+        (code, _, stderr) = await CohortProcess.RunAsync("simulate", "--cluster", cluster);
+        Assert.That(code, Is.EqualTo(ExitCodes.Config));
+        Assert.That(Lines(stderr), Is.EqualTo(new[] { $"cohort: {cluster}: Cluster:Membership:QuorumLease: expected a whole number of milliseconds, at least 1, got \"soon\"" }));
+    }
+}
