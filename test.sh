@@ -31,6 +31,10 @@ if ! dotnet build Cohort.slnx -c Release -nologo -v quiet -clp:"ErrorsOnly;NoSum
     exit 1
 fi
 
+# Simulation suites run for this many wall-clock seconds each (CI: about a minute).
+export COHORT_SIM_SECONDS="${COHORT_SIM_SECONDS:-60}"
+echo "test.sh: simulation suites run for ${COHORT_SIM_SECONDS} s each (COHORT_SIM_SECONDS)" >&2
+
 results="$(mktemp -d)"
 trap 'rm -rf "$results"' EXIT
 # One dotnet test per project, in parallel, each writing its own result file.
@@ -53,7 +57,12 @@ ns = {"t": "http://microsoft.com/schemas/VisualStudio/TeamTest/2010"}
 passed = failed = skipped = 0
 files = glob.glob(sys.argv[1] + "/*.trx")
 for path in files:
-    counters = ET.parse(path).getroot().find("t:ResultSummary/t:Counters", ns)
+    root = ET.parse(path).getroot()
+    for out in root.iterfind(".//t:UnitTestResult/t:Output/t:StdOut", ns):
+        for line in (out.text or "").splitlines():
+            if "schedules" in line:
+                print("test.sh: " + line.strip(), file=sys.stderr)  # what the simulation suites covered
+    counters = root.find("t:ResultSummary/t:Counters", ns)
     passed += int(counters.get("passed", 0))
     failed += int(counters.get("failed", 0)) + int(counters.get("error", 0)) + int(counters.get("timeout", 0)) + int(counters.get("aborted", 0))
     skipped += int(counters.get("notExecuted", 0)) + int(counters.get("inconclusive", 0))

@@ -131,6 +131,29 @@ public sealed class AgentLifecycleTests : AgentTestBase
         Assert.That(await again.WaitForExitAsync(), Is.Zero);
     }
 
+    /// <summary>An agent that goes away in the middle of a request (it is stopping) is "no answer",
+    /// not an OS error. (`cohort leave --wait` failed with exit 71 on a connection reset before.)</summary>
+    [Test]
+    public async Task An_agent_that_resets_the_connection_mid_request_is_no_answer()
+    {
+        var path = Dir.Combine("reset.sock");
+        using var listener = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.Unix, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Unspecified);
+        listener.Bind(new System.Net.Sockets.UnixDomainSocketEndPoint(path));
+        listener.Listen();
+        var serve = Task.Run(async () =>
+        {
+            using var connection = await listener.AcceptAsync();
+            await Poll.UntilAsync("the request to arrive", () => connection.Available > 0);
+            connection.Close(); // unread data: the peer sees ECONNRESET
+        });
+
+        var (code, _, stderr) = await CohortProcess.RunAsync("status", "--socket", path);
+        await serve;
+
+        Assert.That(code, Is.EqualTo(ExitCodes.Unavailable), stderr);
+        Assert.That(Lines(stderr), Is.EqualTo(new[] { $"cohort: the agent on {path} closed the connection without answering \"status\"" }));
+    }
+
     [Test]
     public async Task A_second_agent_on_the_same_state_directory_is_refused()
     {

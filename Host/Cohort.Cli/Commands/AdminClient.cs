@@ -64,20 +64,23 @@ internal sealed class AdminClient
 
         await using var stream = new NetworkStream(socket, ownsSocket: false);
         var request = JsonSerializer.SerializeToUtf8Bytes(new AdminRequest(verb), HostJsonContext.Default.AdminRequest);
-        await stream.WriteAsync(request, cancellationToken);
-        await stream.WriteAsync("\n"u8.ToArray(), cancellationToken);
-
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(ReplyTimeout);
         using var reader = new StreamReader(stream, Encoding.UTF8);
         string? line;
         try
         {
+            await stream.WriteAsync(request.Append((byte)'\n').ToArray(), cancellationToken);
             line = await reader.ReadLineAsync(timeout.Token);
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
             throw new CohortStartupException($"the agent on {SocketPath} did not answer \"{verb}\" within {ReplyTimeout.TotalSeconds:0} s", ExitCodes.Unavailable);
+        }
+        catch (IOException)
+        {
+            // The agent went away mid-request (it was stopping): the same as no answer.
+            line = null;
         }
 
         if (line is null)

@@ -69,7 +69,7 @@ public sealed class ConfigurationLoaderTests : TempDirectoryTest
         var error = Assert.Throws<CohortStartupException>(() => ConfigurationLoader.Load(node, [], NoEnvironment))!;
 
         Assert.That(error.Problems, Has.Count.EqualTo(1));
-        Assert.That(error.Problems[0], Is.EqualTo($"{node}: Node:StateDirecotry: unknown key; Node has AdminSocket, Bootstrap, Id, Name, PluginDirectory, StateDirectory, Transport"));
+        Assert.That(error.Problems[0], Is.EqualTo($"{node}: Node:StateDirecotry: unknown key; Node has AdminSocket, Bootstrap, DrainTimeout, Id, Name, PluginDirectory, StateDirectory, Transport"));
         Assert.That(error.ExitCode, Is.EqualTo(ExitCodes.Config));
     }
 
@@ -93,7 +93,7 @@ public sealed class ConfigurationLoaderTests : TempDirectoryTest
         Assert.That(error.Problems, Is.EquivalentTo(new[]
         {
             $"{node}: Node:Id: expected an integer, got \"one\"",
-            $"{node}: Node:Colour: unknown key; Node has AdminSocket, Bootstrap, Id, Name, PluginDirectory, StateDirectory, Transport",
+            $"{node}: Node:Colour: unknown key; Node has AdminSocket, Bootstrap, DrainTimeout, Id, Name, PluginDirectory, StateDirectory, Transport",
             $"{node}: Extra: unknown key; a node file holds the sections Node and Logging",
         }));
     }
@@ -180,7 +180,7 @@ public sealed class ConfigurationLoaderTests : TempDirectoryTest
 
         Assert.That(error.Problems, Has.Count.EqualTo(2));
         Assert.That(error.Problems, Has.One.EqualTo($"{cluster}: Cluster:Nodes:0:Colour: unknown key; a node entry has Address, Id, Name, Votes"));
-        Assert.That(error.Problems, Has.One.EqualTo($"{cluster}: Cluster:Quorum:Polcy: unknown key; the document knows Cluster:Description, Cluster:Name, Cluster:Nodes, Cluster:Quorum:Mine, Cluster:Quorum:Policy"));
+        Assert.That(error.Problems, Has.One.EqualTo($"{cluster}: Cluster:Quorum:Polcy: unknown key; the document knows Cluster:Description, Cluster:Membership:ClockDriftBound, Cluster:Membership:FailureTimeout, Cluster:Membership:HeartbeatInterval, Cluster:Membership:QuorumLease, Cluster:Name, Cluster:Nodes, Cluster:Quorum:Mine, Cluster:Quorum:Policy"));
     }
 
     [Test]
