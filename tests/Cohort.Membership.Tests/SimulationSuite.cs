@@ -5,7 +5,7 @@ namespace Cohort.Membership.Tests;
 /// <summary>
 /// The real membership core under random faults, 2 to 9 nodes, for the suite's budget
 /// (<c>COHORT_SIM_SECONDS</c>): no checker may fire. A seed that fails becomes a test in
-/// RegressionSeeds.
+/// <see cref="RegressionSeeds"/>.
 /// </summary>
 public class SimulationSuite
 {
