@@ -4,6 +4,7 @@ using System.Text;
 using Cohort.Cores;
 using Cohort.Membership;
 using Cohort.Quorum;
+using Cohort.Transport;
 using Microsoft.Extensions.Configuration;
 
 namespace Cohort.Simulation;
@@ -25,6 +26,11 @@ public sealed record ClusterSetup
 
     /// <summary>The membership timings (and mutant).</summary>
     public MembershipOptions Membership { get; init; } = new();
+
+    /// <summary>Makes the service core (CCS, DLM, ...) each node runs beside membership, or null. Its
+    /// frames (any lane but <see cref="Transport.TransportLane.Membership"/>) travel on sessions: FIFO, no
+    /// duplicates, no loss except at a <see cref="SessionReset"/> reported to both ends.</summary>
+    public Func<NodeIncarnation, IProtocolCore>? Service { get; init; }
 
     /// <summary>One-way message latency on a healthy link: uniform in this range.</summary>
     public (TimeSpan Min, TimeSpan Max) Latency { get; init; } = (TimeSpan.FromMicroseconds(50), TimeSpan.FromMicroseconds(500));
@@ -106,7 +112,9 @@ public sealed class SimulatedCluster
     private readonly List<ISimulationObserver> _observers = [];
     private readonly List<CoreOutput> _outputs = [];
     private readonly byte[] _scratch = new byte[64];
+    private readonly Dictionary<(int, int), Session> _sessions = [];
     private long _sequence;
+    private long _sessionEpochs;
 
     /// <summary>Creates the cluster; every node boots within the first 200 ms of simulated time.</summary>
     public SimulatedCluster(ClusterSetup setup, ulong seed)
@@ -154,6 +162,9 @@ public sealed class SimulatedCluster
 
     /// <summary>Extra one-way delay, uniform in [0, this], on top of the latency.</summary>
     public TimeSpan Jitter { get; set; }
+
+    /// <summary>A broken session model (frames may overtake each other), for proving its checker.</summary>
+    internal bool BreakSessionOrder { get; set; }
 
     /// <summary>The first violation a checker reported, if any; the run stops at it.</summary>
     public Violation? Violation { get; private set; }
@@ -311,6 +322,11 @@ public sealed class SimulatedCluster
             return;
         }
 
+        if (e.Kind == EventKind.SessionReset && node.Incarnation != e.Version)
+        {
+            return;
+        }
+
         if (e.Kind == EventKind.Timer && (!node.Timers.TryGetValue(e.Name!, out var version) || version != e.Version))
         {
             return; // moved or cancelled
@@ -327,14 +343,33 @@ public sealed class SimulatedCluster
 
     private void Deliver(SimEvent e)
     {
-        if (e.Kind == EventKind.Timer)
+        var node = _nodes[e.Node];
+        switch (e.Kind)
         {
-            _nodes[e.Node].Timers.Remove(e.Name!);
-            Step(e.Node, new TimerFired(e.Name!));
-        }
-        else
-        {
-            Step(e.Node, e.Frame!);
+            case EventKind.Timer:
+                node.Timers.Remove(e.Name!);
+                var service = e.Name!.StartsWith(ServiceTimerPrefix, StringComparison.Ordinal);
+                Step(e.Node, new TimerFired(service ? e.Name[ServiceTimerPrefix.Length..] : e.Name), service);
+                break;
+            case EventKind.SessionFrame:
+                // Sent on a session that has since been reset, or to an incarnation that is gone: lost,
+                // and the reset was (or will be) reported to both ends.
+                if (_sessions.TryGetValue(SessionKey(e.Frame!.From.Node, node.Id), out var session) && session.Epoch == e.Incarnation && node.Self == session.End(node.Id) && node.Service is not null)
+                {
+                    Step(e.Node, e.Frame, service: true);
+                }
+
+                break;
+            case EventKind.SessionReset:
+                if (node.Service is not null && node.Incarnation == e.Version)
+                {
+                    Step(e.Node, new SessionReset(e.Peer), service: true);
+                }
+
+                break;
+            default:
+                Step(e.Node, e.Frame!);
+                break;
         }
     }
 
@@ -361,6 +396,20 @@ public sealed class SimulatedCluster
         }
 
         Step(index, new CoreStarted(node.Self, records));
+        if (_setup.Service is not null && node.State == SimNodeState.Up)
+        {
+            node.Service = _setup.Service(node.Self);
+            var serviceRecords = new Dictionary<string, ReadOnlyMemory<byte>>(StringComparer.Ordinal);
+            foreach (var name in node.Disk.Names())
+            {
+                if (name != "incarnation" && name != MembershipCore.RecordName && !name.EndsWith(".tmp", StringComparison.Ordinal))
+                {
+                    serviceRecords[name] = node.Disk.Read(name)!;
+                }
+            }
+
+            Step(index, new CoreStarted(node.Self, serviceRecords), service: true);
+        }
     }
 
     private void Resume(int index)
@@ -378,6 +427,7 @@ public sealed class SimulatedCluster
 
     private void Kill(SimNode node, bool crashed)
     {
+        ResetSessionsOf(node.Id);
         node.State = SimNodeState.Down;
         node.Timers.Clear();
         node.Backlog.Clear();
@@ -393,14 +443,15 @@ public sealed class SimulatedCluster
         }
     }
 
-    private void Step(int index, CoreInput input)
+    private void Step(int index, CoreInput input, bool service = false)
     {
         var node = _nodes[index];
         var local = node.LocalAt(Now);
         _outputs.Clear();
-        node.Core!.Handle(input, local, _outputs);
+        IProtocolCore core = service ? node.Service! : node.Core!;
+        core.Handle(input, local, _outputs);
         Steps++;
-        Record(node, input, local);
+        Record(node, input, local, service);
 
         var ops = 0;
         var stopped = false;
@@ -425,7 +476,7 @@ public sealed class SimulatedCluster
                 observer.Executed(this, node, output);
             }
 
-            Execute(index, node, output);
+            Execute(index, node, output, service);
             if (node.State == SimNodeState.Down)
             {
                 stopped = true;
@@ -448,21 +499,25 @@ public sealed class SimulatedCluster
         }
     }
 
-    private void Execute(int index, SimNode node, CoreOutput output)
+    private void Execute(int index, SimNode node, CoreOutput output, bool service)
     {
         switch (output)
         {
-            case SendFrame send:
+            case SendFrame send when send.Lane == TransportLane.Membership && !service:
                 Send(index, node, send);
+                break;
+            case SendFrame send:
+                SendOnSession(index, node, send);
                 break;
             case SetTimer set:
                 var version = ++node.TimerVersion;
-                node.Timers[set.Name] = version;
+                var key = TimerKey(set.Name, service);
+                node.Timers[key] = version;
                 var at = node.GlobalAt(set.At);
-                Schedule(at < Now ? Now : at, new SimEvent(EventKind.Timer, index, node.Incarnation) { Name = set.Name, Version = version });
+                Schedule(at < Now ? Now : at, new SimEvent(EventKind.Timer, index, node.Incarnation) { Name = key, Version = version });
                 break;
             case CancelTimer cancel:
-                node.Timers.Remove(cancel.Name);
+                node.Timers.Remove(TimerKey(cancel.Name, service));
                 break;
             case PersistRecord persist:
                 node.Disk.Persist(persist.Name, persist.Contents.Span);
@@ -505,14 +560,101 @@ public sealed class SimulatedCluster
         }
     }
 
-    private void Record(SimNode node, CoreInput input, TimeSpan local)
+    private const string ServiceTimerPrefix = "service:";
+
+    private static string TimerKey(string name, bool service) => service ? ServiceTimerPrefix + name : name;
+
+    private static (int, int) SessionKey(NodeId a, NodeId b) => a.Value < b.Value ? (a.Value, b.Value) : (b.Value, a.Value);
+
+    /// <summary>
+    /// The session model of DESIGN.md for service cores: per pair of node incarnations, frames arrive in
+    /// order and once; a cut link, a crash or a restart resets the session, which both ends hear as a
+    /// <see cref="SessionReset"/>, and frames in flight on it are lost.
+    /// </summary>
+    private void SendOnSession(int from, SimNode sender, SendFrame send)
+    {
+        if (!_index.TryGetValue(send.To.Value, out var to) || to == from)
+        {
+            return;
+        }
+
+        var receiver = _nodes[to];
+        var key = SessionKey(sender.Id, receiver.Id);
+        if (_sessions.TryGetValue(key, out var session) && (session.End(sender.Id) != sender.Self || session.End(receiver.Id) != receiver.Self))
+        {
+            ResetSession(key);
+            session = null;
+        }
+
+        var wrongIncarnation = send.ToIncarnation != 0 && send.ToIncarnation != receiver.Incarnation;
+        if (receiver.State == SimNodeState.Down || _blocked[from, to] || _blocked[to, from] || wrongIncarnation)
+        {
+            // No session can carry it. A live session breaks, and both ends hear of it; with none,
+            // the send is refused, which the sender hears as a reset (a transport's TrySend says false).
+            if (session is not null && !wrongIncarnation)
+            {
+                ResetSession(key);
+            }
+            else
+            {
+                var peer = wrongIncarnation ? new NodeIncarnation(receiver.Id, send.ToIncarnation) : receiver.Self;
+                Schedule(Now, new SimEvent(EventKind.SessionReset, from, 0) { Version = sender.Incarnation, Peer = peer });
+            }
+
+            return;
+        }
+
+        if (session is null)
+        {
+            session = new Session(sender.Self, receiver.Self, ++_sessionEpochs);
+            _sessions[key] = session;
+        }
+
+        var delay = _random.Between(_setup.Latency.Min, _setup.Latency.Max) + (Jitter > TimeSpan.Zero ? _random.Between(TimeSpan.Zero, Jitter) : TimeSpan.Zero);
+        var at = Now + delay;
+        var last = session.LastDelivery(sender.Id);
+        if (at <= last && !BreakSessionOrder)
+        {
+            at = last + TimeSpan.FromTicks(1); // FIFO: never overtake an earlier frame
+        }
+
+        session.Delivered(sender.Id, at);
+        Schedule(at, new SimEvent(EventKind.SessionFrame, to, session.Epoch) { Frame = new FrameReceived(sender.Self, send.Lane, send.Frame) });
+    }
+
+    private void ResetSessionsOf(NodeId node)
+    {
+        foreach (var key in _sessions.Keys.Where(k => k.Item1 == node.Value || k.Item2 == node.Value).Order().ToList())
+        {
+            ResetSession(key);
+        }
+    }
+
+    private void ResetSession((int, int) key)
+    {
+        if (!_sessions.Remove(key, out var session))
+        {
+            return;
+        }
+
+        foreach (var (end, peer) in new[] { (session.A, session.B), (session.B, session.A) })
+        {
+            var index = _index[end.Node.Value];
+            if (_nodes[index].Incarnation == end.Incarnation && _nodes[index].State != SimNodeState.Down)
+            {
+                Schedule(Now, new SimEvent(EventKind.SessionReset, index, 0) { Version = end.Incarnation, Peer = peer });
+            }
+        }
+    }
+
+    private void Record(SimNode node, CoreInput input, TimeSpan local, bool service)
     {
         var s = _scratch.AsSpan();
         BinaryPrimitives.WriteInt64LittleEndian(s, Now.Ticks);
         BinaryPrimitives.WriteInt64LittleEndian(s[8..], local.Ticks);
         BinaryPrimitives.WriteInt32LittleEndian(s[16..], node.Id.Value);
         BinaryPrimitives.WriteInt64LittleEndian(s[20..], node.Incarnation);
-        s[28] = input switch { CoreStarted => 1, FrameReceived => 2, TimerFired => 3, LocalRequest => 4, _ => 5 };
+        s[28] = (byte)((input switch { CoreStarted => 1, FrameReceived => 2, TimerFired => 3, LocalRequest => 4, _ => 5 }) | (service ? 0x80 : 0));
         _trace.AppendData(s[..29]);
         switch (input)
         {
@@ -527,6 +669,11 @@ public sealed class SimulatedCluster
                 break;
             case LocalRequest r:
                 _trace.AppendData(Encoding.UTF8.GetBytes(r.Request.GetType().Name));
+                break;
+            case SessionReset reset:
+                BinaryPrimitives.WriteInt32LittleEndian(s, reset.Peer.Node.Value);
+                BinaryPrimitives.WriteInt64LittleEndian(s[4..], reset.Peer.Incarnation);
+                _trace.AppendData(s[..12]);
                 break;
             default:
                 break;
@@ -580,7 +727,9 @@ public sealed class SimulatedCluster
         {
             var input = Input switch
             {
-                FrameReceived f => $"frame from {f.From}: {MembershipFrames.Describe(f.Frame.Span)}",
+                FrameReceived f when f.Lane == TransportLane.Membership => $"frame from {f.From}: {MembershipFrames.Describe(f.Frame.Span)}",
+                FrameReceived f => $"{f.Lane} frame from {f.From} ({f.Frame.Length} bytes)",
+                SessionReset r => $"session with {r.Peer} reset",
                 TimerFired t => $"timer {t.Name}",
                 LocalRequest r => $"request {r.Request.GetType().Name}",
                 CoreStarted => "started",
@@ -588,7 +737,8 @@ public sealed class SimulatedCluster
             };
             var outputs = string.Join("; ", Outputs.Select(o => o switch
             {
-                SendFrame s => $"send {s.To} {MembershipFrames.Describe(s.Frame.Span)}",
+                SendFrame s when s.Lane == TransportLane.Membership => $"send {s.To} {MembershipFrames.Describe(s.Frame.Span)}",
+                SendFrame s => $"send {s.To} on {s.Lane} ({s.Frame.Length} bytes)",
                 PersistRecord p => $"persist {p.Name}",
                 PublishEvent e => $"event {e.Event}",
                 _ => o.GetType().Name,
@@ -605,6 +755,8 @@ internal enum EventKind
     Timer,
     Resume,
     Action,
+    SessionFrame,
+    SessionReset,
 }
 
 internal sealed record SimEvent(EventKind Kind, int Node, long Incarnation)
@@ -616,6 +768,36 @@ internal sealed record SimEvent(EventKind Kind, int Node, long Incarnation)
     public long Version { get; init; }
 
     public Action? Action { get; init; }
+
+    public NodeIncarnation Peer { get; init; }
+}
+
+/// <summary>A session between two node incarnations, with the last delivery time per direction.</summary>
+internal sealed class Session(NodeIncarnation a, NodeIncarnation b, long epoch)
+{
+    private TimeSpan _fromA, _fromB;
+
+    public NodeIncarnation A { get; } = a;
+
+    public NodeIncarnation B { get; } = b;
+
+    public long Epoch { get; } = epoch;
+
+    public NodeIncarnation End(NodeId node) => A.Node == node ? A : B;
+
+    public TimeSpan LastDelivery(NodeId sender) => A.Node == sender ? _fromA : _fromB;
+
+    public void Delivered(NodeId sender, TimeSpan at)
+    {
+        if (A.Node == sender)
+        {
+            _fromA = at;
+        }
+        else
+        {
+            _fromB = at;
+        }
+    }
 }
 
 /// <summary>One node of a <see cref="SimulatedCluster"/>: its process state, clock, timers and disk.</summary>
@@ -637,6 +819,9 @@ public sealed class SimNode
 
     /// <summary>Its membership core (of the current or last incarnation).</summary>
     public MembershipCore? Core { get; private set; }
+
+    /// <summary>Its service core (of the current or last incarnation), when the setup has one.</summary>
+    public IProtocolCore? Service { get; internal set; }
 
     /// <summary>Its disk; survives crashes, minus what was not durable.</summary>
     public VirtualDisk Disk { get; } = new();

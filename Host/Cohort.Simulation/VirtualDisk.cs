@@ -13,6 +13,9 @@ public sealed class VirtualDisk
     /// <summary>The file's current contents, or null when there is no such file.</summary>
     public byte[]? Read(string name) => _directory.TryGetValue(name, out var file) ? file.Content : null;
 
+    /// <summary>The names of the files, in ordinal order.</summary>
+    public IReadOnlyList<string> Names() => [.. _directory.Keys];
+
     /// <summary>Replaces a file's contents (creating it), not durably.</summary>
     public void Write(string name, ReadOnlySpan<byte> contents)
     {

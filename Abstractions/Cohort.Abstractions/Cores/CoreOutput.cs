@@ -11,13 +11,17 @@ public abstract record CoreOutput
     }
 }
 
-/// <summary>Send a frame to a node. Best effort: the driver may drop it (no session, queue full, peer
-/// gone) without telling the core.</summary>
-/// <param name="To">The node; the driver sends to the incarnation it currently knows.</param>
+/// <summary>Send a frame to a node. Membership frames are best effort (lost, duplicated, reordered).
+/// Other lanes travel on the session with the peer incarnation: in order and once; a frame the driver
+/// cannot carry (no session, peer gone or of another incarnation) is reported back as a
+/// <see cref="SessionReset"/> for that peer, never lost silently.</summary>
+/// <param name="To">The node.</param>
 /// <param name="Lane">Membership frames use <see cref="TransportLane.Membership"/>.</param>
 /// <param name="Frame">The frame, at most <see cref="TransportLimits.MaxFrameBytes"/>; the core must not
 /// change it afterwards.</param>
-public sealed record SendFrame(NodeId To, TransportLane Lane, ReadOnlyMemory<byte> Frame) : CoreOutput;
+/// <param name="ToIncarnation">The incarnation the frame is for; 0 for whichever incarnation the
+/// driver knows. A frame for an incarnation that is not the peer's current one is not delivered.</param>
+public sealed record SendFrame(NodeId To, TransportLane Lane, ReadOnlyMemory<byte> Frame, long ToIncarnation = 0) : CoreOutput;
 
 /// <summary>Set (or move) the timer of this name to fire at <paramref name="At"/> on this node's
 /// monotonic clock: the <see cref="TimerFired"/> input comes with <c>now</c> at or after it, never
