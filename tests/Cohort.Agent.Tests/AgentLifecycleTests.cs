@@ -35,6 +35,8 @@ public sealed class AgentLifecycleTests : AgentTestBase
             Assert.That(status.GetProperty("view").GetProperty("coordinator").GetInt32(), Is.EqualTo(1));
             Assert.That(status.GetProperty("view").GetProperty("members")[0].GetProperty("incarnation").GetInt64(), Is.EqualTo(1));
             Assert.That(status.GetProperty("quorate").GetBoolean(), Is.True);
+            Assert.That(status.GetProperty("phase").GetString(), Is.EqualTo("member"));
+            Assert.That(status.GetProperty("configHash").GetString(), Is.EqualTo(Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(File.ReadAllBytes(Dir.Combine("cluster.json"))))));
             Assert.That(status.GetProperty("quorum").GetProperty("policy").GetString(), Is.EqualTo("percent"), "the sample selects the samples/ quorum policy");
             Assert.That(status.GetProperty("plugins").EnumerateArray().Select(p => p.GetProperty("name").GetString()), Does.Contain("percent"));
         });

@@ -13,13 +13,15 @@ public sealed record AdminRequest(string Verb, JsonElement? Arguments = null);
 /// <param name="Error">One line saying what went wrong when it did not.</param>
 public sealed record AdminReply(bool Ok, JsonElement? Result = null, string? Error = null);
 
-/// <summary><c>cohort status --json</c>. <c>Phase</c> is joining, member, leaving, drained or left.</summary>
+/// <summary><c>cohort status --json</c>. <c>ConfigHash</c> is the SHA-256 of the cluster document every
+/// view is judged under; <c>Phase</c> is joining, member, leaving, drained or left.</summary>
 public sealed record StatusReport(
     string Node,
     int NodeId,
     long Incarnation,
     int Pid,
     string? Cluster,
+    string? ConfigHash,
     ViewReport? View,
     bool Quorate,
     string Phase,

@@ -44,6 +44,7 @@ internal sealed class AdminVerbs
             _state.Self.Incarnation,
             Environment.ProcessId,
             cluster?.Name,
+            cluster?.Sha256,
             view,
             _state.IsQuorate,
             snapshot.Phase,
