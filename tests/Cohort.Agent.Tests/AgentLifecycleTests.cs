@@ -133,6 +133,35 @@ public sealed class AgentLifecycleTests : AgentTestBase
         Assert.That(await again.WaitForExitAsync(), Is.Zero);
     }
 
+    [Test]
+    public async Task A_clean_leave_runs_the_plugins_drain_hooks()
+    {
+        Dir.CopyFolder(RepoPaths.BuildOutput("Cohort.TestPlugins.DrainProbe"), Path.Combine("plugins", "Cohort.TestPlugins.DrainProbe"));
+        var marker = Dir.Combine("drained.marker");
+        var node = WriteConfig($$"""{ "Nodes": [ { "Id": 1, "Name": "n1" } ], "Quorum": { "Policy": "drain-probe", "DrainProbe": { "Marker": "{{marker}}" } } }""", nodeExtra: ", \"PluginDirectory\": \"plugins\"");
+        var (agent, _) = await StartAgentAsync(node);
+
+        agent.Signal(Signals.Terminate);
+
+        Assert.That(await agent.WaitForExitAsync(), Is.Zero);
+        Assert.That(File.ReadAllText(marker), Is.EqualTo("drained"));
+        Assert.That(agent.Stderr, Does.Contain("left cleanly"));
+    }
+
+    [Test]
+    public async Task A_drain_that_hangs_ends_at_the_drain_timeout_as_an_unclean_exit()
+    {
+        Dir.CopyFolder(RepoPaths.BuildOutput("Cohort.TestPlugins.DrainProbe"), Path.Combine("plugins", "Cohort.TestPlugins.DrainProbe"));
+        var node = WriteConfig("""{ "Nodes": [ { "Id": 1, "Name": "n1" } ], "Quorum": { "Policy": "drain-probe", "DrainProbe": { "Hang": "true" } } }""", nodeExtra: ", \"PluginDirectory\": \"plugins\", \"DrainTimeout\": 1");
+        var (agent, _) = await StartAgentAsync(node);
+
+        agent.Signal(Signals.Terminate);
+
+        Assert.That(await agent.WaitForExitAsync(), Is.Zero);
+        Assert.That(agent.Stderr, Does.Contain("Node:DrainTimeout (1 s) ran out before the node left cleanly"));
+        Assert.That(agent.Stderr, Does.Not.Contain("left cleanly ("));
+    }
+
     /// <summary>An agent that goes away in the middle of a request (it is stopping) is "no answer",
     /// not an OS error. (`cohort leave --wait` failed with exit 71 on a connection reset before.)</summary>
     [Test]

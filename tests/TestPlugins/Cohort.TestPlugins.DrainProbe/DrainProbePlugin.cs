@@ -1,0 +1,53 @@
+using Cohort.Membership;
+using Cohort.Plugins;
+using Cohort.Quorum;
+using Cohort.TestPlugins.DrainProbe;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+
+[assembly: CohortPlugin(typeof(DrainProbePlugin))]
+
+namespace Cohort.TestPlugins.DrainProbe;
+
+/// <summary>
+/// A quorum policy ("drain-probe", always quorate) whose plugin also registers a drain hook, as a
+/// service would: with <c>Cluster:Quorum:DrainProbe:Marker</c> set it writes that file when called;
+/// with <c>Hang</c> true it never returns.
+/// </summary>
+public sealed class DrainProbePlugin : ICohortPlugin
+{
+    /// <inheritdoc />
+    public PluginManifest Manifest { get; } = new(PluginSlot.QuorumPolicy, "drain-probe", new Version(1, 0), [new PluginConfigSection("Cluster:Quorum:DrainProbe")]);
+
+    /// <inheritdoc />
+    public void Register(IServiceCollection services, IConfiguration configuration)
+    {
+        services.AddSingleton<IQuorumPolicy, AlwaysQuorate>();
+        services.AddSingleton<IDrainHook>(new ProbeHook(configuration["Cluster:Quorum:DrainProbe:Marker"], configuration["Cluster:Quorum:DrainProbe:Hang"] == "true"));
+    }
+}
+
+/// <summary>Quorate, always.</summary>
+public sealed class AlwaysQuorate : IQuorumPolicy
+{
+    /// <inheritdoc />
+    public QuorumDecision Decide(QuorumContext context) => QuorumDecision.Quorate(1, 1, "always");
+}
+
+/// <summary>Records that it was called; hangs if told to.</summary>
+public sealed class ProbeHook(string? marker, bool hang) : IDrainHook
+{
+    /// <inheritdoc />
+    public async Task DrainAsync(CancellationToken cancellationToken)
+    {
+        if (marker is not null)
+        {
+            await File.WriteAllTextAsync(marker, "drained", CancellationToken.None);
+        }
+
+        if (hang)
+        {
+            await Task.Delay(Timeout.Infinite, CancellationToken.None);
+        }
+    }
+}
