@@ -71,6 +71,7 @@ public sealed class MembershipCore : IProtocolCore
     private bool _publishedQuorate;
     private TimeSpan? _leaseTimer;
     private TimeSpan? _promisesTimer;
+    private TimeSpan? _quorateUntil;
 
     /// <summary>Creates the core for one node of a cluster.</summary>
     /// <param name="nodes">Every configured node.</param>
@@ -128,17 +129,10 @@ public sealed class MembershipCore : IProtocolCore
     /// null when it is not quorate at all. It only ever shrinks between inputs: a node is quorate at
     /// time t exactly when t &lt; QuorateUntil.
     /// </summary>
-    public TimeSpan? QuorateUntil => ComputeQuorateUntil(out _);
+    public TimeSpan? QuorateUntil => _quorateUntil;
 
     /// <summary>Why the node is or is not quorate (ignoring the lease's run-out), for operators.</summary>
-    public string QuorumReason
-    {
-        get
-        {
-            ComputeQuorateUntil(out var reason);
-            return reason;
-        }
-    }
+    public string QuorumReason { get; private set; } = "not started";
 
     /// <summary>Whether this node is quorate at <paramref name="now"/>.</summary>
     public bool IsQuorate(TimeSpan now) => QuorateUntil is { } until && now < until;
@@ -822,9 +816,13 @@ public sealed class MembershipCore : IProtocolCore
         return at == Never ? null : at;
     }
 
+    /// <summary>Judges quorum after an input (the result stands until the next one: between inputs
+    /// only the clock moves, and it only ever ends a lease) and publishes a change.</summary>
     private void PublishQuorum()
     {
         var until = ComputeQuorateUntil(out var reason);
+        _quorateUntil = until;
+        QuorumReason = reason;
         var quorate = until is { } u && _now < u;
         if (quorate != _publishedQuorate)
         {

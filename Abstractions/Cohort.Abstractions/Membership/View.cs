@@ -31,14 +31,26 @@ public sealed class View
     /// <summary>The members, sorted by node id.</summary>
     public IReadOnlyList<NodeIncarnation> Members { get; }
 
-    /// <summary>Whether <paramref name="node"/> is a member, in any incarnation.</summary>
+    /// <summary>Whether <paramref name="node"/> is a member, in any incarnation. O(log n).</summary>
     public bool Contains(NodeId node)
     {
-        foreach (var member in Members)
+        int lo = 0, hi = Members.Count - 1;
+        while (lo <= hi)
         {
-            if (member.Node == node)
+            var mid = lo + ((hi - lo) / 2);
+            var at = Members[mid].Node;
+            if (at == node)
             {
                 return true;
+            }
+
+            if (at < node)
+            {
+                lo = mid + 1;
+            }
+            else
+            {
+                hi = mid - 1;
             }
         }
 

@@ -16,16 +16,19 @@ internal sealed class AdminVerbs
         {
             ["status"] = _ => JsonSerializer.SerializeToElement(Status(), HostJsonContext.Default.StatusReport),
             ["plugins"] = _ => JsonSerializer.SerializeToElement([.. Plugins()], HostJsonContext.Default.PluginReportArray),
-            ["leave"] = request =>
-            {
-                // The node drains, is excluded from the next view as a clean leaver, and the agent exits.
-                _ = membership.LeaveAsync();
-                return JsonSerializer.SerializeToElement(Status(), HostJsonContext.Default.StatusReport);
-            },
+            ["leave"] = _ => Leave(membership),
         };
     }
 
     public IReadOnlyDictionary<string, Func<AdminRequest, JsonElement>> Table { get; }
+
+    /// <summary>Starts a clean leave: the node drains, is excluded from the next view as a clean
+    /// leaver, and the agent exits. Answers at once with the status.</summary>
+    private JsonElement Leave(MembershipService membership)
+    {
+        _ = membership.LeaveAsync();
+        return JsonSerializer.SerializeToElement(Status(), HostJsonContext.Default.StatusReport);
+    }
 
     public StatusReport Status()
     {

@@ -50,6 +50,19 @@ public sealed class IdentityTests
     }
 
     [Test]
+    public void Contains_finds_every_member_and_nothing_else()
+    {
+        var members = new[] { 1, 4, 5, 9, 12, 40, 41 };
+        var view = new View(V(1, 1), members.Reverse().Select(n => new NodeIncarnation(new NodeId(n), 1)));
+        foreach (var id in Enumerable.Range(0, 45))
+        {
+            Assert.That(view.Contains(new NodeId(id)), Is.EqualTo(members.Contains(id)), $"node {id}");
+        }
+
+        Assert.That(new View(V(1, 1), []).Contains(new NodeId(1)), Is.False);
+    }
+
+    [Test]
     public void A_manifest_records_the_contract_version_it_was_compiled_against()
     {
         var manifest = new PluginManifest(PluginSlot.QuorumPolicy, "x", new Version(1, 0));
