@@ -32,12 +32,16 @@ public enum MembershipPhase
 /// <remarks>
 /// Requests it takes: <see cref="LeaveRequest"/>, <see cref="DrainComplete"/>. Events it publishes:
 /// <see cref="ViewInstalled"/>, <see cref="QuorumChanged"/>, <see cref="Draining"/>,
-/// <see cref="LeftCluster"/>, <see cref="ConfigMismatch"/>. Record it persists: <c>membership</c>.
+/// <see cref="LeftCluster"/>, <see cref="ConfigMismatch"/>. Records it persists: <c>membership</c>,
+/// <c>quorum-policy</c>.
 /// </remarks>
 public sealed class MembershipCore : IProtocolCore
 {
     /// <summary>The name of the persisted record.</summary>
     public const string RecordName = "membership";
+
+    /// <summary>The name of the record holding what the quorum policy asked to remember.</summary>
+    public const string PolicyRecordName = "quorum-policy";
 
     private const string HeartbeatTimer = "heartbeat";
     private const string PromisesTimer = "promises";
@@ -196,6 +200,11 @@ public sealed class MembershipCore : IProtocolCore
         {
             _maxSeq = Math.Max(record.MaxSeq, record.LastInstalled.Seq);
             _lastInstalled = record.LastInstalled;
+        }
+
+        if (started.Records.TryGetValue(PolicyRecordName, out var policyState))
+        {
+            _policyState = policyState.ToArray();
         }
 
         // A node that (re)starts counts as having promised at its start: it may have acknowledged
@@ -431,10 +440,12 @@ public sealed class MembershipCore : IProtocolCore
 
     private void Decide()
     {
-        var decision = _policy.Decide(Context(_installed!));
+        var decision = AskPolicy(Context(_installed!));
         if (!decision.State.Span.SequenceEqual(_policyState.Span))
         {
+            // What the policy asked to remember is durable before anything acts on the decision.
             _policyState = decision.State.ToArray();
+            _out.Add(new PersistRecord(PolicyRecordName, _policyState));
         }
 
         _decision = decision;
@@ -845,7 +856,20 @@ public sealed class MembershipCore : IProtocolCore
             return false;
         }
 
-        return _policy.Decide(Context(new View(id, members))).Verdict == QuorumVerdict.Quorate;
+        return AskPolicy(Context(new View(id, members))).Verdict == QuorumVerdict.Quorate;
+    }
+
+    /// <summary>The policy's decision; one that throws never makes the node quorate.</summary>
+    private QuorumDecision AskPolicy(QuorumContext context)
+    {
+        try
+        {
+            return _policy.Decide(context);
+        }
+        catch (Exception ex)
+        {
+            return QuorumDecision.NotQuorate(context.ViewVotes, context.ConfiguredVotes, $"the quorum policy threw {ex.GetType().Name}: {ex.Message}");
+        }
     }
 
     private QuorumContext Context(View view) =>

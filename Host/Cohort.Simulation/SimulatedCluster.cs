@@ -390,9 +390,12 @@ public sealed class SimulatedCluster
             new MembershipCore(_setup.Nodes, _setup.Cluster, _setup.ConfigHash, _setup.Policy(), _setup.Membership));
 
         var records = new Dictionary<string, ReadOnlyMemory<byte>>(StringComparer.Ordinal);
-        if (node.Disk.Read(MembershipCore.RecordName) is { } record)
+        foreach (var name in new[] { MembershipCore.RecordName, MembershipCore.PolicyRecordName })
         {
-            records[MembershipCore.RecordName] = record;
+            if (node.Disk.Read(name) is { } record)
+            {
+                records[name] = record;
+            }
         }
 
         Step(index, new CoreStarted(node.Self, records));
@@ -402,7 +405,7 @@ public sealed class SimulatedCluster
             var serviceRecords = new Dictionary<string, ReadOnlyMemory<byte>>(StringComparer.Ordinal);
             foreach (var name in node.Disk.Names())
             {
-                if (name != "incarnation" && name != MembershipCore.RecordName && !name.EndsWith(".tmp", StringComparison.Ordinal))
+                if (name is not ("incarnation" or MembershipCore.RecordName or MembershipCore.PolicyRecordName) && !name.EndsWith(".tmp", StringComparison.Ordinal))
                 {
                     serviceRecords[name] = node.Disk.Read(name)!;
                 }

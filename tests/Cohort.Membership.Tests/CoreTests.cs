@@ -83,3 +83,55 @@ public class CoreTests
         Assert.That(core.QuorumReason, Does.Contain("1 of 3"));
     }
 }
+
+/// <summary>The policy contract as the core keeps it: a throwing policy never makes a node quorate, and
+/// what a policy asks to remember is persisted and handed back after a restart.</summary>
+public class PolicyContractTests
+{
+    private static readonly NodeIncarnation Self = new(new NodeId(1), 1);
+
+    [Test]
+    public void A_policy_that_throws_leaves_the_node_not_quorate()
+    {
+        var setup = Clusters.VoteQuorum(1);
+        var core = new MembershipCore(setup.Nodes, setup.Cluster, setup.ConfigHash, new Throwing(), setup.Membership);
+        core.Handle(new CoreStarted(Self, new Dictionary<string, ReadOnlyMemory<byte>>()), TimeSpan.Zero, []);
+        Assert.That(core.Installed, Is.Not.Null);
+        Assert.That(core.IsQuorate(TimeSpan.Zero), Is.False);
+        Assert.That(core.QuorumReason, Is.EqualTo("the quorum policy threw InvalidOperationException: broken"));
+    }
+
+    [Test]
+    public void Policy_state_is_persisted_and_returned_after_a_restart()
+    {
+        var setup = Clusters.VoteQuorum(1);
+        var remembering = new Remembering();
+        var outputs = new List<CoreOutput>();
+        new MembershipCore(setup.Nodes, setup.Cluster, setup.ConfigHash, remembering, setup.Membership)
+            .Handle(new CoreStarted(Self, new Dictionary<string, ReadOnlyMemory<byte>>()), TimeSpan.Zero, outputs);
+        var record = outputs.OfType<PersistRecord>().Single(r => r.Name == MembershipCore.PolicyRecordName);
+        Assert.That(record.Contents.ToArray(), Is.EqualTo(new byte[] { 1 }));
+
+        var again = new Remembering();
+        new MembershipCore(setup.Nodes, setup.Cluster, setup.ConfigHash, again, setup.Membership)
+            .Handle(new CoreStarted(Self with { Incarnation = 2 }, new Dictionary<string, ReadOnlyMemory<byte>> { [record.Name] = record.Contents }), TimeSpan.Zero, []);
+        Assert.That(again.FirstStateSeen, Is.EqualTo(new byte[] { 1 }));
+    }
+
+    private sealed class Throwing : Quorum.IQuorumPolicy
+    {
+        public Quorum.QuorumDecision Decide(Quorum.QuorumContext context) => throw new InvalidOperationException("broken");
+    }
+
+    /// <summary>Quorate; asks to remember one byte.</summary>
+    private sealed class Remembering : Quorum.IQuorumPolicy
+    {
+        public byte[]? FirstStateSeen { get; private set; }
+
+        public Quorum.QuorumDecision Decide(Quorum.QuorumContext context)
+        {
+            FirstStateSeen ??= context.State.ToArray();
+            return new Quorum.QuorumDecision(Quorum.QuorumVerdict.Quorate, 1, 1, "remembering") { State = new byte[] { 1 } };
+        }
+    }
+}
