@@ -19,6 +19,9 @@ namespace Cohort.Quorum;
 /// group may be quorate, unless the decision sets <see cref="QuorumDecision.DualQuorum"/>; then fencing
 /// alone separates the sides and the operator has been told so. The host adds the quorum lease on top:
 /// a quorate verdict only counts while the lease of DESIGN.md invariant 1 holds.</para>
+/// <para><b>Subsets.</b> The membership core also asks about subsets of the view (the members that
+/// acknowledged a heartbeat, those that reported their promises expired), so the verdict must be
+/// upward closed: if a set of members is quorate, every superset of it is.</para>
 /// </remarks>
 public interface IQuorumPolicy
 {
