@@ -220,7 +220,6 @@ public sealed class MembershipCore : IProtocolCore
         switch (name)
         {
             case HeartbeatTimer:
-                _nextHeartbeat = _now; // due now, even if a driver's timer fired a little early
                 SendHeartbeats();
                 RetransmitProposal();
                 break;

@@ -139,7 +139,8 @@ public sealed class ViewChecker : ISimulationObserver
 
         // An accept counts once sent, even if the node proposes itself later in the same step or
         // crashes before the step ends.
-        if (output is Cores.SendFrame send && MembershipFrames.Decode(send.Frame.Span) is Accept accept)
+        if (output is Cores.SendFrame { Frame.Length: > 1 } send && send.Frame.Span[1] == (byte)FrameType.Accept
+            && MembershipFrames.Decode(send.Frame.Span) is Accept accept)
         {
             RecordAccept(accept.Id, node.Self);
         }
@@ -193,21 +194,33 @@ public static class LivenessChecker
             return;
         }
 
-        var expected = up.Select(n => n.Self).Order().ToList();
-        foreach (var node in up)
+        if (Unconverged(cluster, up) is { } why)
         {
-            var core = node.Core!;
-            if (core.Installed is not { } view || !view.Members.SequenceEqual(expected))
+            cluster.Fail(Name, $"{cluster.Now - since} after healing, {why}");
+        }
+    }
+
+    /// <summary>Why <paramref name="nodes"/> have not converged (one installed view of exactly them,
+    /// every one quorate now), or null when they have.</summary>
+    public static string? Unconverged(SimulatedCluster cluster, IReadOnlyCollection<SimNode> nodes)
+    {
+        ArgumentNullException.ThrowIfNull(cluster);
+        ArgumentNullException.ThrowIfNull(nodes);
+        var expected = nodes.Select(n => n.Self).Order().ToList();
+        foreach (var node in nodes)
+        {
+            var core = node.Core;
+            if (core?.Installed is not { } view || !view.Members.SequenceEqual(expected))
             {
-                cluster.Fail(Name, $"{cluster.Now - since} after healing, {node.Self} has {core.Installed?.ToString() ?? "no view"}; expected one view of [{string.Join(", ", expected)}]");
-                return;
+                return $"{node.Self} has {core?.Installed?.ToString() ?? "no view"}; expected one view of [{string.Join(", ", expected)}]";
             }
 
             if (!core.IsQuorate(node.LocalAt(cluster.Now)))
             {
-                cluster.Fail(Name, $"{cluster.Now - since} after healing, {node.Self} is not quorate in {view}");
-                return;
+                return $"{node.Self} is not quorate in {view}";
             }
         }
+
+        return null;
     }
 }

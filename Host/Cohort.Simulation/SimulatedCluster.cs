@@ -39,40 +39,43 @@ public sealed record ClusterSetup
     /// given policy with its defaults; the config hash is the SHA-256 of the sorted keys and values.</summary>
     public static ClusterSetup Generate(int count, string policyName, Func<IQuorumPolicy> policy, MembershipOptions? membership = null)
     {
+        var nodes = Enumerable.Range(1, count).Select(id => new ClusterNode(new NodeId(id), $"n{id}", 1)).ToList();
+        return From(nodes, GeneratedKeys(count, policyName), policy, membership);
+    }
+
+    /// <summary>The <c>Cluster:*</c> keys of a generated cluster: nodes n1..n<paramref name="count"/>
+    /// (ids 1..count, one vote each) under <paramref name="policyName"/> with its defaults.</summary>
+    public static IReadOnlyDictionary<string, string?> GeneratedKeys(int count, string policyName)
+    {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(count);
         var keys = new SortedDictionary<string, string?>(StringComparer.Ordinal)
         {
             ["Cluster:Name"] = "simulated",
             ["Cluster:Quorum:Policy"] = policyName,
         };
-        var nodes = new List<ClusterNode>();
         for (var i = 0; i < count; i++)
         {
-            var id = i + 1;
-            nodes.Add(new ClusterNode(new NodeId(id), $"n{id}", 1));
-            keys[$"Cluster:Nodes:{i}:Id"] = id.ToString(System.Globalization.CultureInfo.InvariantCulture);
-            keys[$"Cluster:Nodes:{i}:Name"] = $"n{id}";
+            keys[$"Cluster:Nodes:{i}:Id"] = (i + 1).ToString(System.Globalization.CultureInfo.InvariantCulture);
+            keys[$"Cluster:Nodes:{i}:Name"] = $"n{i + 1}";
         }
 
-        return From(nodes, keys, policy, membership);
+        return keys;
     }
 
+    /// <summary>A canonical encoding of configuration keys, to hash: "key=value\n" lines in ordinal order.</summary>
+    public static byte[] Canonical(IEnumerable<KeyValuePair<string, string?>> keys) =>
+        Encoding.UTF8.GetBytes(string.Concat(keys.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => kv.Key + "=" + kv.Value + "\n")));
+
     /// <summary>A cluster from its nodes and its <c>Cluster:*</c> keys; the config hash is the SHA-256
-    /// of the keys and values, sorted.</summary>
+    /// of their <see cref="Canonical"/> encoding.</summary>
     public static ClusterSetup From(IReadOnlyList<ClusterNode> nodes, IEnumerable<KeyValuePair<string, string?>> keys, Func<IQuorumPolicy> policy, MembershipOptions? membership = null)
     {
-        var sorted = new SortedDictionary<string, string?>(StringComparer.Ordinal);
-        foreach (var (key, value) in keys)
-        {
-            sorted[key] = value;
-        }
-
-        var canonical = string.Concat(sorted.Select(kv => kv.Key + "=" + kv.Value + "\n"));
+        var list = keys.ToList();
         return new ClusterSetup
         {
             Nodes = nodes,
-            Cluster = new ConfigurationBuilder().AddInMemoryCollection(sorted).Build(),
-            ConfigHash = SHA256.HashData(Encoding.UTF8.GetBytes(canonical)),
+            Cluster = new ConfigurationBuilder().AddInMemoryCollection(list).Build(),
+            ConfigHash = SHA256.HashData(Canonical(list)),
             Policy = policy,
             Membership = membership ?? new MembershipOptions(),
         };
@@ -317,19 +320,9 @@ public sealed class SimulatedCluster
         }
 
         var node = _nodes[e.Node];
-        if (node.State == SimNodeState.Down || (e.Kind == EventKind.Timer && node.Incarnation != e.Incarnation))
+        if (node.State == SimNodeState.Down || (e.Kind is EventKind.Timer or EventKind.SessionReset && node.Incarnation != e.Incarnation))
         {
-            return;
-        }
-
-        if (e.Kind == EventKind.SessionReset && node.Incarnation != e.Version)
-        {
-            return;
-        }
-
-        if (e.Kind == EventKind.Timer && (!node.Timers.TryGetValue(e.Name!, out var version) || version != e.Version))
-        {
-            return; // moved or cancelled
+            return; // for an incarnation that is gone
         }
 
         if (node.State == SimNodeState.Paused)
@@ -347,6 +340,11 @@ public sealed class SimulatedCluster
         switch (e.Kind)
         {
             case EventKind.Timer:
+                if (!node.Timers.TryGetValue(e.Name!, out var version) || version != e.Version)
+                {
+                    break; // moved or cancelled, perhaps while it waited in a paused node's backlog
+                }
+
                 node.Timers.Remove(e.Name!);
                 var service = e.Name!.StartsWith(ServiceTimerPrefix, StringComparison.Ordinal);
                 Step(e.Node, new TimerFired(service ? e.Name[ServiceTimerPrefix.Length..] : e.Name), service);
@@ -354,14 +352,14 @@ public sealed class SimulatedCluster
             case EventKind.SessionFrame:
                 // Sent on a session that has since been reset, or to an incarnation that is gone: lost,
                 // and the reset was (or will be) reported to both ends.
-                if (_sessions.TryGetValue(SessionKey(e.Frame!.From.Node, node.Id), out var session) && session.Epoch == e.Incarnation && node.Self == session.End(node.Id) && node.Service is not null)
+                if (_sessions.TryGetValue(SessionKey(e.Frame!.From.Node, node.Id), out var session) && session.Epoch == e.Epoch && node.Self == session.End(node.Id) && node.Service is not null)
                 {
                     Step(e.Node, e.Frame, service: true);
                 }
 
                 break;
             case EventKind.SessionReset:
-                if (node.Service is not null && node.Incarnation == e.Version)
+                if (node.Service is not null)
                 {
                     Step(e.Node, new SessionReset(e.Peer), service: true);
                 }
@@ -421,10 +419,7 @@ public sealed class SimulatedCluster
         node.State = SimNodeState.Up;
         while (node.State == SimNodeState.Up && node.Backlog.TryDequeue(out var e))
         {
-            if (e.Kind != EventKind.Timer || (node.Timers.TryGetValue(e.Name!, out var v) && v == e.Version))
-            {
-                Deliver(e);
-            }
+            Deliver(e);
         }
     }
 
@@ -601,7 +596,7 @@ public sealed class SimulatedCluster
             else
             {
                 var peer = wrongIncarnation ? new NodeIncarnation(receiver.Id, send.ToIncarnation) : receiver.Self;
-                Schedule(Now, new SimEvent(EventKind.SessionReset, from, 0) { Version = sender.Incarnation, Peer = peer });
+                Schedule(Now, new SimEvent(EventKind.SessionReset, from, sender.Incarnation) { Peer = peer });
             }
 
             return;
@@ -622,7 +617,7 @@ public sealed class SimulatedCluster
         }
 
         session.Delivered(sender.Id, at);
-        Schedule(at, new SimEvent(EventKind.SessionFrame, to, session.Epoch) { Frame = new FrameReceived(sender.Self, send.Lane, send.Frame) });
+        Schedule(at, new SimEvent(EventKind.SessionFrame, to, receiver.Incarnation) { Epoch = session.Epoch, Frame = new FrameReceived(sender.Self, send.Lane, send.Frame) });
     }
 
     private void ResetSessionsOf(NodeId node)
@@ -645,7 +640,7 @@ public sealed class SimulatedCluster
             var index = _index[end.Node.Value];
             if (_nodes[index].Incarnation == end.Incarnation && _nodes[index].State != SimNodeState.Down)
             {
-                Schedule(Now, new SimEvent(EventKind.SessionReset, index, 0) { Version = end.Incarnation, Peer = peer });
+                Schedule(Now, new SimEvent(EventKind.SessionReset, index, end.Incarnation) { Peer = peer });
             }
         }
     }
@@ -762,13 +757,22 @@ internal enum EventKind
     SessionReset,
 }
 
+/// <summary>One event in the queue.</summary>
+/// <param name="Kind">What it is.</param>
+/// <param name="Node">The node it is for (-1 for plan actions).</param>
+/// <param name="Incarnation">The incarnation a timer, resume or session reset is for; stale when the
+/// node has moved on.</param>
 internal sealed record SimEvent(EventKind Kind, int Node, long Incarnation)
 {
     public FrameReceived? Frame { get; init; }
 
     public string? Name { get; init; }
 
+    /// <summary>A timer's version: a moved or cancelled timer's event is stale.</summary>
     public long Version { get; init; }
+
+    /// <summary>The session a session frame travels on: a reset session's frames are lost.</summary>
+    public long Epoch { get; init; }
 
     public Action? Action { get; init; }
 

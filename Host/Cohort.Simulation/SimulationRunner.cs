@@ -5,8 +5,9 @@ namespace Cohort.Simulation;
 /// <summary>What <see cref="SimulationRunner.Run"/> should do.</summary>
 public sealed record SimulationRequest
 {
-    /// <summary>Makes the cluster setup (called once per schedule, so policies are fresh).</summary>
-    public required Func<ClusterSetup> Setup { get; init; }
+    /// <summary>Makes the cluster setup for a schedule's seed (called once per schedule, so policies
+    /// are fresh and a suite may vary the cluster with the seed).</summary>
+    public required Func<ulong, ClusterSetup> Setup { get; init; }
 
     /// <summary>The first schedule's seed; the next schedules use the following seeds.</summary>
     public ulong Seed { get; init; } = 1;
@@ -22,6 +23,9 @@ public sealed record SimulationRequest
 
     /// <summary>Whether to inject faults (false: the cluster just runs).</summary>
     public bool Faults { get; init; } = true;
+
+    /// <summary>Stop after the first schedule that found a violation (hunting a mutant).</summary>
+    public bool StopAtFirstViolation { get; init; }
 }
 
 /// <summary>What a run found.</summary>
@@ -60,7 +64,12 @@ public static class SimulationRunner
         var schedules = 0;
         for (var seed = request.Seed; schedules < request.MaxSchedules && (schedules == 0 || clock.Elapsed < request.Budget); seed++)
         {
-            var (cluster, plan, viewChecker) = RunOne(request.Setup(), seed, request.Span, request.Faults);
+            if (request.StopAtFirstViolation && violations.Count > 0)
+            {
+                break;
+            }
+
+            var (cluster, plan, viewChecker) = RunOne(request.Setup(seed), seed, request.Span, request.Faults);
             schedules++;
             traceHash ??= cluster.TraceHash;
             steps += cluster.Steps;

@@ -13,19 +13,16 @@ public class MutantTests
     [TestCase(MembershipMutant.InstallWithoutAllAcks, ViewChecker.AllAccepted)]
     public void CheckerCatchesMutant(MembershipMutant mutant, string invariant)
     {
-        var budget = SimulationBudget.PerSuite;
-        var clock = System.Diagnostics.Stopwatch.StartNew();
-        var schedules = 0;
-        Violation? caught = null;
-        for (var seed = 1UL; caught is null && clock.Elapsed < budget; seed++)
+        var report = SimulationRunner.Run(new SimulationRequest
         {
-            var nodes = 3 + (int)(seed % 5);
-            var (cluster, _, _) = SimulationRunner.RunOne(Clusters.VoteQuorum(nodes, Clusters.Mutant(mutant)), seed, TimeSpan.FromSeconds(60));
-            schedules++;
-            caught = cluster.Violation;
-        }
+            Setup = seed => Clusters.VoteQuorum(3 + (int)(seed % 5), Clusters.Mutant(mutant)),
+            Budget = SimulationBudget.PerSuite,
+            Span = TimeSpan.FromSeconds(60),
+            StopAtFirstViolation = true,
+        });
 
-        TestContext.Out.WriteLine($"{mutant}: {schedules} schedules in {clock.Elapsed.TotalSeconds:F1} s; caught: {caught?.Invariant} at seed {caught?.Seed}: {caught?.Detail}");
-        Assert.That(caught?.Invariant, Is.EqualTo(invariant), $"the {mutant} mutant survived {schedules} schedules");
+        var caught = report.Violations.Count > 0 ? report.Violations[0] : null;
+        TestContext.Out.WriteLine($"{mutant}: {report.Schedules} schedules in {report.Elapsed.TotalSeconds:F1} s; caught: {caught?.Invariant} at seed {caught?.Seed}: {caught?.Detail}");
+        Assert.That(caught?.Invariant, Is.EqualTo(invariant), $"the {mutant} mutant survived {report.Schedules} schedules");
     }
 }

@@ -38,20 +38,6 @@ public class ScaleTests
 
     private static TimeSpan LastInstall(EventLog events, NodeIncarnation node) => events.InstallTimes(node).Last();
 
-    private static TimeSpan Converge(SimulatedCluster cluster, List<int> nodes, TimeSpan deadline)
-    {
-        var members = nodes.Select(i => cluster.Nodes[i].Self).Order().ToList();
-        while (cluster.Now < deadline && cluster.Violation is null)
-        {
-            if (nodes.All(i => cluster.Nodes[i].Core!.Installed?.Members.SequenceEqual(members) == true && cluster.Nodes[i].Core!.IsQuorate(cluster.Nodes[i].LocalAt(cluster.Now))))
-            {
-                return cluster.Now;
-            }
-
-            cluster.RunFor(TimeSpan.FromMilliseconds(5));
-        }
-
-        Assert.Fail($"no convergence by {deadline}: {cluster.Violation?.Detail}");
-        return default;
-    }
+    private static TimeSpan Converge(SimulatedCluster cluster, List<int> nodes, TimeSpan deadline) =>
+        Convergence.RunUntil(cluster, nodes, deadline, TimeSpan.FromMilliseconds(5));
 }

@@ -31,25 +31,8 @@ public class ScenarioTests
         }
     }
 
-    /// <summary>Runs until every listed node has one view of exactly them and is quorate; returns when.</summary>
-    private static TimeSpan RunUntilConverged(SimulatedCluster cluster, IReadOnlyList<int> nodes, TimeSpan deadline)
-    {
-        var members = nodes.Select(i => cluster.Nodes[i].Self).Order().ToList();
-        while (cluster.Now < deadline && cluster.Violation is null)
-        {
-            var done = nodes.All(i => cluster.Nodes[i].Core!.Installed?.Members.SequenceEqual(members) == true
-                && cluster.Nodes[i].Core!.IsQuorate(cluster.Nodes[i].LocalAt(cluster.Now)));
-            if (done)
-            {
-                return cluster.Now;
-            }
-
-            cluster.RunFor(TimeSpan.FromMilliseconds(1));
-        }
-
-        Assert.Fail($"no convergence on [{string.Join(", ", members)}] by {deadline}: {cluster.Violation?.Detail}");
-        return default;
-    }
+    private static TimeSpan RunUntilConverged(SimulatedCluster cluster, IReadOnlyList<int> nodes, TimeSpan deadline) =>
+        Convergence.RunUntil(cluster, nodes, deadline, TimeSpan.FromMilliseconds(1));
 
     [Test]
     public void NodesFormOneQuorateViewAndIdsAreExplicit()
@@ -171,6 +154,30 @@ public class ScenarioTests
         cluster.RunFor(TimeSpan.FromMilliseconds(100));
         Assert.That(cluster.Nodes[0].Core!.Installed!.Id, Is.GreaterThan(first));
         Assert.That(cluster.Nodes[0].Self.Incarnation, Is.EqualTo(2));
+    }
+}
+
+/// <summary>Runs a simulated cluster until nodes converge (<see cref="LivenessChecker.Unconverged"/>).</summary>
+internal static class Convergence
+{
+    /// <summary>Runs in <paramref name="step"/>s until the listed nodes hold one view of exactly them
+    /// and are quorate; returns when, or fails the test at the deadline.</summary>
+    public static TimeSpan RunUntil(SimulatedCluster cluster, IReadOnlyList<int> nodes, TimeSpan deadline, TimeSpan step)
+    {
+        string? why = "not run";
+        while (cluster.Now < deadline && cluster.Violation is null)
+        {
+            why = LivenessChecker.Unconverged(cluster, [.. nodes.Select(i => cluster.Nodes[i])]);
+            if (why is null)
+            {
+                return cluster.Now;
+            }
+
+            cluster.RunFor(step);
+        }
+
+        Assert.Fail($"no convergence by {deadline}: {cluster.Violation?.Detail ?? why}");
+        return default;
     }
 }
 

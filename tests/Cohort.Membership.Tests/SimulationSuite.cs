@@ -12,26 +12,15 @@ public class SimulationSuite
     [Test]
     public void RandomFaultsBreakNoInvariant()
     {
-        var budget = SimulationBudget.PerSuite;
-        var clock = System.Diagnostics.Stopwatch.StartNew();
-        var schedules = 0;
-        long steps = 0, faults = 0, views = 0;
-        var violations = new List<Violation>();
-        for (var seed = 1000UL; clock.Elapsed < budget; seed++)
+        var report = SimulationRunner.Run(new SimulationRequest
         {
-            var (cluster, plan, viewChecker) = SimulationRunner.RunOne(Clusters.VoteQuorum(NodesFor(seed)), seed, TimeSpan.FromSeconds(120));
-            schedules++;
-            steps += cluster.Steps;
-            faults += plan.Faults;
-            views += viewChecker.ViewsInstalled;
-            if (cluster.Violation is { } violation)
-            {
-                violations.Add(violation);
-            }
-        }
+            Setup = seed => Clusters.VoteQuorum(NodesFor(seed)),
+            Seed = 1000,
+            Budget = SimulationBudget.PerSuite,
+        });
 
-        TestContext.Out.WriteLine($"{schedules} schedules of 120 s simulated, 2-9 nodes, in {clock.Elapsed.TotalSeconds:F1} s: {steps} steps, {faults} faults, {views} views");
-        foreach (var v in violations)
+        TestContext.Out.WriteLine($"{report.Schedules} schedules of 120 s simulated, 2-9 nodes, in {report.Elapsed.TotalSeconds:F1} s: {report.Steps} steps, {report.Faults} faults, {report.ViewsInstalled} views");
+        foreach (var v in report.Violations)
         {
             TestContext.Out.WriteLine($"seed {v.Seed} ({NodesFor(v.Seed)} nodes): {v.Invariant} at {v.At}: {v.Detail}");
             foreach (var line in v.LastSteps)
@@ -40,7 +29,7 @@ public class SimulationSuite
             }
         }
 
-        Assert.That(violations.Select(v => $"seed {v.Seed}: {v.Invariant}"), Is.Empty);
+        Assert.That(report.Violations.Select(v => $"seed {v.Seed}: {v.Invariant}"), Is.Empty);
     }
 
     internal static int NodesFor(ulong seed) => 2 + (int)(seed % 8);

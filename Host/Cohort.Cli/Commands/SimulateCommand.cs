@@ -52,7 +52,7 @@ internal static class SimulateCommand
                 broken);
             var report = SimulationRunner.Run(new SimulationRequest
             {
-                Setup = () => setup,
+                Setup = _ => setup,
                 Seed = parse.GetValue(seed),
                 MaxSchedules = parse.GetValue(seeds) ?? int.MaxValue,
                 Budget = TimeSpan.FromSeconds(parse.GetValue(seconds)),

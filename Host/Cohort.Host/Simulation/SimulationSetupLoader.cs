@@ -1,4 +1,3 @@
-using System.Globalization;
 using Autofac;
 using Autofac.Extensions.DependencyInjection;
 using Cohort.Host.Configuration;
@@ -55,20 +54,9 @@ internal static class SimulationSetupLoader
                 throw new CohortStartupException($"--nodes: expected a number of nodes from 1 to 1024, got {nodes}", ExitCodes.Usage);
             }
 
-            var keys = new Dictionary<string, string?>(StringComparer.Ordinal)
-            {
-                ["Cluster:Name"] = "simulated",
-                ["Cluster:Quorum:Policy"] = policyName ?? ClusterDocument.DefaultQuorumPolicy,
-            };
-            for (var i = 0; i < nodes; i++)
-            {
-                keys[$"Cluster:Nodes:{i}:Id"] = (i + 1).ToString(CultureInfo.InvariantCulture);
-                keys[$"Cluster:Nodes:{i}:Name"] = $"n{i + 1}";
-            }
-
+            var keys = ClusterSetup.GeneratedKeys(nodes, policyName ?? ClusterDocument.DefaultQuorumPolicy);
             source = new ConfigSource("generated cluster", new ConfigurationBuilder().AddInMemoryCollection(keys).Build(), Directory.GetCurrentDirectory(), isFile: false);
-            var canonical = string.Concat(keys.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => $"{kv.Key}={kv.Value}\n"));
-            document = ClusterDocument.Parse("generated cluster", source.Root.GetSection("Cluster"), System.Text.Encoding.UTF8.GetBytes(canonical));
+            document = ClusterDocument.Parse("generated cluster", source.Root.GetSection("Cluster"), ClusterSetup.Canonical(keys));
         }
 
         var configuration = new CohortConfiguration([source], new NodeOptions { Id = document.Nodes[0].Id.Value }, document);
