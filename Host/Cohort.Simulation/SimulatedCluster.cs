@@ -66,16 +66,20 @@ public sealed record ClusterSetup
     public static byte[] Canonical(IEnumerable<KeyValuePair<string, string?>> keys) =>
         Encoding.UTF8.GetBytes(string.Concat(keys.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => kv.Key + "=" + kv.Value + "\n")));
 
-    /// <summary>A cluster from its nodes and its <c>Cluster:*</c> keys; the config hash is the SHA-256
-    /// of their <see cref="Canonical"/> encoding.</summary>
-    public static ClusterSetup From(IReadOnlyList<ClusterNode> nodes, IEnumerable<KeyValuePair<string, string?>> keys, Func<IQuorumPolicy> policy, MembershipOptions? membership = null)
+    /// <summary>A cluster from its nodes and its <c>Cluster:*</c> keys.</summary>
+    /// <param name="nodes">The configured nodes.</param>
+    /// <param name="keys">The <c>Cluster:*</c> keys.</param>
+    /// <param name="policy">Makes the quorum policy.</param>
+    /// <param name="membership">The timings; default: the defaults.</param>
+    /// <param name="configHash">The document's hash when it is a file (the SHA-256 of its bytes); default: of the keys.</param>
+    public static ClusterSetup From(IReadOnlyList<ClusterNode> nodes, IEnumerable<KeyValuePair<string, string?>> keys, Func<IQuorumPolicy> policy, MembershipOptions? membership = null, byte[]? configHash = null)
     {
         var list = keys.ToList();
         return new ClusterSetup
         {
             Nodes = nodes,
             Cluster = new ConfigurationBuilder().AddInMemoryCollection(list).Build(),
-            ConfigHash = SHA256.HashData(Canonical(list)),
+            ConfigHash = configHash ?? SHA256.HashData(Canonical(list)),
             Policy = policy,
             Membership = membership ?? new MembershipOptions(),
         };

@@ -72,11 +72,11 @@ internal static class SimulationSetupLoader
         catalog.Register(container, configuration.Root);
         var policy = PluginCatalog.Resolve<IQuorumPolicy>(plugin);
 
-        var setup = ClusterSetup.From(
+        return ClusterSetup.From(
             [.. document.Nodes.Select(n => n.ToClusterNode())],
             source.Leaves().Select(kv => new KeyValuePair<string, string?>(kv.Key, kv.Value)),
             () => policy,
-            document.Membership with { Mutant = mutant });
-        return setup with { ConfigHash = Convert.FromHexString(document.Sha256) };
+            document.Membership with { Mutant = mutant },
+            Convert.FromHexString(document.Sha256));
     }
 }
