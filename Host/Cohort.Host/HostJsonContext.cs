@@ -11,4 +11,6 @@ namespace Cohort.Host;
 [JsonSerializable(typeof(AdminReply))]
 [JsonSerializable(typeof(StatusReport))]
 [JsonSerializable(typeof(PluginReport[]))]
+[JsonSerializable(typeof(DebugArguments))]
+[JsonSerializable(typeof(TransportReport))]
 internal sealed partial class HostJsonContext : JsonSerializerContext;

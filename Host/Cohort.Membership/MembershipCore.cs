@@ -291,7 +291,7 @@ public sealed class MembershipCore : IProtocolCore
             if (!peer.MismatchReported)
             {
                 peer.MismatchReported = true;
-                _out.Add(new PublishEvent(new ConfigMismatch(from)));
+                _out.Add(new PublishEvent(new ConfigMismatch(from, Convert.ToHexStringLower(h.ConfigHash), ConfigHash)));
             }
 
             return;

@@ -63,8 +63,11 @@ public sealed record LeftCluster(ViewId? View)
 /// <summary>Published once per peer incarnation whose cluster document differs from this node's:
 /// its frames are ignored, so it cannot join.</summary>
 /// <param name="Peer">The peer.</param>
-public sealed record ConfigMismatch(NodeIncarnation Peer)
+/// <param name="PeerConfigHash">The SHA-256 of the peer's cluster document, as hex.</param>
+/// <param name="ConfigHash">The SHA-256 of this node's, as hex.</param>
+public sealed record ConfigMismatch(NodeIncarnation Peer, string PeerConfigHash, string ConfigHash)
 {
     /// <inheritdoc />
-    public override string ToString() => $"{Peer} runs a different cluster document; ignoring it";
+    public override string ToString() =>
+        $"refused {Peer}: it runs cluster document {PeerConfigHash}, this node runs {ConfigHash}; every node needs the same cluster file";
 }

@@ -264,14 +264,26 @@ public sealed class AgentLifecycleTests : AgentTestBase
     }
 
     [Test]
-    public async Task A_cluster_of_several_nodes_needs_its_transport_plugin()
+    public async Task An_unknown_transport_is_refused_with_the_known_ones()
+    {
+        var node = WriteConfig("""{ "Nodes": [ { "Id": 1, "Name": "n1" }, { "Id": 2, "Name": "n2" } ] }""", nodeExtra: ", \"Transport\": \"udp\"");
+
+        var (code, _, stderr) = await CohortProcess.RunAsync("agent", "--config", node);
+
+        Assert.That(code, Is.EqualTo(ExitCodes.Config));
+        Assert.That(Lines(stderr), Is.EqualTo(new[] { $"cohort: {node}: Node:Transport: expected the name of a transport plugin in {RepoPaths.Plugins} (found: tcp), got \"udp\"" }));
+    }
+
+    [Test]
+    public async Task A_cluster_of_several_nodes_needs_a_listen_address_and_a_key_before_anything_is_touched()
     {
         var node = WriteConfig("""{ "Nodes": [ { "Id": 1, "Name": "n1" }, { "Id": 2, "Name": "n2" } ] }""");
 
         var (code, _, stderr) = await CohortProcess.RunAsync("agent", "--config", node);
 
         Assert.That(code, Is.EqualTo(ExitCodes.Config));
-        Assert.That(Lines(stderr), Is.EqualTo(new[] { $"cohort: defaults: Node:Transport: expected the name of a transport plugin in {RepoPaths.Plugins} (found: none), got \"tcp\"" }));
+        Assert.That(Lines(stderr), Has.Length.EqualTo(2).And.Some.Contains("Node:Listen").And.Some.Contains("Node:KeyFile"));
+        Assert.That(Directory.Exists(Dir.Combine("state")), Is.False, "a configuration error touches no state");
     }
 
     [Test]

@@ -9,29 +9,43 @@ namespace Cohort.Agent.Tests;
 public sealed partial class DemoTests : AgentTestBase
 {
     [Test]
-    public async Task The_demo_runs_a_real_agent_until_interrupted_and_cleans_up()
+    public async Task The_demo_runs_three_real_agents_that_agree_on_a_quorate_view_until_interrupted()
     {
         var demo = Start("demo");
-        await Poll.UntilAsync("the demo to say it runs", () => demo.Stdout.Contains("Ctrl-C stops it", StringComparison.Ordinal));
-        var socket = SocketLine().Match(demo.Stdout).Groups[1].Value;
-        var agentPid = int.Parse(PidLine().Match(demo.Stdout).Groups[1].Value, CultureInfo.InvariantCulture);
-        demo.AlsoOwnGroup(agentPid);
+        await Poll.UntilAsync("the demo to say it runs", () => demo.Stdout.Contains("Ctrl-C stops the demo", StringComparison.Ordinal), TimeSpan.FromSeconds(90));
+        var agents = AgentLine().Matches(demo.Stdout).Select(m => (Name: m.Groups[1].Value, Pid: int.Parse(m.Groups[2].Value, CultureInfo.InvariantCulture), Socket: m.Groups[3].Value)).ToList();
+        foreach (var agent in agents)
+        {
+            demo.AlsoOwnGroup(agent.Pid);
+        }
 
-        var status = await JsonOf("status", "--json", "--socket", socket);
-        Assert.That(status.GetProperty("quorate").GetBoolean(), Is.True);
-        Assert.That(status.GetProperty("pid").GetInt32(), Is.EqualTo(agentPid));
-        Assert.That(demo.Stdout, Does.Contain("quorum   quorate"));
+        Assert.That(agents.Select(a => a.Name), Is.EqualTo(new[] { "node1", "node2", "node3" }), demo.Stdout);
+        foreach (var agent in agents)
+        {
+            var status = await JsonOf("status", "--json", "--socket", agent.Socket);
+            Assert.Multiple(() =>
+            {
+                Assert.That(status.GetProperty("pid").GetInt32(), Is.EqualTo(agent.Pid));
+                Assert.That(status.GetProperty("quorate").GetBoolean(), Is.True);
+                Assert.That(status.GetProperty("view").GetProperty("members").GetArrayLength(), Is.EqualTo(3));
+                Assert.That(status.GetProperty("view").GetProperty("coordinator").GetInt32(), Is.EqualTo(1));
+                Assert.That(status.GetProperty("view").GetProperty("epoch").GetInt64(), Is.GreaterThan(0));
+                Assert.That(status.GetProperty("quorum").GetProperty("policy").GetString(), Is.EqualTo("votequorum"));
+                Assert.That(status.GetProperty("quorum").GetProperty("votes").GetInt32(), Is.EqualTo(3));
+                Assert.That(status.GetProperty("quorum").GetProperty("expected").GetInt32(), Is.EqualTo(3));
+                Assert.That(status.GetProperty("transport").GetProperty("plugin").GetString(), Is.EqualTo("tcp"));
+            });
+        }
+
+        Assert.That(demo.Stdout, Does.Contain("quorum   quorate on every node"));
 
         demo.Signal(Signals.Interrupt);
 
-        Assert.That(await demo.WaitForExitAsync(), Is.Zero, demo.Stderr);
-        Assert.That(Signals.Send(agentPid, 0), Is.False, "the demo's agent is gone");
-        Assert.That(Directory.Exists(Path.GetDirectoryName(socket)), Is.False, "the demo's directory is removed");
+        Assert.That(await demo.WaitForExitAsync(TimeSpan.FromSeconds(60)), Is.Zero, demo.Stderr);
+        Assert.That(agents.Where(a => Signals.Send(a.Pid, 0)), Is.Empty, "the demo's agents are gone");
+        Assert.That(Directory.Exists(Path.GetDirectoryName(Path.GetDirectoryName(agents[0].Socket))), Is.False, "the demo's directory is removed");
     }
 
-    [GeneratedRegex(@"Try: \./cohort status --socket (\S+)")]
-    private static partial Regex SocketLine();
-
-    [GeneratedRegex(@"pid (\d+)")]
-    private static partial Regex PidLine();
+    [GeneratedRegex(@"^(node\d)\s+(\d+)\s+\S+\s+quorate\s+(\S+)$", RegexOptions.Multiline)]
+    private static partial Regex AgentLine();
 }

@@ -6,18 +6,21 @@ namespace Cohort.Transport;
 /// Carries frames between the nodes of a cluster as one <em>session</em> per peer incarnation.
 /// </summary>
 /// <remarks>
-/// <para><b>Session guarantees.</b> Frames sent to one peer incarnation on one lane arrive in order, at
-/// most once, and none is lost unless the session is reset and
-/// <see cref="ITransportHandler.SessionReset"/> reports it. A session survives reconnects of the
-/// underlying connections; a reset counts as a departure of that incarnation for membership. A new
-/// incarnation of a peer gets a new session.</para>
+/// <para><b>Session guarantees.</b> The transport opens sessions on its own, as soon as a peer can be
+/// reached, and reports each with <see cref="ITransportHandler.SessionOpened"/>. Frames sent to one peer
+/// incarnation on one lane arrive in order, at most once, and none is lost unless the session is reset
+/// and <see cref="ITransportHandler.SessionReset"/> reports it, at both ends. A session survives
+/// reconnects of the underlying connections; a reset counts as a departure of that incarnation for
+/// membership. A new incarnation of a peer gets a new session, and so may the same incarnation after
+/// a reset.</para>
 /// <para><b>Authentication.</b> A session opens only after both ends proved knowledge of the cluster key
 /// with fresh nonces, and only with a node id that is in <see cref="TransportStartInfo.Peers"/>. Every
 /// frame is authenticated together with its sequence number, so a recorded frame cannot be replayed.
-/// A malformed or unauthenticated frame closes that session only.</para>
+/// A malformed or unauthenticated frame closes the connection it came on, and nothing else; the
+/// session resumes on a new connection without losing a frame.</para>
 /// <para><b>Lanes.</b> <see cref="TransportLane.Membership"/> frames overtake queued
 /// <see cref="TransportLane.Data"/> frames, so heartbeats stay on time while bulk data flows.</para>
-/// <para><b>Concurrency.</b> <see cref="TrySend"/> and <see cref="GetSessions"/> may be called from any
+/// <para><b>Concurrency.</b> <see cref="TrySend"/> and <see cref="GetStatus"/> may be called from any
 /// thread, concurrently. <see cref="StartAsync"/> is called once, before anything else;
 /// <see cref="IAsyncDisposable.DisposeAsync"/> once, last.</para>
 /// </remarks>
@@ -41,6 +44,6 @@ public interface ITransport : IAsyncDisposable
     /// <exception cref="ArgumentException">The frame is larger than <see cref="TransportLimits.MaxFrameBytes"/>.</exception>
     bool TrySend(NodeIncarnation peer, TransportLane lane, ReadOnlyMemory<byte> frame);
 
-    /// <summary>A snapshot of the sessions, for status.</summary>
-    IReadOnlyList<TransportSessionInfo> GetSessions();
+    /// <summary>A snapshot of the peers and their sessions, for status.</summary>
+    TransportStatus GetStatus();
 }

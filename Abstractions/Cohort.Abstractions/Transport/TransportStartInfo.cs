@@ -6,10 +6,14 @@ namespace Cohort.Transport;
 /// <param name="Local">This node's id and incarnation, announced in every handshake.</param>
 /// <param name="ListenAddress">Where to accept connections, as the node's configuration gives it
 /// (for the TCP transport, <c>host:port</c>).</param>
-/// <param name="Peers">The other nodes that may open sessions, with the addresses to reach them.</param>
+/// <param name="Peers">Every other configured node, with its address when the configuration gives one.
+/// A node absent from this list never gets a session.</param>
+/// <param name="Seeds">Further addresses to contact (<c>Node:Seeds</c>) whose node ids are learned from
+/// the handshake; a seed that turns out to be this node is dropped.</param>
 /// <param name="ClusterKey">The shared secret both ends of a session prove they hold.</param>
 public sealed record TransportStartInfo(
     NodeIncarnation Local,
     string ListenAddress,
     IReadOnlyList<TransportPeer> Peers,
+    IReadOnlyList<string> Seeds,
     ReadOnlyMemory<byte> ClusterKey);

@@ -47,7 +47,10 @@ internal sealed class AdminClient
     }
 
     /// <summary>Sends one request and returns the result of a successful reply.</summary>
-    public async Task<JsonElement> CallAsync(string verb, CancellationToken cancellationToken)
+    public Task<JsonElement> CallAsync(string verb, CancellationToken cancellationToken) => CallAsync(verb, null, cancellationToken);
+
+    /// <summary>Sends one request with arguments and returns the result of a successful reply.</summary>
+    public async Task<JsonElement> CallAsync(string verb, JsonElement? arguments, CancellationToken cancellationToken)
     {
         using var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
         try
@@ -63,7 +66,7 @@ internal sealed class AdminClient
         }
 
         await using var stream = new NetworkStream(socket, ownsSocket: false);
-        var request = JsonSerializer.SerializeToUtf8Bytes(new AdminRequest(verb), HostJsonContext.Default.AdminRequest);
+        var request = JsonSerializer.SerializeToUtf8Bytes(new AdminRequest(verb, arguments), HostJsonContext.Default.AdminRequest);
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(ReplyTimeout);
         using var reader = new StreamReader(stream, Encoding.UTF8);

@@ -17,6 +17,7 @@ internal static class CohortCommand
             DemoCommand.Create(),
             LeaveCommand.Create(),
             SimulateCommand.Create(),
+            DebugCommand.Create(),
         };
         var parse = root.Parse(args);
         // The agent and the demo handle SIGTERM and SIGINT themselves (graceful stop, then exit 0).

@@ -28,11 +28,17 @@ internal static class KeygenCommand
                 throw new CohortStartupException($"{path} exists; every node holding the old key would be cut off: pass --force to replace it", ExitCodes.Failure);
             }
 
-            var key = Convert.ToBase64String(RandomNumberGenerator.GetBytes(KeyBytes)) + "\n";
-            Host.State.DurableFile.WriteAtomically(path, Encoding.ASCII.GetBytes(key), UnixFileMode.UserRead | UnixFileMode.UserWrite);
+            Write(path);
             Console.WriteLine($"wrote a {KeyBytes * 8}-bit cluster key to {path} (mode 0600)");
             return Task.FromResult(0);
         }));
         return command;
+    }
+
+    /// <summary>Writes a new random key, base64, mode 0600, atomically.</summary>
+    public static void Write(string path)
+    {
+        var key = Convert.ToBase64String(RandomNumberGenerator.GetBytes(KeyBytes)) + "\n";
+        Host.State.DurableFile.WriteAtomically(path, Encoding.ASCII.GetBytes(key), UnixFileMode.UserRead | UnixFileMode.UserWrite);
     }
 }

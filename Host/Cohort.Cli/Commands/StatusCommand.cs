@@ -53,11 +53,42 @@ internal static class StatusCommand
         var verdict = status.Quorate ? "quorate" : "NOT quorate";
         rows.Add(("quorum", $"{verdict}: {status.Quorum.Reason}" + (status.Quorum.Policy is null ? "" : $" [policy {status.Quorum.Policy}]")));
         rows.Add(("state", status.StateDirectory));
+        if (status.Transport is { } transport)
+        {
+            rows.Add(("listen", $"{transport.Listen} [transport {transport.Plugin}]" + (transport.RefusedConnections > 0 ? $"; {transport.RefusedConnections} connections refused, last: {transport.LastRefusal}" : "")));
+            rows.AddRange(transport.Peers.Select(p => ("peer", DescribePeer(p))));
+        }
+
         foreach (var plugin in status.Plugins)
         {
             rows.Add(("plugin", $"{plugin.Slot}/{plugin.Name} {plugin.Version}{(plugin.Selected ? " (selected)" : "")}"));
         }
 
         return Table.Rows(rows);
+    }
+
+    /// <summary>One line per peer: its session, its connection and its counters.</summary>
+    public static string DescribePeer(PeerReport peer)
+    {
+        var text = new System.Text.StringBuilder($"{peer.Name} ({peer.NodeId}#{peer.Incarnation}) ");
+        text.Append(peer.Session ? "session open" : "no session");
+        text.Append(peer.Connected ? ", connected" : ", not connected");
+        text.Append($", {peer.FramesSent} sent, {peer.FramesReceived} received");
+        if (peer.MalformedFrames > 0)
+        {
+            text.Append($", {peer.MalformedFrames} malformed");
+        }
+
+        if (peer.SessionResets > 0)
+        {
+            text.Append($", {peer.SessionResets} resets");
+        }
+
+        if (peer.Cut != "none")
+        {
+            text.Append($", CUT {peer.Cut}");
+        }
+
+        return text.ToString();
     }
 }

@@ -14,7 +14,8 @@ public sealed record AdminRequest(string Verb, JsonElement? Arguments = null);
 public sealed record AdminReply(bool Ok, JsonElement? Result = null, string? Error = null);
 
 /// <summary><c>cohort status --json</c>. <c>ConfigHash</c> is the SHA-256 of the cluster document every
-/// view is judged under; <c>Phase</c> is joining, member, leaving, drained or left.</summary>
+/// view is judged under; <c>Phase</c> is joining, member, leaving, drained or left; <c>Transport</c> is
+/// null for a one-node cluster.</summary>
 public sealed record StatusReport(
     string Node,
     int NodeId,
@@ -27,7 +28,39 @@ public sealed record StatusReport(
     string Phase,
     QuorumReport Quorum,
     string StateDirectory,
-    IReadOnlyList<PluginReport> Plugins);
+    IReadOnlyList<PluginReport> Plugins,
+    TransportReport? Transport = null);
+
+/// <summary>The transport in status: where it listens, connections it refused, and each peer.</summary>
+/// <param name="Plugin">The transport plugin.</param>
+/// <param name="Listen">Where it accepts connections.</param>
+/// <param name="FaultInjection">Whether <c>cohort debug</c> may cut links (<c>Node:FaultInjection</c>).</param>
+/// <param name="RefusedConnections">Handshakes refused: malformed, wrong key, unknown node, excluded incarnation.</param>
+/// <param name="LastRefusal">The latest refusal, or null.</param>
+/// <param name="Peers">Each configured peer.</param>
+public sealed record TransportReport(string Plugin, string Listen, bool FaultInjection, long RefusedConnections, string? LastRefusal, IReadOnlyList<PeerReport> Peers);
+
+/// <summary>One peer in status; counters cover every session with it since this agent started.</summary>
+public sealed record PeerReport(
+    int NodeId,
+    string Name,
+    long Incarnation,
+    bool Session,
+    bool Connected,
+    string? Address,
+    long FramesSent,
+    long FramesReceived,
+    long MalformedFrames,
+    long Reconnects,
+    long SessionResets,
+    long QueuedBytes,
+    string Cut);
+
+/// <summary>The arguments of <c>debug-partition</c> and <c>debug-heal</c>.</summary>
+/// <param name="Peer">The peer, by name or node id; null heals every link.</param>
+/// <param name="OneWay"><c>out</c> (nothing this node sends arrives), <c>in</c> (nothing from the peer
+/// arrives), or null for both.</param>
+public sealed record DebugArguments(string? Peer, string? OneWay = null);
 
 /// <summary>The installed view in status.</summary>
 /// <param name="Epoch">The view id's sequence number.</param>

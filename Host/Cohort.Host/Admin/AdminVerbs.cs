@@ -1,6 +1,9 @@
+using System.Globalization;
 using System.Text.Json;
 using Cohort.Host.Agent;
 using Cohort.Host.Plugins;
+using Cohort.Membership;
+using Cohort.Transport;
 
 namespace Cohort.Host.Admin;
 
@@ -8,15 +11,19 @@ namespace Cohort.Host.Admin;
 internal sealed class AdminVerbs
 {
     private readonly AgentState _state;
+    private readonly TransportService? _transport;
 
-    public AdminVerbs(AgentState state, MembershipService membership)
+    public AdminVerbs(AgentState state, MembershipService membership, TransportService? transport)
     {
         _state = state;
+        _transport = transport;
         Table = new Dictionary<string, Func<AdminRequest, JsonElement>>(StringComparer.Ordinal)
         {
             ["status"] = _ => JsonSerializer.SerializeToElement(Status(), HostJsonContext.Default.StatusReport),
             ["plugins"] = _ => JsonSerializer.SerializeToElement([.. Plugins()], HostJsonContext.Default.PluginReportArray),
             ["leave"] = _ => Leave(membership),
+            ["debug-partition"] = request => Debug(request, heal: false),
+            ["debug-heal"] = request => Debug(request, heal: true),
         };
     }
 
@@ -30,6 +37,62 @@ internal sealed class AdminVerbs
         return JsonSerializer.SerializeToElement(Status(), HostJsonContext.Default.StatusReport);
     }
 
+    /// <summary>Cuts or heals links to peers (fault injection); answers with the transport's status.</summary>
+    /// <exception cref="InvalidOperationException">Fault injection is off, or there is no transport.</exception>
+    /// <exception cref="ArgumentException">The arguments name no configured peer or direction.</exception>
+    private JsonElement Debug(AdminRequest request, bool heal)
+    {
+        if (!_state.Configuration.Node.FaultInjection)
+        {
+            throw new InvalidOperationException("fault injection is off on this node: set Node:FaultInjection to true in its node file (for tests only)");
+        }
+
+        var faults = _transport?.Faults
+            ?? throw new InvalidOperationException(_transport is null
+                ? "this node has no transport (a one-node cluster): nothing to cut"
+                : $"transport {_transport.PluginName} cannot inject faults");
+        var arguments = request.Arguments?.Deserialize(HostJsonContext.Default.DebugArguments) ?? new DebugArguments(null);
+        var cut = arguments.OneWay switch
+        {
+            null => TransportCut.Both,
+            "out" => TransportCut.Outbound,
+            "in" => TransportCut.Inbound,
+            var other => throw new ArgumentException($"one-way direction \"{other}\": expected out or in"),
+        };
+        IEnumerable<NodeId> peers = arguments.Peer is null
+            ? heal ? OtherNodes() : throw new ArgumentException("name the peer to cut off (a node name or id)")
+            : [ResolvePeer(arguments.Peer)];
+        foreach (var peer in peers)
+        {
+            if (heal)
+            {
+                faults.Heal(peer);
+            }
+            else
+            {
+                faults.Cut(peer, cut);
+            }
+        }
+
+        return JsonSerializer.SerializeToElement(TransportReport()!, HostJsonContext.Default.TransportReport);
+    }
+
+    private IEnumerable<NodeId> OtherNodes() =>
+        _state.Configuration.Cluster!.Nodes.Select(n => n.Id).Where(id => id != _state.Self.Node);
+
+    private NodeId ResolvePeer(string peer)
+    {
+        var nodes = _state.Configuration.Cluster!.Nodes;
+        var entry = nodes.FirstOrDefault(n => n.Name.Equals(peer, StringComparison.OrdinalIgnoreCase))
+            ?? (int.TryParse(peer, NumberStyles.None, CultureInfo.InvariantCulture, out var id) ? nodes.FirstOrDefault(n => n.Id.Value == id) : null);
+        if (entry is null || entry.Id == _state.Self.Node)
+        {
+            throw new ArgumentException($"\"{peer}\" is not a peer of this node; the peers are {string.Join(", ", nodes.Where(n => n.Id != _state.Self.Node).Select(n => $"{n.Name} ({n.Id})"))}");
+        }
+
+        return entry.Id;
+    }
+
     public StatusReport Status()
     {
         var snapshot = _state.Current;
@@ -40,7 +103,7 @@ internal sealed class AdminVerbs
             : new ViewReport(
                 snapshot.View.Id.Seq,
                 snapshot.View.Id.Coordinator.Value,
-                [.. snapshot.View.Members.Select(m => new MemberReport(m.Node.Value, cluster?.Find(m.Node)?.Name ?? _state.Name, m.Incarnation))]);
+                [.. snapshot.View.Members.Select(m => new MemberReport(m.Node.Value, NameOf(m.Node), m.Incarnation))]);
         return new StatusReport(
             _state.Name,
             _state.Self.Node.Value,
@@ -53,8 +116,47 @@ internal sealed class AdminVerbs
             snapshot.Phase,
             new QuorumReport(cluster?.QuorumPolicy, decision?.Votes ?? 0, decision?.ExpectedVotes ?? 0, snapshot.Reason, decision?.DualQuorum ?? false),
             _state.StateDirectory,
-            [.. Plugins()]);
+            [.. Plugins()],
+            TransportReport());
     }
+
+    private TransportReport? TransportReport()
+    {
+        if (_transport is null)
+        {
+            return null;
+        }
+
+        var status = _transport.Status();
+        return new TransportReport(
+            _transport.PluginName,
+            status.ListenAddress,
+            _state.Configuration.Node.FaultInjection,
+            status.RefusedConnections,
+            status.LastRefusal,
+            [.. status.Peers.Select(p => new PeerReport(
+                p.Node.Value,
+                NameOf(p.Node),
+                p.Incarnation,
+                p.SessionOpen,
+                p.Connected,
+                p.Address,
+                p.FramesSent,
+                p.FramesReceived,
+                p.MalformedFrames,
+                p.Reconnects,
+                p.SessionResets,
+                p.QueuedBytes,
+                p.Cut switch
+                {
+                    TransportCut.None => "none",
+                    TransportCut.Outbound => "out",
+                    TransportCut.Inbound => "in",
+                    _ => "both",
+                }))]);
+    }
+
+    private string NameOf(NodeId node) => _state.Configuration.Cluster?.Find(node)?.Name ?? $"node{node}";
 
     private IEnumerable<PluginReport> Plugins() =>
         _state.Plugins.Plugins.Select(p => new PluginReport(

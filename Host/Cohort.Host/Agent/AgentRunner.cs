@@ -9,6 +9,7 @@ using Cohort.Host.State;
 using Cohort.Membership;
 using Cohort.Plugins;
 using Cohort.Quorum;
+using Cohort.Transport;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -43,13 +44,17 @@ public static partial class AgentRunner
 
         var selected = new HashSet<LoadedPlugin>();
         LoadedPlugin? policyPlugin = null;
+        LoadedPlugin? transportPlugin = null;
+        PeerSetup? peers = null;
         if (configuration.Cluster is { } cluster)
         {
             policyPlugin = catalog.Select(PluginSlot.QuorumPolicy, cluster.QuorumPolicy, configuration.DescribeSource("Cluster:Quorum:Policy"));
             selected.Add(policyPlugin);
             if (cluster.Nodes.Count > 1)
             {
-                selected.Add(catalog.Select(PluginSlot.Transport, node.Transport, configuration.DescribeSource("Node:Transport")));
+                transportPlugin = catalog.Select(PluginSlot.Transport, node.Transport, configuration.DescribeSource("Node:Transport"));
+                selected.Add(transportPlugin);
+                peers = PeerSetup.From(configuration, cluster);
             }
         }
 
@@ -83,11 +88,21 @@ public static partial class AgentRunner
         builder.Services.AddSingleton(state);
         builder.Services.AddSingleton(directory);
         builder.Services.AddSingleton(admin);
-        builder.Services.AddSingleton<AdminVerbs>();
+        builder.Services.AddSingleton(sp => new AdminVerbs(state, sp.GetRequiredService<MembershipService>(), sp.GetService<TransportService>()));
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(node.DrainTimeout + 10));
+        if (transportPlugin is not null)
+        {
+            builder.Services.AddSingleton(sp => new TransportService(
+                PluginCatalog.Resolve<ITransport>(transportPlugin),
+                peers!.StartInfo(self),
+                transportPlugin.Manifest.Name,
+                sp.GetRequiredService<ILogger<TransportService>>()));
+        }
+
         builder.Services.AddSingleton<MembershipService>(sp => new MembershipService(
             state,
             policyPlugin is null ? null : PluginCatalog.Resolve<IQuorumPolicy>(policyPlugin),
+            sp.GetService<TransportService>(),
             directory,
             sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<IHostApplicationLifetime>(),

@@ -20,6 +20,7 @@ internal sealed partial class MembershipService : IHostedService, IAsyncDisposab
 {
     private readonly AgentState _state;
     private readonly IQuorumPolicy? _policy;
+    private readonly TransportService? _transport;
     private readonly StateDirectory _directory;
     private readonly TimeProvider _time;
     private readonly IHostApplicationLifetime _lifetime;
@@ -28,10 +29,11 @@ internal sealed partial class MembershipService : IHostedService, IAsyncDisposab
     private MembershipCore? _core;
     private CoreRuntime? _runtime;
 
-    public MembershipService(AgentState state, IQuorumPolicy? policy, StateDirectory directory, TimeProvider time, IHostApplicationLifetime lifetime, ILogger<MembershipService> logger)
+    public MembershipService(AgentState state, IQuorumPolicy? policy, TransportService? transport, StateDirectory directory, TimeProvider time, IHostApplicationLifetime lifetime, ILogger<MembershipService> logger)
     {
         _state = state;
         _policy = policy;
+        _transport = transport;
         _directory = directory;
         _time = time;
         _lifetime = lifetime;
@@ -40,13 +42,13 @@ internal sealed partial class MembershipService : IHostedService, IAsyncDisposab
 
     private TimeSpan DrainTimeout => TimeSpan.FromSeconds(_state.Configuration.Node.DrainTimeout);
 
-    public Task StartAsync(CancellationToken cancellationToken)
+    public async Task StartAsync(CancellationToken cancellationToken)
     {
         var cluster = _state.Configuration.Cluster;
         if (cluster is null || _policy is null)
         {
             _state.Publish(new AgentState.Snapshot(null, null, Reason: "no cluster document (Node:Bootstrap is not set): a node without one has no vote"));
-            return Task.CompletedTask;
+            return;
         }
 
         _core = new MembershipCore(
@@ -58,7 +60,10 @@ internal sealed partial class MembershipService : IHostedService, IAsyncDisposab
         _runtime = new CoreRuntime("membership", _core, Path.Combine(_directory.Path, "membership"), _time, Send, OnEvent, AfterStep, _logger);
         _state.Clock = () => _runtime.Now;
         _runtime.Start(_state.Self);
-        return Task.CompletedTask;
+        if (_transport is not null)
+        {
+            await _transport.StartAsync(_runtime.Post, cancellationToken).ConfigureAwait(false);
+        }
     }
 
     /// <summary>Leaves the cluster cleanly; completes when the node is out (the agent then stops).</summary>
@@ -99,15 +104,27 @@ internal sealed partial class MembershipService : IHostedService, IAsyncDisposab
         {
             LogRuntimeFailed(_logger, ex);
         }
+
+        if (_transport is not null)
+        {
+            await _transport.DisposeAsync().ConfigureAwait(false);
+        }
     }
 
-    public ValueTask DisposeAsync() => _runtime?.DisposeAsync() ?? ValueTask.CompletedTask;
-
-    private void Send(NodeId to, TransportLane lane, ReadOnlyMemory<byte> frame)
+    public async ValueTask DisposeAsync()
     {
-        // Frames go to the transport plugin, which arrives with multi-node clusters; until then a
-        // cluster with peers is refused at start-up, so a one-node cluster never gets here.
+        if (_runtime is not null)
+        {
+            await _runtime.DisposeAsync().ConfigureAwait(false);
+        }
+
+        if (_transport is not null)
+        {
+            await _transport.DisposeAsync().ConfigureAwait(false);
+        }
     }
+
+    private void Send(NodeId to, TransportLane lane, ReadOnlyMemory<byte> frame) => _transport?.Send(to, lane, frame);
 
     private void AfterStep()
     {
@@ -123,7 +140,9 @@ internal sealed partial class MembershipService : IHostedService, IAsyncDisposab
                 LogViewInstalled(_logger, installed);
                 break;
             case QuorumChanged changed:
-                LogQuorum(_logger, changed.Quorate, changed.View, changed.Reason);
+                // The stamp is CLOCK_MONOTONIC, shared by every process on the machine: tests and
+                // benchmarks order events of different agents by it.
+                LogQuorum(_logger, changed.Quorate, changed.View, changed.Reason, _time.GetTimestamp() / (double)_time.TimestampFrequency);
                 break;
             case Draining:
                 LogDraining(_logger);
@@ -135,7 +154,7 @@ internal sealed partial class MembershipService : IHostedService, IAsyncDisposab
                 _lifetime.StopApplication();
                 break;
             case ConfigMismatch mismatch:
-                LogConfigMismatch(_logger, mismatch.Peer);
+                LogConfigMismatch(_logger, mismatch);
                 break;
             default:
                 break;
@@ -166,8 +185,8 @@ internal sealed partial class MembershipService : IHostedService, IAsyncDisposab
     [LoggerMessage(Level = LogLevel.Information, Message = "{Installed}")]
     private static partial void LogViewInstalled(ILogger logger, ViewInstalled installed);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "quorate:{Quorate} in {View} ({Reason})")]
-    private static partial void LogQuorum(ILogger logger, bool quorate, ViewId? view, string reason);
+    [LoggerMessage(Level = LogLevel.Warning, Message = "quorate:{Quorate} in {View} ({Reason}) at monotonic {Monotonic:F6}")]
+    private static partial void LogQuorum(ILogger logger, bool quorate, ViewId? view, string reason, double monotonic);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "leaving: draining services")]
     private static partial void LogDraining(ILogger logger);
@@ -175,8 +194,8 @@ internal sealed partial class MembershipService : IHostedService, IAsyncDisposab
     [LoggerMessage(Level = LogLevel.Information, Message = "{Left}")]
     private static partial void LogLeft(ILogger logger, LeftCluster left);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "{Peer} runs a different cluster document (its hash differs): ignoring it")]
-    private static partial void LogConfigMismatch(ILogger logger, NodeIncarnation peer);
+    [LoggerMessage(Level = LogLevel.Error, Message = "{Mismatch}")]
+    private static partial void LogConfigMismatch(ILogger logger, ConfigMismatch mismatch);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "draining failed; the node will exit uncleanly when Node:DrainTimeout runs out")]
     private static partial void LogDrainFailed(ILogger logger, Exception exception);

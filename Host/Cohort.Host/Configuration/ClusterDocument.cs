@@ -106,6 +106,11 @@ internal sealed class ClusterDocument
                 Problem($"{key}:Name", "a node name of letters, digits, '-', '_' or '.'", nodeName);
             }
 
+            if (section["Address"] is { } address && !HostPort.IsValid(address, allowAnyPort: false))
+            {
+                Problem($"{key}:Address", "host:port, such as 127.0.0.1:7401", address);
+            }
+
             if (id is { } nodeId && votes is { } nodeVotes && nodeName is not null)
             {
                 nodes.Add(new ClusterNodeEntry(new NodeId(nodeId), nodeName, nodeVotes, section["Address"]));

@@ -15,7 +15,7 @@ internal static class ConfigurationLoader
     /// <summary>The environment variable prefix: <c>COHORT_Node__Id=3</c> sets <c>Node:Id</c>.</summary>
     public const string EnvironmentPrefix = "COHORT_";
 
-    private static readonly string[] PathKeys = ["Bootstrap", "StateDirectory", "PluginDirectory", "AdminSocket"];
+    private static readonly string[] PathKeys = ["Bootstrap", "StateDirectory", "PluginDirectory", "AdminSocket", "KeyFile"];
 
     private static readonly IReadOnlyDictionary<string, PropertyInfo> NodeProperties =
         typeof(NodeOptions).GetProperties(BindingFlags.Public | BindingFlags.Instance)
@@ -134,10 +134,29 @@ internal static class ConfigurationLoader
         var node = new NodeOptions();
         foreach (var source in sources)
         {
+            var seeds = new SortedList<int, string>();
             foreach (var (key, value) in source.Leaves())
             {
                 var parts = key.Split(':');
                 var top = parts[0];
+                if (IsSeedsKey(parts, out var index))
+                {
+                    // "Node:Seeds:N": an array element; "Node:Seeds": a comma-separated list (handy in the environment).
+                    if (index >= 0)
+                    {
+                        seeds[index] = value;
+                    }
+                    else
+                    {
+                        foreach (var seed in value.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
+                        {
+                            seeds[seeds.Count == 0 ? 0 : seeds.Keys[^1] + 1] = seed;
+                        }
+                    }
+
+                    continue;
+                }
+
                 if (top.Equals("Cluster", StringComparison.OrdinalIgnoreCase))
                 {
                     problems.Add($"{source.Description}: {key}: cluster-wide keys belong in the cluster file named by Node:Bootstrap, not in node-local configuration");
@@ -158,6 +177,11 @@ internal static class ConfigurationLoader
                     problems.Add(ConfigErrors.Unknown(source.Description, key, "a node file holds the sections Node and Logging"));
                 }
             }
+
+            if (seeds.Count > 0)
+            {
+                node.Seeds = [.. seeds.Values]; // a later source replaces the list of an earlier one
+            }
         }
 
         // Semantic checks only once every key parsed: a value that did not parse would be reported twice.
@@ -174,8 +198,31 @@ internal static class ConfigurationLoader
         return node;
     }
 
+    private static bool IsSeedsKey(string[] parts, out int index)
+    {
+        index = -1;
+        return parts.Length is 2 or 3
+            && parts[0].Equals(NodeOptions.Section, StringComparison.OrdinalIgnoreCase)
+            && parts[1].Equals(nameof(NodeOptions.Seeds), StringComparison.OrdinalIgnoreCase)
+            && (parts.Length == 2 || int.TryParse(parts[2], NumberStyles.None, CultureInfo.InvariantCulture, out index));
+    }
+
     private static void Assign(NodeOptions node, PropertyInfo property, string value, ConfigSource source, string key, List<string> problems)
     {
+        if (property.PropertyType == typeof(bool))
+        {
+            if (bool.TryParse(value, out var flag))
+            {
+                property.SetValue(node, flag);
+            }
+            else
+            {
+                problems.Add(ConfigErrors.Format(source.Description, key, "true or false", value));
+            }
+
+            return;
+        }
+
         if (property.PropertyType == typeof(int))
         {
             if (int.TryParse(value, NumberStyles.Integer, CultureInfo.InvariantCulture, out var number))

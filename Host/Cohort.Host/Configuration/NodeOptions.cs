@@ -23,6 +23,27 @@ public sealed class NodeOptions
     /// <value>Default <c>tcp</c>. Only used when the cluster has more than one node.</value>
     public string Transport { get; set; } = DefaultTransport;
 
+    /// <summary>Where this node accepts connections from its peers, <c>host:port</c>.</summary>
+    /// <value>Default: this node's <c>Address</c> in the cluster file. A cluster of more than one node
+    /// needs one or the other.</value>
+    public string? Listen { get; set; }
+
+    /// <summary>Peers to contact, <c>host:port</c> each; their node ids are learned from the handshake.</summary>
+    /// <value>Default: none; peers are then dialed at their <c>Address</c> in the cluster file, or dial in.</value>
+    public IReadOnlyList<string> Seeds { get; set; } = [];
+
+    /// <summary>The cluster key file (<c>cohort keygen</c>), the same on every node.</summary>
+    /// <value>Default: none. A cluster of more than one node needs one.</value>
+    public string? KeyFile { get; set; }
+
+    /// <summary>Accept a key file that group or others may read (a published demo key).</summary>
+    /// <value>Default false: such a key file is refused.</value>
+    public bool AllowInsecureKeyFile { get; set; }
+
+    /// <summary>Let <c>cohort debug partition</c> and <c>cohort debug heal</c> cut this node's links (tests only).</summary>
+    /// <value>Default false: the debug verbs are refused.</value>
+    public bool FaultInjection { get; set; }
+
     /// <summary>The cluster file: the cluster-wide document (nodes, quorum policy, ...).</summary>
     /// <value>Default: none. A node without one is never quorate and has no vote.</value>
     public string? Bootstrap { get; set; }

@@ -29,6 +29,19 @@ public sealed class NodeOptionsValidator : IValidateOptions<NodeOptions>
             failures.Add("Node:Transport: expected a transport plugin name");
         }
 
+        if (options.Listen is { } listen && !HostPort.IsValid(listen, allowAnyPort: true))
+        {
+            failures.Add($"Node:Listen: expected host:port, such as 127.0.0.1:7401, got \"{listen}\"");
+        }
+
+        for (var i = 0; i < options.Seeds.Count; i++)
+        {
+            if (!HostPort.IsValid(options.Seeds[i], allowAnyPort: false))
+            {
+                failures.Add($"Node:Seeds:{i}: expected host:port, such as 127.0.0.1:7402, got \"{options.Seeds[i]}\"");
+            }
+        }
+
         if (options.DrainTimeout < 1)
         {
             failures.Add($"Node:DrainTimeout: expected a number of seconds of at least 1, got {options.DrainTimeout}");

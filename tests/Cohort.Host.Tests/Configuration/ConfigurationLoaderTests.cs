@@ -21,7 +21,63 @@ public sealed class ConfigurationLoaderTests : TempDirectoryTest
             Assert.That(options.EffectivePluginDirectory, Is.EqualTo(Path.Combine(AppContext.BaseDirectory, "plugins")));
             Assert.That(options.EffectiveAdminSocket, Is.EqualTo("/var/lib/cohort/admin.sock"));
             Assert.That(options.DrainTimeout, Is.EqualTo(30));
+            Assert.That(options.Listen, Is.Null);
+            Assert.That(options.Seeds, Is.Empty);
+            Assert.That(options.KeyFile, Is.Null);
+            Assert.That(options.AllowInsecureKeyFile, Is.False);
+            Assert.That(options.FaultInjection, Is.False);
         });
+    }
+
+    [Test]
+    public void Seeds_come_from_a_json_array_a_comma_list_or_indexed_keys_and_a_later_source_replaces_them()
+    {
+        Dir.Write("cluster.json", OneNodeCluster);
+        var node = Dir.Write("node.json", """{ "Node": { "Id": 1, "Bootstrap": "cluster.json", "Seeds": [ "127.0.0.1:7402", "127.0.0.1:7403" ], "KeyFile": "k", "FaultInjection": true } }""");
+
+        var fromFile = ConfigurationLoader.Load(node, [], NoEnvironment).Node;
+        var fromEnvironment = ConfigurationLoader.Load(node, [], new Dictionary<string, string> { ["COHORT_Node__Seeds"] = "10.0.0.1:1, 10.0.0.2:2" }).Node;
+        var fromCommandLine = ConfigurationLoader.Load(node, ["--Node:Seeds:0=[::1]:7405"], NoEnvironment).Node;
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(fromFile.Seeds, Is.EqualTo(new[] { "127.0.0.1:7402", "127.0.0.1:7403" }));
+            Assert.That(fromFile.KeyFile, Is.EqualTo(Dir.Combine("k")), "the key file resolves against the node file's folder");
+            Assert.That(fromFile.FaultInjection, Is.True);
+            Assert.That(fromEnvironment.Seeds, Is.EqualTo(new[] { "10.0.0.1:1", "10.0.0.2:2" }));
+            Assert.That(fromCommandLine.Seeds, Is.EqualTo(new[] { "[::1]:7405" }));
+        });
+    }
+
+    [Test]
+    public void Bad_addresses_and_flags_name_their_keys()
+    {
+        var node = Dir.Write("node.json", """{ "Node": { "Id": 1, "Listen": "localhost", "Seeds": [ "127.0.0.1:7402", "::1:7403" ], "AllowInsecureKeyFile": "yes" } }""");
+
+        var error = Assert.Throws<CohortStartupException>(() => ConfigurationLoader.Load(node, [], NoEnvironment))!;
+
+        Assert.That(error.Problems, Is.EquivalentTo(new[]
+        {
+            $"{node}: Node:AllowInsecureKeyFile: expected true or false, got \"yes\"",
+        }), "values that do not parse are reported first, semantic checks once everything parsed");
+        Dir.Write("node.json", """{ "Node": { "Id": 1, "Listen": "localhost", "Seeds": [ "127.0.0.1:7402", "::1:7403" ] } }""");
+        error = Assert.Throws<CohortStartupException>(() => ConfigurationLoader.Load(node, [], NoEnvironment))!;
+        Assert.That(error.Problems, Is.EquivalentTo(new[]
+        {
+            $"{node}: Node:Listen: expected host:port, such as 127.0.0.1:7401, got \"localhost\"",
+            $"{node}: Node:Seeds:1: expected host:port, such as 127.0.0.1:7402, got \"::1:7403\"",
+        }));
+    }
+
+    [Test]
+    public void A_node_address_in_the_cluster_file_must_be_host_and_port()
+    {
+        var cluster = Dir.Write("cluster.json", """{ "Nodes": [ { "Id": 1, "Name": "n1", "Address": "127.0.0.1" } ] }""");
+        var node = Dir.Write("node.json", """{ "Node": { "Id": 1, "Bootstrap": "cluster.json" } }""");
+
+        var error = Assert.Throws<CohortStartupException>(() => ConfigurationLoader.Load(node, [], NoEnvironment))!;
+
+        Assert.That(error.Message, Is.EqualTo($"{cluster}: Cluster:Nodes:0:Address: expected host:port, such as 127.0.0.1:7401, got \"127.0.0.1\""));
     }
 
     [Test]
@@ -69,7 +125,7 @@ public sealed class ConfigurationLoaderTests : TempDirectoryTest
         var error = Assert.Throws<CohortStartupException>(() => ConfigurationLoader.Load(node, [], NoEnvironment))!;
 
         Assert.That(error.Problems, Has.Count.EqualTo(1));
-        Assert.That(error.Problems[0], Is.EqualTo($"{node}: Node:StateDirecotry: unknown key; Node has AdminSocket, Bootstrap, DrainTimeout, Id, Name, PluginDirectory, StateDirectory, Transport"));
+        Assert.That(error.Problems[0], Is.EqualTo($"{node}: Node:StateDirecotry: unknown key; Node has AdminSocket, AllowInsecureKeyFile, Bootstrap, DrainTimeout, FaultInjection, Id, KeyFile, Listen, Name, PluginDirectory, Seeds, StateDirectory, Transport"));
         Assert.That(error.ExitCode, Is.EqualTo(ExitCodes.Config));
     }
 
@@ -93,7 +149,7 @@ public sealed class ConfigurationLoaderTests : TempDirectoryTest
         Assert.That(error.Problems, Is.EquivalentTo(new[]
         {
             $"{node}: Node:Id: expected an integer, got \"one\"",
-            $"{node}: Node:Colour: unknown key; Node has AdminSocket, Bootstrap, DrainTimeout, Id, Name, PluginDirectory, StateDirectory, Transport",
+            $"{node}: Node:Colour: unknown key; Node has AdminSocket, AllowInsecureKeyFile, Bootstrap, DrainTimeout, FaultInjection, Id, KeyFile, Listen, Name, PluginDirectory, Seeds, StateDirectory, Transport",
             $"{node}: Extra: unknown key; a node file holds the sections Node and Logging",
         }));
     }

@@ -1,0 +1,77 @@
+using System.Collections.Concurrent;
+using Cohort.Cores;
+using Cohort.Membership;
+using Cohort.Transport;
+using Microsoft.Extensions.Logging;
+
+namespace Cohort.Host.Agent;
+
+/// <summary>
+/// The agent's side of the transport plugin: starts it, hands what it delivers to the membership
+/// core's input queue, addresses frames to each node's current session, and exposes its status and
+/// (when <c>Node:FaultInjection</c> is on) its fault injection.
+/// </summary>
+internal sealed partial class TransportService(ITransport transport, TransportStartInfo start, string pluginName, ILogger<TransportService> logger) : ITransportHandler, IAsyncDisposable
+{
+    private readonly ConcurrentDictionary<int, long> _sessions = new();
+    private Action<CoreInput>? _deliver;
+
+    /// <summary>The transport plugin's name.</summary>
+    public string PluginName { get; } = pluginName;
+
+    /// <summary>The transport's fault injection, if it has one.</summary>
+    public ITransportFaults? Faults => transport as ITransportFaults;
+
+    /// <summary>Starts the transport; what it delivers goes to <paramref name="deliver"/>.</summary>
+    /// <exception cref="CohortStartupException">The transport cannot start (its listen address cannot be bound).</exception>
+    public async Task StartAsync(Action<CoreInput> deliver, CancellationToken cancellationToken)
+    {
+        _deliver = deliver;
+        try
+        {
+            await transport.StartAsync(start, this, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is InvalidOperationException or ArgumentException)
+        {
+            throw new CohortStartupException($"transport {PluginName}: {ex.Message}", ExitCodes.OsError);
+        }
+    }
+
+    /// <summary>Sends a frame to whichever incarnation of <paramref name="to"/> holds a session; best
+    /// effort, as membership frames are.</summary>
+    public void Send(NodeId to, TransportLane lane, ReadOnlyMemory<byte> frame)
+    {
+        if (_sessions.TryGetValue(to.Value, out var incarnation))
+        {
+            _ = transport.TrySend(new NodeIncarnation(to, incarnation), lane, frame);
+        }
+    }
+
+    public TransportStatus Status() => transport.GetStatus();
+
+    void ITransportHandler.SessionOpened(NodeIncarnation peer) => _sessions[peer.Node.Value] = peer.Incarnation;
+
+    void ITransportHandler.FrameReceived(NodeIncarnation peer, TransportLane lane, ReadOnlyMemory<byte> frame) =>
+        _deliver?.Invoke(new FrameReceived(peer, lane, frame));
+
+    void ITransportHandler.SessionReset(NodeIncarnation peer, string reason)
+    {
+        _sessions.TryRemove(new KeyValuePair<int, long>(peer.Node.Value, peer.Incarnation));
+        _deliver?.Invoke(new SessionReset(peer));
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        try
+        {
+            await transport.DisposeAsync().ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            LogStopFailed(logger, PluginName, ex);
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "transport {Name} failed to stop")]
+    private static partial void LogStopFailed(ILogger logger, string name, Exception exception);
+}

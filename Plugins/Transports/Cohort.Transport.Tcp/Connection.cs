@@ -1,0 +1,230 @@
+using System.Buffers.Binary;
+using System.Net.Sockets;
+
+namespace Cohort.Transport.Tcp;
+
+/// <summary>A record handler for <see cref="Connection.ProcessBuffered"/>.</summary>
+internal interface IRecordSink
+{
+    /// <summary>Handles one authenticated record; throws <see cref="MalformedException"/> to close the connection.</summary>
+    void OnRecord(Record record);
+}
+
+/// <summary>The peer broke the protocol on a connection: it is closed, and counted.</summary>
+internal sealed class MalformedException(string message) : Exception(message);
+
+/// <summary>A handshake was refused (by this node or by the peer); the connection is closed.</summary>
+internal sealed class RefusedException(string message, bool malformed = false) : Exception(message)
+{
+    /// <summary>Whether the peer sent bytes that are not the protocol at all.</summary>
+    public bool Malformed { get; } = malformed;
+}
+
+/// <summary>
+/// One TCP connection after its handshake: the record layer in both directions, the read buffer, and
+/// the per-connection state of whichever side uses it (send cursors for a dialer, reassembly and
+/// acknowledgements for an acceptor).
+/// </summary>
+internal sealed class Connection : IDisposable
+{
+    private readonly byte[] _readBuffer = new byte[Records.MaxRecordBytes * 2];
+    private int _start;
+    private int _end;
+
+    public Connection(Socket socket, NetworkStream stream, byte[] sendKey, byte[] receiveKey, string remote, bool outbound, long now)
+    {
+        Socket = socket;
+        Stream = stream;
+        Sealer = new RecordSealer(sendKey);
+        Parser = new RecordParser(receiveKey);
+        Remote = remote;
+        Outbound = outbound;
+        LastRead = now;
+    }
+
+    public Socket Socket { get; }
+
+    public NetworkStream Stream { get; }
+
+    public RecordSealer Sealer { get; }
+
+    public RecordParser Parser { get; }
+
+    public string Remote { get; }
+
+    /// <summary>True for a connection this node dialed (it carries this node's frames); false for one it
+    /// accepted (it carries the peer's frames, and this node's acknowledgements back).</summary>
+    public bool Outbound { get; }
+
+    /// <summary>The session epoch the connection serves; a reset closes it.</summary>
+    public long Epoch { get; set; }
+
+    /// <summary>When a record last arrived (the transport's clock).</summary>
+    public long LastRead { get; set; }
+
+    public AsyncSignal Wake { get; } = new();
+
+    public CancellationTokenSource Closing { get; } = new();
+
+    /// <summary>Dialer: the next sequence number to send, per lane.</summary>
+    public long[] NextSeq { get; } = new long[Records.LaneCount];
+
+    /// <summary>Dialer: how much of the frame <see cref="NextSeq"/> has been sent, per lane.</summary>
+    public int[] Offset { get; } = new int[Records.LaneCount];
+
+    /// <summary>Acceptor: reassembles the peer's frames.</summary>
+    public FrameAssembler Assembler { get; } = new();
+
+    /// <summary>Acceptor: an acknowledgement should go out.</summary>
+    public bool AckDue { get; set; }
+
+    public bool IsClosed => Closing.IsCancellationRequested;
+
+    /// <summary>Reads more bytes into the buffer; false at end of stream.</summary>
+    public async Task<bool> FillAsync(CancellationToken cancellationToken)
+    {
+        if (_start > 0 && _end == _start)
+        {
+            _start = _end = 0;
+        }
+        else if (_end > _readBuffer.Length - Records.MaxRecordBytes)
+        {
+            _readBuffer.AsSpan(_start, _end - _start).CopyTo(_readBuffer);
+            _end -= _start;
+            _start = 0;
+        }
+
+        var read = await Stream.ReadAsync(_readBuffer.AsMemory(_end), cancellationToken).ConfigureAwait(false);
+        _end += read;
+        return read > 0;
+    }
+
+    /// <summary>Parses and hands every whole record in the buffer to <paramref name="sink"/>.</summary>
+    /// <exception cref="MalformedException">A record is malformed or fails authentication.</exception>
+    public void ProcessBuffered(IRecordSink sink)
+    {
+        while (true)
+        {
+            switch (Parser.Parse(_readBuffer.AsSpan(_start, _end - _start), out var record, out var consumed))
+            {
+                case ParseStatus.NeedMore:
+                    return;
+                case ParseStatus.Malformed:
+                    throw new MalformedException(Parser.Error);
+                default:
+                    _start += consumed;
+                    sink.OnRecord(record);
+                    break;
+            }
+        }
+    }
+
+    /// <summary>Reads exactly one record of the expected kind (the first of a connection).</summary>
+    public async Task<byte[]> ReadFirstAsync(RecordKind expected, CancellationToken cancellationToken)
+    {
+        var sink = new FirstRecord(expected);
+        while (sink.Payload is null)
+        {
+            if (!await FillAsync(cancellationToken).ConfigureAwait(false))
+            {
+                throw new RefusedException("the peer closed the connection during the handshake");
+            }
+
+            ProcessFirst(sink);
+        }
+
+        return sink.Payload;
+    }
+
+    public async Task WriteRecordAsync(RecordKind kind, ReadOnlyMemory<byte> payload, CancellationToken cancellationToken)
+    {
+        var buffer = new byte[Records.Size(payload.Length)];
+        Sealer.Seal(buffer, kind, 0, ChunkFlags.None, 0, payload.Span);
+        await Stream.WriteAsync(buffer, cancellationToken).ConfigureAwait(false);
+    }
+
+    public void Close()
+    {
+        if (Closing.IsCancellationRequested)
+        {
+            return;
+        }
+
+        try
+        {
+            Closing.Cancel();
+        }
+        catch (AggregateException)
+        {
+            // A continuation of the token threw; the connection is closed regardless.
+        }
+
+        Socket.Dispose();
+    }
+
+    public void Dispose()
+    {
+        Close();
+        Stream.Dispose();
+        Sealer.Dispose();
+        Parser.Dispose();
+        Closing.Dispose();
+    }
+
+    private void ProcessFirst(FirstRecord sink)
+    {
+        switch (Parser.Parse(_readBuffer.AsSpan(_start, _end - _start), out var record, out var consumed))
+        {
+            case ParseStatus.NeedMore:
+                return;
+            case ParseStatus.Malformed:
+                throw new RefusedException(Parser.Error, malformed: true);
+            default:
+                _start += consumed;
+                sink.OnRecord(record);
+                break;
+        }
+    }
+
+    private sealed class FirstRecord(RecordKind expected) : IRecordSink
+    {
+        public byte[]? Payload { get; private set; }
+
+        public void OnRecord(Record record)
+        {
+            if (record.Kind != expected)
+            {
+                throw new RefusedException($"a {record.Kind} record where {expected} belongs", malformed: true);
+            }
+
+            Payload = record.Payload.ToArray();
+        }
+    }
+}
+
+/// <summary>Handshake messages on the wire: a 2-byte little-endian length, then the body.</summary>
+internal static class HandshakeIo
+{
+    public static async Task<byte[]> ReadAsync(NetworkStream stream, CancellationToken cancellationToken)
+    {
+        var prefix = new byte[2];
+        await stream.ReadExactlyAsync(prefix, cancellationToken).ConfigureAwait(false);
+        var length = BinaryPrimitives.ReadUInt16LittleEndian(prefix);
+        if (length is 0 or > Handshake.MaxMessageBytes)
+        {
+            throw new RefusedException($"a handshake message of {length} bytes (at most {Handshake.MaxMessageBytes})", malformed: true);
+        }
+
+        var body = new byte[length];
+        await stream.ReadExactlyAsync(body, cancellationToken).ConfigureAwait(false);
+        return body;
+    }
+
+    public static async Task WriteAsync(NetworkStream stream, byte[] body, CancellationToken cancellationToken)
+    {
+        var message = new byte[2 + body.Length];
+        BinaryPrimitives.WriteUInt16LittleEndian(message, (ushort)body.Length);
+        body.CopyTo(message, 2);
+        await stream.WriteAsync(message, cancellationToken).ConfigureAwait(false);
+    }
+}
