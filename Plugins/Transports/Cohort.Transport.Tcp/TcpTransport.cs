@@ -147,6 +147,16 @@ public sealed partial class TcpTransport : ITransport, ITransportFaults
         LogCut(_logger, peer, TransportCut.None);
     }
 
+    /// <summary>Closes the connections to and from a peer, keeping the session, as a network glitch would (tests).</summary>
+    internal void DropConnections(NodeId peer)
+    {
+        var link = LinkOf(peer);
+        lock (link.Sync)
+        {
+            link.CloseConnections();
+        }
+    }
+
     /// <inheritdoc />
     public async ValueTask DisposeAsync()
     {
@@ -296,8 +306,11 @@ public sealed partial class TcpTransport : ITransport, ITransportFaults
             await HandshakeIo.WriteAsync(stream, Handshake.Encode(new ServerHello(_self.Node.Value, _self.Incarnation, nonce, acceptorProof)), ct).ConfigureAwait(false);
 
             await link.InGate.WaitAsync(ct).ConfigureAwait(false);
-            var proof = Handshake.DecodeClientProof(await HandshakeIo.ReadAsync(stream, ct).ConfigureAwait(false))
-                ?? throw new RefusedException($"node {hello.Node} sent a malformed proof", malformed: true);
+            var proofBody = await HandshakeIo.ReadAsync(stream, ct).ConfigureAwait(false);
+            var proof = Handshake.DecodeClientProof(proofBody)
+                ?? throw (Handshake.DecodeRefusal(proofBody) is { } refusal
+                    ? new RefusedException($"node {hello.Node} refused the handshake: {refusal.Reason}")
+                    : new RefusedException($"node {hello.Node} sent a malformed proof", malformed: true));
             if (!Handshake.ProofMatches(Handshake.DialerProof(_key, transcript, acceptorProof), proof.Proof))
             {
                 await RefuseAsync(stream, $"the proof of the cluster key from node {hello.Node} is wrong (the keys differ)", ct).ConfigureAwait(false);
@@ -370,8 +383,8 @@ public sealed partial class TcpTransport : ITransport, ITransportFaults
         }
     }
 
-    /// <summary>Tells the dialer why, then ends the handshake.</summary>
-    private static async Task RefuseAsync(NetworkStream stream, string reason, CancellationToken ct)
+    /// <summary>Tells the other end why, then ends the handshake.</summary>
+    private static async Task RefuseAsync(NetworkStream stream, string reason, CancellationToken ct, string? locally = null)
     {
         try
         {
@@ -382,7 +395,7 @@ public sealed partial class TcpTransport : ITransport, ITransportFaults
             // It is gone already; the refusal stands.
         }
 
-        throw new RefusedException(reason);
+        throw new RefusedException(locally ?? reason);
     }
 
     /// <summary>Remembers where a peer that dialed in listens, for peers this node has no address for.</summary>
@@ -547,7 +560,7 @@ public sealed partial class TcpTransport : ITransport, ITransportFaults
             var transcript = Handshake.Transcript(helloBody, server.Node, server.Incarnation, server.Nonce);
             if (!Handshake.ProofMatches(Handshake.AcceptorProof(_key, transcript), server.Proof))
             {
-                throw new RefusedException($"node {server.Node} at {address} did not prove the cluster key (the keys differ)");
+                await RefuseAsync(stream, $"the proof of the cluster key from node {server.Node} is wrong (the keys differ)", ct, $"node {server.Node} at {address} did not prove the cluster key (the keys differ)").ConfigureAwait(false);
             }
 
             await link.OutGate.WaitAsync(ct).ConfigureAwait(false);
@@ -668,12 +681,13 @@ public sealed partial class TcpTransport : ITransport, ITransportFaults
         {
             while (true)
             {
-                await link.InGate.WaitAsync(ct).ConfigureAwait(false);
                 if (!await connection.FillAsync(ct).ConfigureAwait(false))
                 {
                     return;
                 }
 
+                // Between reading and handling: a cut that began while the read waited holds what it read.
+                await link.InGate.WaitAsync(ct).ConfigureAwait(false);
                 lock (link.Sync)
                 {
                     connection.LastRead = Now;
