@@ -24,7 +24,7 @@ internal static class DebugCommand
     private static Command Verb(string name, string description, bool heal)
     {
         var (config, socket) = AdminClient.CreateOptions();
-        var peer = new Option<string?>("--peer") { Description = "The peer: a node name or id.", Required = !heal };
+        var peer = new Option<string?>("--peer") { Description = "The peer: a node name or id, or several separated by commas.", Required = !heal };
         var oneWay = new Option<string?>("--one-way") { Description = "out: nothing this node sends arrives; in: nothing from the peer arrives." };
         oneWay.AcceptOnlyFromAmong("out", "in");
         var json = new Option<bool>("--json") { Description = "Print the transport's status as JSON." };

@@ -57,7 +57,7 @@ public sealed record PeerReport(
     string Cut);
 
 /// <summary>The arguments of <c>debug-partition</c> and <c>debug-heal</c>.</summary>
-/// <param name="Peer">The peer, by name or node id; null heals every link.</param>
+/// <param name="Peer">The peer, by name or node id, or several separated by commas; null heals every link.</param>
 /// <param name="OneWay"><c>out</c> (nothing this node sends arrives), <c>in</c> (nothing from the peer
 /// arrives), or null for both.</param>
 public sealed record DebugArguments(string? Peer, string? OneWay = null);

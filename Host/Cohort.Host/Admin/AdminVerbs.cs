@@ -61,7 +61,7 @@ internal sealed class AdminVerbs
         };
         IEnumerable<NodeId> peers = arguments.Peer is null
             ? heal ? OtherNodes() : throw new ArgumentException("name the peer to cut off (a node name or id)")
-            : [ResolvePeer(arguments.Peer)];
+            : [.. arguments.Peer.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).Select(ResolvePeer)];
         foreach (var peer in peers)
         {
             if (heal)

@@ -2,7 +2,7 @@ using System.Buffers.Binary;
 using System.Net;
 using System.Net.Sockets;
 
-namespace Cohort.Transport.Tcp.Tests;
+namespace Cohort.TestSupport;
 
 /// <summary>What <see cref="TamperingProxy"/> does to the first connection once it has forwarded enough data records.</summary>
 public enum Tamper
@@ -21,7 +21,7 @@ public enum Tamper
 }
 
 /// <summary>
-/// A TCP proxy between a dialer and an acceptor that understands the record layer of the dialer's
+/// A TCP proxy between a dialer and an acceptor of the tcp transport (docs/transport.md) that understands the record layer of the dialer's
 /// direction well enough to tamper with the first connection after a number of data records; later
 /// connections pass untouched. It owns its sockets and closes them on dispose.
 /// </summary>
@@ -61,7 +61,18 @@ public sealed class TamperingProxy : IAsyncDisposable
             {
                 var client = await _listener.AcceptSocketAsync(_stop.Token);
                 var server = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-                await server.ConnectAsync(_target, _stop.Token);
+                try
+                {
+                    await server.ConnectAsync(_target, _stop.Token);
+                }
+                catch (SocketException)
+                {
+                    // The target is not listening yet: refuse this one, as it would have been.
+                    client.Dispose();
+                    server.Dispose();
+                    continue;
+                }
+
                 lock (_sockets)
                 {
                     _sockets.Add(client);
