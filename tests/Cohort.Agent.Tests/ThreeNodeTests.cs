@@ -123,6 +123,20 @@ public sealed class ThreeNodeTests : ClusterTestBase
         Assert.That(MembersOf((await StatusAsync(3))!.Value), Is.EqualTo(new[] { 3 }));
     }
 
+    [Test]
+    public async Task A_listen_address_in_use_stops_the_agent_with_one_line()
+    {
+        WriteCluster(3);
+        var port = int.Parse(Address(1).Split(':')[1], System.Globalization.CultureInfo.InvariantCulture);
+        using var squatter = new TcpListener(System.Net.IPAddress.Loopback, port);
+        squatter.Start();
+
+        StartAgents(1);
+
+        Assert.That(await Agent(1).WaitForExitAsync(), Is.EqualTo(Cohort.Host.ExitCodes.OsError));
+        Assert.That(Agent(1).Stderr, Does.Contain($"cohort: transport tcp: cannot listen on {Address(1)}: Address already in use"));
+    }
+
     private void WriteCluster3WithProxy(string proxy)
     {
         // The cluster file sends everyone to node2 through the proxy; node2 listens on its own port.

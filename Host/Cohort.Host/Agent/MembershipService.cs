@@ -105,24 +105,14 @@ internal sealed partial class MembershipService : IHostedService, IAsyncDisposab
             LogRuntimeFailed(_logger, ex);
         }
 
+        // The transport stops after the leave (which needs it) and the runtime (which sends on it).
         if (_transport is not null)
         {
             await _transport.DisposeAsync().ConfigureAwait(false);
         }
     }
 
-    public async ValueTask DisposeAsync()
-    {
-        if (_runtime is not null)
-        {
-            await _runtime.DisposeAsync().ConfigureAwait(false);
-        }
-
-        if (_transport is not null)
-        {
-            await _transport.DisposeAsync().ConfigureAwait(false);
-        }
-    }
+    public ValueTask DisposeAsync() => _runtime?.DisposeAsync() ?? ValueTask.CompletedTask;
 
     private void Send(NodeId to, TransportLane lane, ReadOnlyMemory<byte> frame) => _transport?.Send(to, lane, frame);
 

@@ -276,6 +276,7 @@ public sealed partial class TcpTransport : ITransport, ITransportFaults
         Connection? connection = null;
         PeerLink? link = null;
         var attached = false;
+        var handshaking = true;
         using var timer = new CancellationTokenSource(_options.HandshakeTimeout, _time);
         using var handshake = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token, timer.Token);
         var ct = handshake.Token;
@@ -346,9 +347,7 @@ public sealed partial class TcpTransport : ITransport, ITransportFaults
             await link.OutGate.WaitAsync(ct).ConfigureAwait(false);
             await connection.WriteRecordAsync(RecordKind.Resumed, resumed, ct).ConfigureAwait(false);
             Interlocked.Decrement(ref _handshaking);
-            timer.Dispose();
-            await RunAsync(link, connection, inbound: true).ConfigureAwait(false);
-            return;
+            handshaking = false;
         }
         catch (RefusedException ex)
         {
@@ -362,6 +361,12 @@ public sealed partial class TcpTransport : ITransport, ITransportFaults
         catch (Exception ex) when (ex is IOException or SocketException or EndOfStreamException or OperationCanceledException or ObjectDisposedException)
         {
             LogHandshakeLost(_logger, remote, ex.Message);
+        }
+
+        if (!handshaking)
+        {
+            await RunAsync(link!, connection!, inbound: true).ConfigureAwait(false);
+            return;
         }
 
         Interlocked.Decrement(ref _handshaking);
