@@ -264,6 +264,27 @@ public sealed class AgentLifecycleTests : AgentTestBase
     }
 
     [Test]
+    public async Task The_debug_verbs_are_refused_without_fault_injection_and_without_a_transport()
+    {
+        var node = WriteConfig(OneNode);
+        var (agent, _) = await StartAgentAsync(node);
+
+        var off = await CohortProcess.RunAsync("debug", "partition", "--peer", "n2", "--config", node);
+        agent.Signal(Signals.Kill);
+        await agent.WaitForExitAsync();
+        var on = WriteConfig(OneNode, nodeExtra: ", \"FaultInjection\": true", name: "on.json");
+        await StartAgentAsync(on);
+        var alone = await CohortProcess.RunAsync("debug", "heal", "--config", on);
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(off.ExitCode, Is.EqualTo(ExitCodes.Failure));
+            Assert.That(Lines(off.Stderr), Is.EqualTo(new[] { "cohort: the agent refused \"debug-partition\": fault injection is off on this node: set Node:FaultInjection to true in its node file (for tests only)" }));
+            Assert.That(Lines(alone.Stderr), Is.EqualTo(new[] { "cohort: the agent refused \"debug-heal\": this node has no transport (a one-node cluster): nothing to cut" }));
+        });
+    }
+
+    [Test]
     public async Task An_unknown_transport_is_refused_with_the_known_ones()
     {
         var node = WriteConfig("""{ "Nodes": [ { "Id": 1, "Name": "n1" }, { "Id": 2, "Name": "n2" } ] }""", nodeExtra: ", \"Transport\": \"udp\"");

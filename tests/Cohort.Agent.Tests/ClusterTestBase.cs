@@ -18,6 +18,10 @@ public abstract partial class ClusterTestBase : AgentTestBase
 
     protected int Size { get; private set; }
 
+    /// <summary>NUnit reuses the fixture's instance: forget the agents of the test before (killed by the base).</summary>
+    [TearDown]
+    public void ForgetAgents() => _agents.Clear();
+
     protected string KeyFile => Dir.Combine("cluster.key");
 
     protected string Address(int node) => "127.0.0.1:" + _ports[node - 1].ToString(CultureInfo.InvariantCulture);

@@ -124,6 +124,42 @@ public sealed class ThreeNodeTests : ClusterTestBase
     }
 
     [Test]
+    public async Task The_three_node_sample_forms_a_cluster_as_shipped()
+    {
+        // The sample's files, its published key included (mode 0644 here, accepted because the sample
+        // sets Node:AllowInsecureKeyFile); only the ports and state directories move into this test's.
+        WriteCluster(3);
+        foreach (var file in new[] { "cluster.json", "cluster.key", "node1.json", "node2.json", "node3.json" })
+        {
+            Dir.Write(Path.Combine("sample", file), File.ReadAllText(Path.Combine(RepoPaths.Root, "samples", "three-node", file)));
+        }
+
+        foreach (var node in All)
+        {
+            var seeds = All.Where(n => n != node).Select((n, i) => $"--Node:Seeds:{i}={Address(n)}");
+            Start(["agent", "--config", Dir.Combine("sample", $"node{node}.json"), $"--Node:Listen={Address(node)}", .. seeds,
+                $"--Node:StateDirectory={Dir.Combine($"node{node}")}"]);
+        }
+
+        var statuses = await WaitForViewAsync(All, All);
+        Assert.That(statuses[1].GetProperty("cluster").GetString(), Is.EqualTo("three"));
+        Assert.That(statuses.Values.Select(s => s.GetProperty("node").GetString()), Is.EqualTo(new[] { "node1", "node2", "node3" }));
+    }
+
+    [Test]
+    public async Task Partitioning_from_a_node_that_is_not_a_peer_lists_the_peers()
+    {
+        WriteCluster(3);
+        StartAgents(1);
+        await WaitForViewAsync([1], [1], quorate: false);
+
+        var (code, _, stderr) = await CohortProcess.RunAsync("debug", "partition", "--peer", "node7", "--socket", SocketOf(1));
+
+        Assert.That(code, Is.EqualTo(Cohort.Host.ExitCodes.Failure));
+        Assert.That(Lines(stderr), Is.EqualTo(new[] { "cohort: the agent refused \"debug-partition\": \"node7\" is not a peer of this node; the peers are node2 (2), node3 (3)" }));
+    }
+
+    [Test]
     public async Task A_listen_address_in_use_stops_the_agent_with_one_line()
     {
         WriteCluster(3);
