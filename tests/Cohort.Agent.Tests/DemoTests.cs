@@ -39,6 +39,16 @@ public sealed partial class DemoTests : AgentTestBase
 
         Assert.That(demo.Stdout, Does.Contain("quorum   quorate on every node"));
 
+        // The hint it prints works: cut node3 off, watch the others re-form without it, heal.
+        var (code, _, stderr) = await CohortProcess.RunAsync("debug", "partition", "--peer", "node1,node2", "--socket", agents[2].Socket);
+        Assert.That(code, Is.Zero, stderr);
+        await Poll.UntilAsync("node1 in a view without node3", async () =>
+            (await JsonOf("status", "--json", "--socket", agents[0].Socket)).GetProperty("view").GetProperty("members").GetArrayLength() == 2 ? "" : null);
+        (code, _, stderr) = await CohortProcess.RunAsync("debug", "heal", "--socket", agents[2].Socket);
+        Assert.That(code, Is.Zero, stderr);
+        await Poll.UntilAsync("node3 back in node1's view", async () =>
+            (await JsonOf("status", "--json", "--socket", agents[0].Socket)).GetProperty("view").GetProperty("members").GetArrayLength() == 3 ? "" : null);
+
         demo.Signal(Signals.Interrupt);
 
         Assert.That(await demo.WaitForExitAsync(TimeSpan.FromSeconds(60)), Is.Zero, demo.Stderr);

@@ -12,7 +12,8 @@ namespace Cohort.Cli.Commands;
 
 /// <summary>
 /// <c>cohort demo</c>: a real three-node cluster on 127.0.0.1 — three agents, each with its own port,
-/// state directory and process group, one freshly generated key — started in a temporary directory.
+/// state directory and process group, one freshly generated key, fault injection on so that
+/// <c>cohort debug partition</c> can be tried — started in a temporary directory.
 /// It prints the view they agreed on and runs until Ctrl-C; then it stops them and removes the directory.
 /// </summary>
 internal static class DemoCommand
@@ -54,7 +55,9 @@ internal static class DemoCommand
             Console.Write(Render(statuses, nodes, agents));
             Console.WriteLine();
             Console.WriteLine($"The demo cluster runs. Try: ./cohort status --socket {nodes[0].Socket}");
-            Console.WriteLine($"Kill one (kill -9 {agents[^1].Process.Id}) and watch the others form a new view. Logs: {directory}/node*.log. Ctrl-C stops the demo.");
+            Console.WriteLine($"Kill one (kill -9 {agents[^1].Process.Id}) and watch the others form a new view, or cut one off:");
+            Console.WriteLine($"  ./cohort debug partition --peer node1,node2 --socket {nodes[2].Socket}   (then: ./cohort debug heal --socket ...)");
+            Console.WriteLine($"Logs: {directory}/node*.log. Ctrl-C stops the demo.");
             await WatchAsync(agents, nodes, stop.Token);
             Console.WriteLine("stopping the demo agents...");
             return await StopAllAsync(agents) ? ExitCodes.Ok : ExitCodes.Failure;
@@ -160,7 +163,8 @@ internal static class DemoCommand
                     "Seeds": {{seeds}},
                     "KeyFile": "cluster.key",
                     "StateDirectory": "{{name}}",
-                    "AdminSocket": {{JsonSerializer.Serialize(socket)}}
+                    "AdminSocket": {{JsonSerializer.Serialize(socket)}},
+                    "FaultInjection": true
                   }
                 }
                 """, cancellationToken);
