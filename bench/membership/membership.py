@@ -23,6 +23,9 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from cohort_admin import ask  # noqa: E402
+
 FAILOVER_TARGET_S = 0.5
 SOAK_TARGET = 0
 FAILURE_TIMEOUT_MS = 400  # Cluster:Membership:FailureTimeout default (docs/membership.md)
@@ -33,25 +36,6 @@ NODES = 3
 
 QUORATE = re.compile(r"quorate:True in (\d+\.\d+) .* at monotonic (\d+\.\d+)")
 INSTALLED = re.compile(r"installed view (\d+\.\d+) \[([^\]]*)\]")
-
-
-def ask_status(sock_path):
-    """One admin request; the status, or None when the agent does not answer."""
-    try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-            s.settimeout(1.0)
-            s.connect(sock_path)
-            s.sendall(b'{"verb":"status"}\n')
-            data = b""
-            while not data.endswith(b"\n"):
-                chunk = s.recv(65536)
-                if not chunk:
-                    break
-                data += chunk
-            reply = json.loads(data) if data else None
-            return reply.get("result") if reply and reply.get("ok") else None
-    except (OSError, ValueError):
-        return None
 
 
 def free_ports(count):
@@ -99,7 +83,7 @@ class Cluster:
         """Polls until the nodes report one view of exactly them, quorate; returns that view id."""
         started = time.monotonic()
         while time.monotonic() - started < deadline_s:
-            statuses = [ask_status(self.socket(n)) for n in nodes]
+            statuses = [(ask(self.socket(n)) or {}).get("result") for n in nodes]
             if all(s and s.get("quorate") and s.get("view") for s in statuses):
                 views = {(s["view"]["epoch"], s["view"]["coordinator"]) for s in statuses}
                 members = [sorted(m["nodeId"] for m in s["view"]["members"]) for s in statuses]

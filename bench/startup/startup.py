@@ -8,36 +8,20 @@ import json
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from cohort_admin import ask  # noqa: E402
+
 READY_TARGET_S = 1.0
 RSS_TARGET_MB = 100.0
 READY_DEADLINE_S = 30.0
 IDLE_S = 2.0
 STOP_GRACE_S = 10.0
-
-
-def ask_status(sock_path):
-    """One admin request; returns the parsed reply or None when the agent does not answer yet."""
-    try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-            s.settimeout(1.0)
-            s.connect(sock_path)
-            s.sendall(b'{"verb":"status"}\n')
-            data = b""
-            while not data.endswith(b"\n"):
-                chunk = s.recv(65536)
-                if not chunk:
-                    break
-                data += chunk
-            return json.loads(data) if data else None
-    except (OSError, ValueError):
-        return None
 
 
 def rss_mb(pid):
@@ -81,7 +65,7 @@ def one_agent_run(cohort, folder, live):
     live.append(proc)
     try:
         while True:
-            reply = ask_status(sock)
+            reply = ask(sock)
             if reply and reply.get("ok") and (reply.get("result") or {}).get("quorate"):
                 ready = time.monotonic() - started
                 break

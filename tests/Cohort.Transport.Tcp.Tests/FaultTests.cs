@@ -7,9 +7,8 @@ public sealed class FaultTests
     [Test]
     public async Task A_one_way_cut_stops_what_this_node_sends_not_what_it_receives_and_heal_delivers_what_waited()
     {
-        await using var a = await TestNode.StartAsync(1, 2, []);
-        await using var b = await TestNode.StartAsync(2, 2, [a.Address]);
-        await Poll.UntilAsync("sessions open", () => a.HasSession(b.Self) && b.HasSession(a.Self));
+        await using var pair = await TestNode.StartPairAsync();
+        var (a, b) = pair;
 
         a.Transport.Cut(b.Self.Node, TransportCut.Outbound);
         Assert.That(a.StatusOf(2).Cut, Is.EqualTo(TransportCut.Outbound));
@@ -28,9 +27,8 @@ public sealed class FaultTests
     [Test]
     public async Task An_inbound_cut_stops_what_this_node_receives()
     {
-        await using var a = await TestNode.StartAsync(1, 2, []);
-        await using var b = await TestNode.StartAsync(2, 2, [a.Address]);
-        await Poll.UntilAsync("sessions open", () => a.HasSession(b.Self) && b.HasSession(a.Self));
+        await using var pair = await TestNode.StartPairAsync();
+        var (a, b) = pair;
 
         a.Transport.Cut(b.Self.Node, TransportCut.Inbound);
         Assert.That(b.Transport.TrySend(a.Self, TransportLane.Membership, new byte[] { 2 }), Is.True);

@@ -36,9 +36,8 @@ public sealed class SecurityTests
     [TestCase(new byte[] { 12, 0, 71, 69, 84, 32, 47, 32, 72, 84, 84, 80, 47, 49 }, "bytes that are not a Cohort handshake", TestName = "Garbage from a stranger is refused and leaves the sessions alone")]
     public async Task Bytes_from_a_stranger_are_refused_and_the_sessions_carry_on(byte[] garbage, string reason)
     {
-        await using var a = await TestNode.StartAsync(1, 2, []);
-        await using var b = await TestNode.StartAsync(2, 2, [a.Address]);
-        await Poll.UntilAsync("sessions open", () => a.HasSession(b.Self));
+        await using var pair = await TestNode.StartPairAsync();
+        var (a, b) = pair;
 
         using (var stranger = new TcpClient())
         {

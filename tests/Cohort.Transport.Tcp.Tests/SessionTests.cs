@@ -17,9 +17,8 @@ public sealed class SessionTests
     [Test]
     public async Task Sessions_open_both_ways_and_frames_arrive_in_order_once_on_each_lane()
     {
-        await using var a = await TestNode.StartAsync(1, 2, []);
-        await using var b = await TestNode.StartAsync(2, 2, [a.Address]);
-        await Poll.UntilAsync("sessions open at both ends", () => a.HasSession(b.Self) && b.HasSession(a.Self));
+        await using var pair = await TestNode.StartPairAsync();
+        var (a, b) = pair;
 
         const int count = 2000;
         for (var i = 0; i < count; i++)
@@ -44,9 +43,8 @@ public sealed class SessionTests
     [Test]
     public async Task A_frame_of_the_largest_size_arrives_whole_and_a_larger_one_is_refused()
     {
-        await using var a = await TestNode.StartAsync(1, 2, []);
-        await using var b = await TestNode.StartAsync(2, 2, [a.Address]);
-        await Poll.UntilAsync("sessions open", () => a.HasSession(b.Self));
+        await using var pair = await TestNode.StartPairAsync();
+        var (a, b) = pair;
         var largest = Enumerable.Range(0, TransportLimits.MaxFrameBytes).Select(i => (byte)(i * 7)).ToArray();
 
         Assert.That(a.Transport.TrySend(b.Self, TransportLane.Data, largest), Is.True);
@@ -62,9 +60,8 @@ public sealed class SessionTests
     [Test]
     public async Task Sending_to_an_incarnation_without_a_session_fails_instead_of_losing_the_frame()
     {
-        await using var a = await TestNode.StartAsync(1, 2, []);
-        await using var b = await TestNode.StartAsync(2, 2, [a.Address]);
-        await Poll.UntilAsync("sessions open", () => a.HasSession(b.Self));
+        await using var pair = await TestNode.StartPairAsync();
+        var (a, b) = pair;
 
         Assert.That(a.Transport.TrySend(b.Self with { Incarnation = 2 }, TransportLane.Data, new byte[] { 1 }), Is.False, "not that incarnation");
         Assert.That(a.Transport.TrySend(new Membership.NodeIncarnation(new Membership.NodeId(9), 1), TransportLane.Data, new byte[] { 1 }), Is.False, "not a configured node");
@@ -73,9 +70,8 @@ public sealed class SessionTests
     [Test]
     public async Task The_session_survives_its_connections_being_dropped_while_frames_flow()
     {
-        await using var a = await TestNode.StartAsync(1, 2, []);
-        await using var b = await TestNode.StartAsync(2, 2, [a.Address]);
-        await Poll.UntilAsync("sessions open", () => a.HasSession(b.Self) && b.HasSession(a.Self));
+        await using var pair = await TestNode.StartPairAsync();
+        var (a, b) = pair;
 
         const int count = 20_000;
         const int drops = 10;
@@ -145,9 +141,8 @@ public sealed class SessionTests
     [Test]
     public async Task A_reset_at_one_end_is_reported_at_the_other_and_a_new_session_follows_at_both()
     {
-        await using var a = await TestNode.StartAsync(1, 2, [], options: Quick);
-        await using var b = await TestNode.StartAsync(2, 2, [a.Address], options: Quick);
-        await Poll.UntilAsync("sessions open", () => a.HasSession(b.Self) && b.HasSession(a.Self));
+        await using var pair = await TestNode.StartPairAsync(Quick);
+        var (a, b) = pair;
 
         a.Transport.Cut(b.Self.Node, TransportCut.Outbound);
         Assert.That(a.Transport.TrySend(b.Self, TransportLane.Data, new byte[] { 1 }), Is.True);

@@ -69,9 +69,30 @@ public sealed class TestNode : IAsyncDisposable
         return new TestNode(self, transport, recorder);
     }
 
+    /// <summary>Starts nodes 1 and 2 of a two-node cluster (2 dials 1) and waits until both hold a session.</summary>
+    public static async Task<TestPair> StartPairAsync(TcpTransportOptions? options = null)
+    {
+        var a = await StartAsync(1, 2, [], options: options);
+        var b = await StartAsync(2, 2, [a.Address], options: options);
+        await Cohort.TestSupport.Poll.UntilAsync("sessions open at both ends", () => a.HasSession(b.Self) && b.HasSession(a.Self));
+        return new TestPair(a, b);
+    }
+
     public TransportPeerStatus StatusOf(int node) => Transport.GetStatus().Peers.Single(p => p.Node.Value == node);
 
     public bool HasSession(NodeIncarnation peer) => Handler.Open.ContainsKey(peer);
 
     public ValueTask DisposeAsync() => Transport.DisposeAsync();
+}
+
+/// <summary>Two nodes with sessions open, stopped together.</summary>
+public sealed class TestPair(TestNode a, TestNode b) : IAsyncDisposable
+{
+    public void Deconstruct(out TestNode first, out TestNode second) => (first, second) = (a, b);
+
+    public async ValueTask DisposeAsync()
+    {
+        await b.DisposeAsync();
+        await a.DisposeAsync();
+    }
 }

@@ -156,22 +156,25 @@ internal sealed partial class PeerLink(NodeId node, string? configuredAddress, I
         return true;
     }
 
-    public void AttachOut(Connection connection)
+    /// <summary>Makes <paramref name="connection"/> the outbound or inbound connection (as it is),
+    /// closing the one it replaces.</summary>
+    public void Attach(Connection connection)
     {
-        var old = Out;
-        Out = connection;
-        old?.Close();
-        Reconnects += _everOut ? 1 : 0;
-        _everOut = true;
-    }
+        var old = connection.Outbound ? Out : In;
+        if (connection.Outbound)
+        {
+            Out = connection;
+            Reconnects += _everOut ? 1 : 0;
+            _everOut = true;
+        }
+        else
+        {
+            In = connection;
+            Reconnects += _everIn ? 1 : 0;
+            _everIn = true;
+        }
 
-    public void AttachIn(Connection connection)
-    {
-        var old = In;
-        In = connection;
         old?.Close();
-        Reconnects += _everIn ? 1 : 0;
-        _everIn = true;
     }
 
     /// <summary>Forgets a connection that closed; the dialer redials an outbound one.</summary>

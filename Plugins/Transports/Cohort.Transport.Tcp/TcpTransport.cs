@@ -339,7 +339,7 @@ public sealed partial class TcpTransport : ITransport, ITransportFaults
                 connection.Epoch = agreed;
                 BinaryPrimitives.WriteInt64LittleEndian(resumed, agreed);
                 Records.WriteLanePair(resumed.AsSpan(8), link.Session!.Delivered[0], link.Session.Delivered[1]);
-                link.AttachIn(connection);
+                link.Attach(connection);
                 attached = true;
                 LearnAdvertised(link, hello.ListenAddress, socket);
             }
@@ -625,7 +625,7 @@ public sealed partial class TcpTransport : ITransport, ITransportFaults
                     connection.NextSeq[lane] = session.Out[lane].Acked + 1;
                 }
 
-                link.AttachOut(connection);
+                link.Attach(connection);
                 if (expected is null && link.SeedAddress is null)
                 {
                     link.SeedAddress = address;
