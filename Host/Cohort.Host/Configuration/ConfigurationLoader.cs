@@ -263,9 +263,11 @@ internal static class ConfigurationLoader
 
     private static string DescribeLast(IReadOnlyList<ConfigSource> sources, string key)
     {
+        // An element of a list given as one comma-separated value lives under the list's own key.
+        var list = IsSeedsKey(key.Split(':'), out _) ? "Node:Seeds" : key;
         for (var i = sources.Count - 1; i >= 0; i--)
         {
-            if (sources[i].Root[key] is not null)
+            if (sources[i].Root[key] is not null || sources[i].Root[list] is { Length: > 0 })
             {
                 return sources[i].Description;
             }

@@ -34,17 +34,6 @@ internal sealed class AsyncGate
     private readonly Lock _lock = new();
     private TaskCompletionSource? _opened;
 
-    public bool IsOpen
-    {
-        get
-        {
-            lock (_lock)
-            {
-                return _opened is null;
-            }
-        }
-    }
-
     public void Shut()
     {
         lock (_lock)

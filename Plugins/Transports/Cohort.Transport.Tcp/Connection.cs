@@ -78,8 +78,6 @@ internal sealed class Connection : IDisposable
     /// <summary>Acceptor: an acknowledgement should go out.</summary>
     public bool AckDue { get; set; }
 
-    public bool IsClosed => Closing.IsCancellationRequested;
-
     /// <summary>Reads more bytes into the buffer; false at end of stream.</summary>
     public async Task<bool> FillAsync(CancellationToken cancellationToken)
     {

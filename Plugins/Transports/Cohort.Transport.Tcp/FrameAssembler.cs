@@ -61,9 +61,6 @@ internal sealed class FrameAssembler
         return true;
     }
 
-    /// <summary>The sequence number of the frame being assembled on a lane, or 0.</summary>
-    public long Pending(int lane) => _partials[lane]?.Seq ?? 0;
-
     private sealed class Partial(long seq)
     {
         private byte[] _buffer = new byte[Records.MaxPayloadBytes * 2];

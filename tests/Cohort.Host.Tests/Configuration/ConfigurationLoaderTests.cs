@@ -70,6 +70,16 @@ public sealed class ConfigurationLoaderTests : TempDirectoryTest
     }
 
     [Test]
+    public void A_bad_seed_in_a_comma_list_is_blamed_on_the_environment()
+    {
+        var node = Dir.Write("node.json", """{ "Node": { "Id": 1 } }""");
+
+        var error = Assert.Throws<CohortStartupException>(() => ConfigurationLoader.Load(node, [], new Dictionary<string, string> { ["COHORT_Node__Seeds"] = "127.0.0.1:1,nowhere" }))!;
+
+        Assert.That(error.Message, Is.EqualTo("environment (COHORT_*): Node:Seeds:1: expected host:port, such as 127.0.0.1:7402, got \"nowhere\""));
+    }
+
+    [Test]
     public void A_node_address_in_the_cluster_file_must_be_host_and_port()
     {
         var cluster = Dir.Write("cluster.json", """{ "Nodes": [ { "Id": 1, "Name": "n1", "Address": "127.0.0.1" } ] }""");
