@@ -38,6 +38,28 @@ public sealed class ThreeNodeTests : ClusterTestBase
     }
 
     [Test]
+    public async Task A_paused_agent_is_excluded_and_rejoins_as_the_same_incarnation_over_the_same_sessions()
+    {
+        WriteCluster(3);
+        StartAgents();
+        await WaitForViewAsync(All, All);
+
+        var before = QuorumChanges(Agent(3)).Count;
+        Agent(3).Signal(Signals.Stop);
+        await WaitForViewAsync([1, 2], [1, 2]);
+        Agent(3).Signal(Signals.Continue);
+
+        var again = await WaitForViewAsync(All, All);
+        Assert.Multiple(() =>
+        {
+            Assert.That(IncarnationOf(again[1], 3), Is.EqualTo(1), "the same process came back");
+            Assert.That(PeerOf(again[1], 3).GetProperty("sessionResets").GetInt64(), Is.Zero, "a pause shorter than the session timeout keeps the session");
+            Assert.That(PeerOf(again[3], 1).GetProperty("sessionResets").GetInt64(), Is.Zero);
+            Assert.That(QuorumChanges(Agent(3)).Skip(before).Select(c => c.Quorate).FirstOrDefault(true), Is.False, "node3's first word after the pause: its lease ran out, by its own clock");
+        });
+    }
+
+    [Test]
     public async Task A_node_whose_outbound_traffic_is_cut_stops_being_quorate_before_the_others_are_quorate_without_it()
     {
         WriteCluster(3);

@@ -12,6 +12,12 @@ public static class Signals
     /// <summary>SIGKILL: stop now.</summary>
     public const int Kill = Libc.SIGKILL;
 
+    /// <summary>SIGSTOP: pause (a process cannot catch or ignore it).</summary>
+    public const int Stop = 19;
+
+    /// <summary>SIGCONT: resume a paused process.</summary>
+    public const int Continue = 18;
+
     /// <summary>Sends <paramref name="signal"/> to process <paramref name="pid"/>. False if it is gone.</summary>
     public static bool Send(int pid, int signal) => Libc.kill(pid, signal) == 0;
 
