@@ -13,7 +13,8 @@ public sealed class VoteQuorumOptions
     /// The votes a whole cluster has; quorum is a strict majority of it. When the view's members hold
     /// more votes than this, their sum is used instead (as corosync does).
     /// </summary>
-    /// <value>Default: null, meaning the sum of the votes of every node in the cluster document.</value>
+    /// <value>Default: null, meaning the sum of the votes of every node in the cluster document. A value
+    /// below that sum lets both sides of a split be quorate: the policy then declares dual quorum.</value>
     public int? ExpectedVotes { get; init; }
 
     /// <summary>Reads the options from a cluster document; call only on a validated document.</summary>

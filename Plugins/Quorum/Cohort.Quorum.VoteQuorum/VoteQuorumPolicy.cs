@@ -2,7 +2,9 @@ namespace Cohort.Quorum.VoteQuorum;
 
 /// <summary>
 /// Quorate when the view's members hold a strict majority of the expected votes:
-/// quorum = ⌊max(expected, view votes) / 2⌋ + 1, as corosync's votequorum computes it.
+/// quorum = ⌊max(expected, view votes) / 2⌋ + 1, as corosync's votequorum computes it. Expected votes
+/// configured below the sum of the nodes' votes let both sides of a split reach quorum, so the decision
+/// then declares dual quorum (fencing alone separates the sides) and says why.
 /// </summary>
 public sealed class VoteQuorumPolicy : IQuorumPolicy
 {
@@ -17,9 +19,9 @@ public sealed class VoteQuorumPolicy : IQuorumPolicy
         var votes = context.ViewVotes;
         var expected = Math.Max(options.ExpectedVotes ?? context.ConfiguredVotes, votes);
         var quorum = (expected / 2) + 1;
-        var reason = $"{votes} of {expected} expected votes; {quorum} needed";
-        return votes >= quorum
-            ? QuorumDecision.Quorate(votes, expected, reason)
-            : QuorumDecision.NotQuorate(votes, expected, reason);
+        var dual = options.ExpectedVotes < context.ConfiguredVotes;
+        var reason = $"{votes} of {expected} expected votes; {quorum} needed"
+            + (dual ? $" (ExpectedVotes {options.ExpectedVotes} is below the nodes' {context.ConfiguredVotes} votes: both sides of a split may be quorate)" : "");
+        return new QuorumDecision(votes >= quorum ? QuorumVerdict.Quorate : QuorumVerdict.NotQuorate, votes, expected, reason) { DualQuorum = dual };
     }
 }

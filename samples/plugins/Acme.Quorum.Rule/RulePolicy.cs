@@ -3,7 +3,9 @@ using Cohort.Quorum;
 
 namespace Acme.Quorum.Rule;
 
-/// <summary>Applies the configured <see cref="QuorumRule"/>.</summary>
+/// <summary>Applies the configured <see cref="QuorumRule"/>. A rule that requires no node and is
+/// satisfied by half the votes or fewer cannot keep both sides of a split from being quorate, so such
+/// a decision declares dual quorum.</summary>
 public sealed class RulePolicy : IQuorumPolicy
 {
     /// <inheritdoc />
@@ -18,11 +20,12 @@ public sealed class RulePolicy : IQuorumPolicy
         }
 
         var missing = rule.Required.Where(id => !context.View.Contains(new NodeId(id))).ToList();
+        var dual = rule.Required.Count == 0 && 2 * rule.MinVotes <= context.ConfiguredVotes;
         var reason = $"{votes} votes of {rule.MinVotes} needed" +
             (missing.Count > 0 ? $"; required node(s) {string.Join(", ", missing)} absent" : "") +
+            (dual ? "; the rule does not separate the sides of a split (dual quorum)" : "") +
             $" (rule parsed by System.CommandLine {QuorumRule.ParserVersion})";
-        return votes >= rule.MinVotes && missing.Count == 0
-            ? QuorumDecision.Quorate(votes, context.ConfiguredVotes, reason)
-            : QuorumDecision.NotQuorate(votes, context.ConfiguredVotes, reason);
+        var verdict = votes >= rule.MinVotes && missing.Count == 0 ? QuorumVerdict.Quorate : QuorumVerdict.NotQuorate;
+        return new QuorumDecision(verdict, votes, context.ConfiguredVotes, reason) { DualQuorum = dual };
     }
 }
