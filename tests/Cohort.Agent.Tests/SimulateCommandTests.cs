@@ -51,6 +51,22 @@ public sealed class SimulateCommandTests : AgentTestBase
     }
 
     [Test]
+    public async Task The_static_policy_is_simulated_and_its_validator_sees_the_node_list()
+    {
+        const string nodes = """[ { "Id": 1, "Name": "a" }, { "Id": 2, "Name": "b" }, { "Id": 3, "Name": "c" }, { "Id": 4, "Name": "d" } ]""";
+        var unsafeFile = Dir.Write("unsafe.json", $$"""{ "Nodes": {{nodes}}, "Quorum": { "Policy": "static", "Static": { "MinimumMembers": 2 } } }""");
+        var safeFile = Dir.Write("safe.json", $$"""{ "Nodes": {{nodes}}, "Quorum": { "Policy": "static", "Static": { "MinimumMembers": 3 } } }""");
+
+        var (code, _, stderr) = await CohortProcess.RunAsync("simulate", "--cluster", unsafeFile);
+        var report = await JsonOf("simulate", "--cluster", safeFile, "--seeds", "2", "--span", "30", "--json");
+
+        Assert.That(code, Is.EqualTo(ExitCodes.Config));
+        Assert.That(Lines(stderr), Is.EqualTo(new[] { $"cohort: {unsafeFile}: Cluster:Quorum:Static:MinimumMembers: expected more than half of the 4 voting nodes (at least 3), or AllowDualQuorum: true to accept that both sides of a split may be quorate, got \"2\"" }));
+        Assert.That(report.GetProperty("violations").GetArrayLength(), Is.Zero);
+        Assert.That(report.GetProperty("viewsInstalled").GetInt64(), Is.GreaterThan(0));
+    }
+
+    [Test]
     public async Task Bad_arguments_are_one_line()
     {
         var (code, _, stderr) = await CohortProcess.RunAsync("simulate", "--mutant", "nope");

@@ -2,6 +2,7 @@ using System.Reflection;
 using Autofac;
 using Autofac.Extensions.DependencyInjection;
 using Cohort.Host.Configuration;
+using Cohort.Membership;
 using Cohort.Plugins;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -94,6 +95,7 @@ internal sealed class PluginCatalog
     public void Validate(CohortConfiguration configuration, IReadOnlySet<LoadedPlugin> selected)
     {
         var problems = new List<string>();
+        IReadOnlyList<ClusterNode> nodes = configuration.Cluster?.Nodes.Select(n => n.ToClusterNode()).ToList() ?? [];
         foreach (var plugin in _plugins)
         {
             foreach (var section in plugin.Manifest.ConfigSections)
@@ -106,7 +108,7 @@ internal sealed class PluginCatalog
                 IEnumerable<ConfigProblem> found;
                 try
                 {
-                    found = section.Validator.Validate(configuration.Root.GetSection(section.Path)).ToList();
+                    found = section.Validator.Validate(configuration.Root.GetSection(section.Path), nodes).ToList();
                 }
                 catch (Exception ex)
                 {
