@@ -872,7 +872,7 @@ public sealed class MembershipCore : IProtocolCore
     }
 
     private QuorumContext Context(View view) =>
-        new(Self.Node, view, _nodes, _cluster, _now, _policyState);
+        new(Self.Node, view, _nodes, _cluster, _now, _policyState, Self.Incarnation);
 
     private void Send(NodeId to, object frame) =>
         _out.Add(new SendFrame(to, TransportLane.Membership, MembershipFrames.Encode(frame)));

@@ -159,7 +159,8 @@ public abstract class QuorumPolicyConformance
         }
     }
 
-    /// <summary>Asks the policy about one view, as the membership core would: the lowest member asks.</summary>
+    /// <summary>Asks the policy about one view, as the membership core would: the lowest member asks, in
+    /// its first incarnation (every member of every view is incarnation 1).</summary>
     protected QuorumDecision Ask(int[] votes, IReadOnlyDictionary<string, string> options, int[] members, TimeSpan now, ReadOnlyMemory<byte> state, IQuorumPolicy? policy = null)
     {
         var nodes = votes.Select((v, i) => new ClusterNode(new NodeId(i + 1), $"node{i + 1}", v)).ToList();
@@ -168,7 +169,7 @@ public abstract class QuorumPolicyConformance
             .AddInMemoryCollection(options.Select(o => new KeyValuePair<string, string?>(o.Key, o.Value)))
             .AddInMemoryCollection(nodes.SelectMany(NodeKeys))
             .Build();
-        return (policy ?? CreatePolicy()).Decide(new QuorumContext(new NodeId(members[0]), view, nodes, cluster, now, state));
+        return (policy ?? CreatePolicy()).Decide(new QuorumContext(new NodeId(members[0]), view, nodes, cluster, now, state, localIncarnation: 1));
     }
 
     private static IEnumerable<KeyValuePair<string, string?>> NodeKeys(ClusterNode node)

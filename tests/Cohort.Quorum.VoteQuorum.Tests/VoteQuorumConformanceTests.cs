@@ -8,13 +8,23 @@ public sealed class VoteQuorumConformanceTests : QuorumPolicyConformance
 {
     protected override IQuorumPolicy CreatePolicy() => new VoteQuorumPolicy();
 
-    // ExpectedVotes defaults to the sum of the nodes' votes, which no key can spell out.
-    protected override IReadOnlyDictionary<string, string> DocumentedDefaults => new Dictionary<string, string>();
+    // ExpectedVotes defaults to the sum of the nodes' votes and WaitForAll to TwoNode: no key spells those out.
+    protected override IReadOnlyDictionary<string, string> DocumentedDefaults => new Dictionary<string, string>
+    {
+        ["Cluster:Quorum:VoteQuorum:TwoNode"] = "false",
+        ["Cluster:Quorum:VoteQuorum:ExpectedVotesTracking"] = "false",
+    };
 
     protected override IEnumerable<IReadOnlyDictionary<string, string>> OptionSets =>
-    [
-        new Dictionary<string, string>(),
-        new Dictionary<string, string> { ["Cluster:Quorum:VoteQuorum:ExpectedVotes"] = "9" },
-        new Dictionary<string, string> { ["Cluster:Quorum:VoteQuorum:ExpectedVotes"] = "2" },
-    ];
+        new[]
+        {
+            new Dictionary<string, string>(),
+            new Dictionary<string, string> { ["ExpectedVotes"] = "9" },
+            new Dictionary<string, string> { ["ExpectedVotes"] = "2" },
+            new Dictionary<string, string> { ["TwoNode"] = "true" },
+            new Dictionary<string, string> { ["TwoNode"] = "true", ["WaitForAll"] = "false" },
+            new Dictionary<string, string> { ["WaitForAll"] = "true" },
+            new Dictionary<string, string> { ["ExpectedVotesTracking"] = "true" },
+            new Dictionary<string, string> { ["ExpectedVotesTracking"] = "true", ["ExpectedVotes"] = "2" },
+        }.Select(set => (IReadOnlyDictionary<string, string>)set.ToDictionary(kv => VoteQuorumOptions.Section + ":" + kv.Key, kv => kv.Value));
 }

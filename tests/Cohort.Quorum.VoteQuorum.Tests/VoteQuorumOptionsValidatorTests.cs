@@ -11,7 +11,29 @@ public sealed class VoteQuorumOptionsValidatorTests
     public void An_absent_section_is_valid_and_defaults_apply()
     {
         Assert.That(Validate([]), Is.Empty);
-        Assert.That(VoteQuorumOptions.From(new ConfigurationBuilder().Build()).ExpectedVotes, Is.Null, "default: the sum of the configured votes");
+        var defaults = VoteQuorumOptions.From(new ConfigurationBuilder().Build());
+        Assert.Multiple(() =>
+        {
+            Assert.That(defaults.ExpectedVotes, Is.Null, "default: the sum of the configured votes");
+            Assert.That(defaults.TwoNode, Is.False);
+            Assert.That(defaults.WaitForAll, Is.Null, "default: as TwoNode");
+            Assert.That(defaults.WaitForAllActive(2), Is.False);
+            Assert.That(defaults.ExpectedVotesTracking, Is.False);
+            var twoNode = defaults with { TwoNode = true };
+            Assert.That((twoNode.WaitForAllActive(2), twoNode.WaitForAllActive(3)), Is.EqualTo((true, false)), "two_node implies wait_for_all, in a two-node document only");
+        });
+    }
+
+    [Test]
+    public void Flags_must_be_true_or_false()
+    {
+        var problems = Validate(new() { ["Cluster:Quorum:VoteQuorum:TwoNode"] = "yes", ["Cluster:Quorum:VoteQuorum:WaitForAll"] = "1", ["Cluster:Quorum:VoteQuorum:ExpectedVotesTracking"] = "true" });
+
+        Assert.That(problems.Select(p => (p.Key, p.Expected)), Is.EquivalentTo(new[]
+        {
+            ("Cluster:Quorum:VoteQuorum:TwoNode", "true or false"),
+            ("Cluster:Quorum:VoteQuorum:WaitForAll", "true or false"),
+        }));
     }
 
     [TestCase("0")]
@@ -32,6 +54,6 @@ public sealed class VoteQuorumOptionsValidatorTests
         var problem = Validate(new() { ["Cluster:Quorum:VoteQuorum:ExpectedVote"] = "3" }).Single();
 
         Assert.That(problem.Key, Is.EqualTo("Cluster:Quorum:VoteQuorum:ExpectedVote"));
-        Assert.That(problem.Expected, Is.EqualTo("one of ExpectedVotes"));
+        Assert.That(problem.Expected, Is.EqualTo("one of ExpectedVotes, TwoNode, WaitForAll, ExpectedVotesTracking"));
     }
 }

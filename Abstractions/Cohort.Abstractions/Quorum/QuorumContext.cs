@@ -13,7 +13,8 @@ public sealed class QuorumContext
         IReadOnlyList<ClusterNode> nodes,
         IConfiguration cluster,
         TimeSpan now,
-        ReadOnlyMemory<byte> state)
+        ReadOnlyMemory<byte> state,
+        long localIncarnation = 0)
     {
         ArgumentNullException.ThrowIfNull(view);
         ArgumentNullException.ThrowIfNull(nodes);
@@ -24,12 +25,18 @@ public sealed class QuorumContext
         Cluster = cluster;
         Now = now;
         State = state;
+        LocalIncarnation = localIncarnation;
     }
 
     /// <summary>The node asking.</summary>
     public NodeId LocalNode { get; }
 
-    /// <summary>The view to judge; the local node is a member.</summary>
+    /// <summary>The incarnation of the node asking: it changes at every start of the node's agent, so a
+    /// policy can tell what it remembered (<see cref="State"/>) from an earlier life. 0 when unknown.</summary>
+    public long LocalIncarnation { get; }
+
+    /// <summary>The view to judge. The membership core also asks about subsets of its view (the members
+    /// that acknowledged a heartbeat, say), which need not hold the local node.</summary>
     public View View { get; }
 
     /// <summary>Every node of the cluster document, with its votes, sorted by id.</summary>

@@ -1,10 +1,13 @@
+using System.Text;
+
 namespace Cohort.Quorum.VoteQuorum;
 
 /// <summary>
 /// Quorate when the view's members hold a strict majority of the expected votes:
-/// quorum = ⌊max(expected, view votes) / 2⌋ + 1, as corosync's votequorum computes it. Expected votes
-/// configured below the sum of the nodes' votes let both sides of a split reach quorum, so the decision
-/// then declares dual quorum (fencing alone separates the sides) and says why.
+/// quorum = ⌊max(expected, view votes) / 2⌋ + 1, as corosync's votequorum computes it, with its
+/// options (<see cref="VoteQuorumOptions"/>): a two-node mode whose quorum is 1, wait-for-all, and
+/// expected-votes tracking. A decision declares dual quorum whenever both sides of a split could be
+/// quorate — in two-node mode, and when the expected votes are below the nodes' votes — and says why.
 /// </summary>
 public sealed class VoteQuorumPolicy : IQuorumPolicy
 {
@@ -16,12 +19,49 @@ public sealed class VoteQuorumPolicy : IQuorumPolicy
     {
         ArgumentNullException.ThrowIfNull(context);
         var options = VoteQuorumOptions.From(context.Cluster);
+        var remembered = VoteQuorumState.Decode(context.State.Span);
+        var nodes = context.Nodes.Count;
         var votes = context.ViewVotes;
-        var expected = Math.Max(options.ExpectedVotes ?? context.ConfiguredVotes, votes);
-        var quorum = (expected / 2) + 1;
-        var dual = options.ExpectedVotes < context.ConfiguredVotes;
-        var reason = $"{votes} of {expected} expected votes; {quorum} needed"
-            + (dual ? $" (ExpectedVotes {options.ExpectedVotes} is below the nodes' {context.ConfiguredVotes} votes: both sides of a split may be quorate)" : "");
-        return new QuorumDecision(votes >= quorum ? QuorumVerdict.Quorate : QuorumVerdict.NotQuorate, votes, expected, reason) { DualQuorum = dual };
+        var configured = context.ConfiguredVotes;
+        var twoNode = options.TwoNodeActive(nodes);
+
+        var floor = options.ExpectedVotes ?? configured;
+        if (options.ExpectedVotesTracking)
+        {
+            floor = Math.Max(floor, remembered.TrackedExpected);
+        }
+
+        var expected = Math.Max(floor, votes);
+        var quorum = twoNode ? 1 : (expected / 2) + 1;
+        var reason = new StringBuilder($"{votes} of {expected} expected votes; {quorum} needed");
+
+        // Wait-for-all: once per incarnation, every configured node must have been in one view.
+        var waitForAll = options.WaitForAllActive(nodes);
+        var sawAll = remembered.SawAllAsIncarnation;
+        var allHere = context.Nodes.All(n => context.View.Contains(n.Id));
+        if (waitForAll && allHere && context.LocalIncarnation > 0)
+        {
+            sawAll = context.LocalIncarnation;
+        }
+
+        var waiting = waitForAll && !allHere && (context.LocalIncarnation == 0 || sawAll != context.LocalIncarnation);
+        if (waiting)
+        {
+            reason.Append("; waiting for all nodes to be seen at once since this node started (wait_for_all)");
+        }
+
+        var dual = twoNode || expected < configured;
+        if (twoNode)
+        {
+            reason.Append(" (two_node: either node alone is quorate; fencing decides)");
+        }
+        else if (expected < configured)
+        {
+            reason.Append($" (ExpectedVotes {expected} is below the nodes' {configured} votes: both sides of a split may be quorate)");
+        }
+
+        var state = new VoteQuorumState(waitForAll ? sawAll : 0, options.ExpectedVotesTracking ? expected : 0);
+        var verdict = votes >= quorum && votes > 0 && !waiting ? QuorumVerdict.Quorate : QuorumVerdict.NotQuorate;
+        return new QuorumDecision(verdict, votes, expected, reason.ToString()) { DualQuorum = dual, State = state.Encode() };
     }
 }
