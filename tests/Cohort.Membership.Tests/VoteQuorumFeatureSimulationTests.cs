@@ -118,4 +118,27 @@ public sealed class VoteQuorumFeatureSimulationTests
         Assert.That(Quorate(cluster, 0) && Quorate(cluster, 1), Is.True);
         Assert.That(cluster.Nodes[0].Core!.Decision!.DualQuorum, Is.True);
     }
+
+    [TestCase("lowest", 0, 1)]
+    [TestCase("highest", 2, 3)]
+    public void Auto_tie_breaker_keeps_only_the_half_with_the_tie_breaker_quorate_in_a_two_two_split(string tieBreaker, int winnerA, int winnerB)
+    {
+        var cluster = Cluster(4, ("AutoTieBreaker", "true"), ("AutoTieBreakerNode", tieBreaker));
+        cluster.RunUntil(TimeSpan.FromSeconds(2));
+        foreach (var a in new[] { 0, 1 })
+        {
+            foreach (var b in new[] { 2, 3 })
+            {
+                cluster.SetBlocked(a, b, true);
+                cluster.SetBlocked(b, a, true);
+            }
+        }
+
+        cluster.RunFor(TimeSpan.FromSeconds(3));
+
+        var quorate = Enumerable.Range(0, 4).Where(n => Quorate(cluster, n)).ToArray();
+        Assert.That(quorate, Is.EqualTo(new[] { winnerA, winnerB }));
+        Assert.That(cluster.Nodes[winnerA].Core!.Installed!.Members.Count, Is.EqualTo(2));
+        AssertNoViolation(cluster);
+    }
 }

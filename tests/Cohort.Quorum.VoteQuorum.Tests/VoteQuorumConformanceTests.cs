@@ -13,6 +13,8 @@ public sealed class VoteQuorumConformanceTests : QuorumPolicyConformance
     {
         ["Cluster:Quorum:VoteQuorum:TwoNode"] = "false",
         ["Cluster:Quorum:VoteQuorum:ExpectedVotesTracking"] = "false",
+        ["Cluster:Quorum:VoteQuorum:AutoTieBreaker"] = "false",
+        ["Cluster:Quorum:VoteQuorum:AutoTieBreakerNode"] = "lowest",
     };
 
     protected override IEnumerable<IReadOnlyDictionary<string, string>> OptionSets =>
@@ -26,5 +28,9 @@ public sealed class VoteQuorumConformanceTests : QuorumPolicyConformance
             new Dictionary<string, string> { ["WaitForAll"] = "true" },
             new Dictionary<string, string> { ["ExpectedVotesTracking"] = "true" },
             new Dictionary<string, string> { ["ExpectedVotesTracking"] = "true", ["ExpectedVotes"] = "2" },
+            new Dictionary<string, string> { ["AutoTieBreaker"] = "true" },
+            new Dictionary<string, string> { ["AutoTieBreaker"] = "true", ["AutoTieBreakerNode"] = "highest" },
+            new Dictionary<string, string> { ["AutoTieBreaker"] = "true", ["AutoTieBreakerNode"] = "9 3 1" },
+            new Dictionary<string, string> { ["AutoTieBreaker"] = "true", ["ExpectedVotesTracking"] = "true", ["WaitForAll"] = "true" },
         }.Select(set => (IReadOnlyDictionary<string, string>)set.ToDictionary(kv => VoteQuorumOptions.Section + ":" + kv.Key, kv => kv.Value));
 }

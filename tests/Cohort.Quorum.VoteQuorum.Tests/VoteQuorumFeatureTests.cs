@@ -100,3 +100,59 @@ public sealed class VoteQuorumFeatureTests
         Assert.That(decision.Verdict, Is.EqualTo(QuorumVerdict.NotQuorate));
     }
 }
+
+/// <summary>auto_tie_breaker: of two exact halves, the one holding the tie-breaker node.</summary>
+public sealed class AutoTieBreakerTests
+{
+    private static QuorumDecision Decide(int[] members, params (string Key, string Value)[] options)
+    {
+        var all = Enumerable.Range(1, 4).Select(i => new ClusterNode(new NodeId(i), $"n{i}", 1)).ToList();
+        var view = new View(new ViewId(1, new NodeId(members[0])), members.Select(m => new NodeIncarnation(new NodeId(m), 1)));
+        var cluster = new ConfigurationBuilder()
+            .AddInMemoryCollection(options.Select(o => new KeyValuePair<string, string?>(VoteQuorumOptions.Section + ":" + o.Key, o.Value)))
+            .Build();
+        return new VoteQuorumPolicy().Decide(new QuorumContext(new NodeId(members[0]), view, all, cluster, TimeSpan.Zero, default, 1));
+    }
+
+    [TestCase("lowest", new[] { 1, 2 }, new[] { 3, 4 })]
+    [TestCase("highest", new[] { 3, 4 }, new[] { 1, 2 })]
+    [TestCase("3 1", new[] { 2, 3 }, new[] { 1, 4 })]
+    [TestCase("7 4", new[] { 1, 4 }, new[] { 2, 3 })]
+    public void In_a_two_two_split_only_the_half_holding_the_tie_breaker_is_quorate(string tieBreaker, int[] winner, int[] loser)
+    {
+        (string, string)[] options = [("AutoTieBreaker", "true"), ("AutoTieBreakerNode", tieBreaker)];
+
+        var won = Decide(winner, options);
+        var lost = Decide(loser, options);
+
+        Assert.Multiple(() =>
+        {
+            Assert.That((won.Verdict, won.DualQuorum), Is.EqualTo((QuorumVerdict.Quorate, false)));
+            Assert.That(won.Reason, Does.StartWith("2 of 4 expected votes; 3 needed; an exact half holding tie-breaker node"));
+            Assert.That(lost.Verdict, Is.EqualTo(QuorumVerdict.NotQuorate));
+            Assert.That(lost.Reason, Does.Contain("an exact half without tie-breaker node"));
+        });
+    }
+
+    [Test]
+    public void Without_it_neither_half_is_quorate_and_it_never_rescues_less_than_half()
+    {
+        Assert.That(Decide([1, 2]).Verdict, Is.EqualTo(QuorumVerdict.NotQuorate));
+        Assert.That(Decide([1], ("AutoTieBreaker", "true")).Verdict, Is.EqualTo(QuorumVerdict.NotQuorate));
+    }
+
+    [Test]
+    public void The_validator_names_bad_tie_breakers_and_refuses_it_with_two_node()
+    {
+        var nodes = Enumerable.Range(1, 4).Select(i => new ClusterNode(new NodeId(i), $"n{i}", 1)).ToList();
+        IConfigurationSection Section(params (string, string)[] values) => new ConfigurationBuilder()
+            .AddInMemoryCollection(values.Select(v => new KeyValuePair<string, string?>(VoteQuorumOptions.Section + ":" + v.Item1, v.Item2))).Build()
+            .GetSection(VoteQuorumOptions.Section);
+        var validator = new VoteQuorumOptionsValidator();
+
+        Assert.That(validator.Validate(Section(("AutoTieBreaker", "true"), ("AutoTieBreakerNode:0", "2"), ("AutoTieBreakerNode:1", "1")), nodes), Is.Empty, "a JSON array of ids");
+        Assert.That(validator.Validate(Section(("AutoTieBreakerNode", "oldest")), nodes).Single().Expected, Is.EqualTo("lowest, highest, or a list of node ids of the document (1, 2, 3, 4)"));
+        Assert.That(validator.Validate(Section(("AutoTieBreakerNode", "2 9")), nodes).Single().Actual, Is.EqualTo("2 9"));
+        Assert.That(validator.Validate(Section(("AutoTieBreaker", "true"), ("TwoNode", "true")), nodes).Single().Key, Is.EqualTo("Cluster:Quorum:VoteQuorum:AutoTieBreaker"));
+    }
+}

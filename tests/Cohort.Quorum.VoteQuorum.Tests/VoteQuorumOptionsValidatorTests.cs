@@ -54,6 +54,6 @@ public sealed class VoteQuorumOptionsValidatorTests
         var problem = Validate(new() { ["Cluster:Quorum:VoteQuorum:ExpectedVote"] = "3" }).Single();
 
         Assert.That(problem.Key, Is.EqualTo("Cluster:Quorum:VoteQuorum:ExpectedVote"));
-        Assert.That(problem.Expected, Is.EqualTo("one of ExpectedVotes, TwoNode, WaitForAll, ExpectedVotesTracking"));
+        Assert.That(problem.Expected, Is.EqualTo("one of ExpectedVotes, TwoNode, WaitForAll, ExpectedVotesTracking, AutoTieBreaker, AutoTieBreakerNode"));
     }
 }

@@ -1,4 +1,5 @@
 using System.Globalization;
+using Cohort.Membership;
 using Microsoft.Extensions.Configuration;
 
 namespace Cohort.Quorum.VoteQuorum;
@@ -34,8 +35,52 @@ public sealed record VoteQuorumOptions
     /// <value>Default false.</value>
     public bool ExpectedVotesTracking { get; init; }
 
+    /// <summary>In a split into two exact halves of the expected votes, the half holding the tie-breaker
+    /// node (<see cref="AutoTieBreakerNode"/>) stays quorate and the other does not.</summary>
+    /// <value>Default false.</value>
+    public bool AutoTieBreaker { get; init; }
+
+    /// <summary>Which node breaks ties: <c>lowest</c> (the lowest voting node id), <c>highest</c>, or a list
+    /// of node ids (a JSON array, or ids separated by spaces or commas): the first listed node that is in
+    /// the document. The choice never depends on which nodes are alive, so both halves of a split agree
+    /// on it; if the tie-breaker itself is down, no exact half is quorate (a witness covers that case).</summary>
+    /// <value>Default <c>lowest</c>.</value>
+    public IReadOnlyList<string> AutoTieBreakerNode { get; init; } = [Lowest];
+
+    /// <summary>The value of <see cref="AutoTieBreakerNode"/> choosing the lowest voting node id.</summary>
+    public const string Lowest = "lowest";
+
+    /// <summary>The value of <see cref="AutoTieBreakerNode"/> choosing the highest voting node id.</summary>
+    public const string Highest = "highest";
+
     /// <summary>The known keys, as the validator reports them.</summary>
-    internal static readonly string[] Keys = [nameof(ExpectedVotes), nameof(TwoNode), nameof(WaitForAll), nameof(ExpectedVotesTracking)];
+    internal static readonly string[] Keys = [nameof(ExpectedVotes), nameof(TwoNode), nameof(WaitForAll), nameof(ExpectedVotesTracking), nameof(AutoTieBreaker), nameof(AutoTieBreakerNode)];
+
+    /// <summary>The tie-breaker node of a document, or null when none of the listed nodes is in it.</summary>
+    public NodeId? TieBreaker(IReadOnlyList<ClusterNode> nodes)
+    {
+        ArgumentNullException.ThrowIfNull(nodes);
+        var voting = nodes.Where(n => n.Votes > 0).Select(n => n.Id).ToList();
+        if (AutoTieBreakerNode is [var single] && single.Equals(Lowest, StringComparison.OrdinalIgnoreCase))
+        {
+            return voting.Count == 0 ? null : voting.Min();
+        }
+
+        if (AutoTieBreakerNode is [var only] && only.Equals(Highest, StringComparison.OrdinalIgnoreCase))
+        {
+            return voting.Count == 0 ? null : voting.Max();
+        }
+
+        foreach (var entry in AutoTieBreakerNode)
+        {
+            if (int.TryParse(entry, NumberStyles.None, CultureInfo.InvariantCulture, out var id) && nodes.Any(n => n.Id.Value == id))
+            {
+                return new NodeId(id);
+            }
+        }
+
+        return null;
+    }
 
     /// <summary>Whether <see cref="TwoNode"/> is in effect for a document of <paramref name="nodes"/> nodes.</summary>
     public bool TwoNodeActive(int nodes) => TwoNode && nodes == 2;
@@ -54,8 +99,17 @@ public sealed record VoteQuorumOptions
             TwoNode = Flag(section, nameof(TwoNode)) ?? false,
             WaitForAll = Flag(section, nameof(WaitForAll)),
             ExpectedVotesTracking = Flag(section, nameof(ExpectedVotesTracking)) ?? false,
+            AutoTieBreaker = Flag(section, nameof(AutoTieBreaker)) ?? false,
+            AutoTieBreakerNode = TieBreakerEntries(section.GetSection(nameof(AutoTieBreakerNode))) is { Count: > 0 } entries ? entries : [Lowest],
         };
     }
+
+    /// <summary>The entries of <see cref="AutoTieBreakerNode"/>: a JSON array, or one string of ids
+    /// separated by spaces or commas.</summary>
+    internal static List<string> TieBreakerEntries(IConfigurationSection section) =>
+        section.Value is { } single
+            ? [.. single.Split([' ', ','], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)]
+            : [.. section.GetChildren().OrderBy(c => int.TryParse(c.Key, out var i) ? i : int.MaxValue).Select(c => c.Value ?? "")];
 
     private static bool? Flag(IConfiguration section, string key) => section[key] is { } raw ? bool.Parse(raw) : null;
 }

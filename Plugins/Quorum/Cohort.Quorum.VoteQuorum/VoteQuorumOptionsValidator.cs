@@ -1,4 +1,5 @@
 using System.Globalization;
+using Cohort.Membership;
 using Cohort.Plugins;
 using Microsoft.Extensions.Configuration;
 
@@ -8,9 +9,13 @@ namespace Cohort.Quorum.VoteQuorum;
 public sealed class VoteQuorumOptionsValidator : IConfigSectionValidator
 {
     /// <inheritdoc />
-    public IEnumerable<ConfigProblem> Validate(IConfigurationSection section)
+    public IEnumerable<ConfigProblem> Validate(IConfigurationSection section) => Validate(section, []);
+
+    /// <inheritdoc />
+    public IEnumerable<ConfigProblem> Validate(IConfigurationSection section, IReadOnlyList<ClusterNode> nodes)
     {
         ArgumentNullException.ThrowIfNull(section);
+        ArgumentNullException.ThrowIfNull(nodes);
         foreach (var child in section.GetChildren())
         {
             if (!VoteQuorumOptions.Keys.Contains(child.Key, StringComparer.OrdinalIgnoreCase))
@@ -25,11 +30,39 @@ public sealed class VoteQuorumOptionsValidator : IConfigSectionValidator
             yield return new ConfigProblem(section.Path + ":ExpectedVotes", "an integer of at least 1", expected);
         }
 
-        foreach (var flag in new[] { nameof(VoteQuorumOptions.TwoNode), nameof(VoteQuorumOptions.WaitForAll), nameof(VoteQuorumOptions.ExpectedVotesTracking) })
+        var flags = new Dictionary<string, bool>();
+        foreach (var flag in new[] { nameof(VoteQuorumOptions.TwoNode), nameof(VoteQuorumOptions.WaitForAll), nameof(VoteQuorumOptions.ExpectedVotesTracking), nameof(VoteQuorumOptions.AutoTieBreaker) })
         {
-            if (section[flag] is { } raw && !bool.TryParse(raw, out _))
+            if (section[flag] is { } raw)
             {
-                yield return new ConfigProblem(section.Path + ":" + flag, "true or false", raw);
+                if (bool.TryParse(raw, out var value))
+                {
+                    flags[flag] = value;
+                }
+                else
+                {
+                    yield return new ConfigProblem(section.Path + ":" + flag, "true or false", raw);
+                }
+            }
+        }
+
+        if (flags.GetValueOrDefault(nameof(VoteQuorumOptions.TwoNode)) && flags.GetValueOrDefault(nameof(VoteQuorumOptions.AutoTieBreaker)))
+        {
+            yield return new ConfigProblem(section.Path + ":" + nameof(VoteQuorumOptions.AutoTieBreaker),
+                "false when TwoNode is true: TwoNode lets either node act and fencing decides, AutoTieBreaker lets only the tie-breaker's side act; choose one", "true");
+        }
+
+        var tieBreaker = section.GetSection(nameof(VoteQuorumOptions.AutoTieBreakerNode));
+        var entries = VoteQuorumOptions.TieBreakerEntries(tieBreaker);
+        var named = entries is [var word] && (word.Equals(VoteQuorumOptions.Lowest, StringComparison.OrdinalIgnoreCase) || word.Equals(VoteQuorumOptions.Highest, StringComparison.OrdinalIgnoreCase));
+        if (tieBreaker.Exists() && !named)
+        {
+            var bad = entries.Where(e => !int.TryParse(e, NumberStyles.None, CultureInfo.InvariantCulture, out var id) || (nodes.Count > 0 && nodes.All(n => n.Id.Value != id))).ToList();
+            if (entries.Count == 0 || bad.Count > 0)
+            {
+                yield return new ConfigProblem(tieBreaker.Path,
+                    "lowest, highest, or a list of node ids of the document" + (nodes.Count > 0 ? $" ({string.Join(", ", nodes.Select(n => n.Id))})" : ""),
+                    string.Join(" ", entries));
             }
         }
     }

@@ -5,8 +5,8 @@ namespace Cohort.Quorum.VoteQuorum;
 /// <summary>
 /// Quorate when the view's members hold a strict majority of the expected votes:
 /// quorum = ⌊max(expected, view votes) / 2⌋ + 1, as corosync's votequorum computes it, with its
-/// options (<see cref="VoteQuorumOptions"/>): a two-node mode whose quorum is 1, wait-for-all, and
-/// expected-votes tracking. A decision declares dual quorum whenever both sides of a split could be
+/// options (<see cref="VoteQuorumOptions"/>): a two-node mode whose quorum is 1, wait-for-all,
+/// expected-votes tracking, and a tie breaker for splits into exact halves. A decision declares dual quorum whenever both sides of a split could be
 /// quorate — in two-node mode, and when the expected votes are below the nodes' votes — and says why.
 /// </summary>
 public sealed class VoteQuorumPolicy : IQuorumPolicy
@@ -61,7 +61,18 @@ public sealed class VoteQuorumPolicy : IQuorumPolicy
         }
 
         var state = new VoteQuorumState(waitForAll ? sawAll : 0, options.ExpectedVotesTracking ? expected : 0);
-        var verdict = votes >= quorum && votes > 0 && !waiting ? QuorumVerdict.Quorate : QuorumVerdict.NotQuorate;
+        // auto_tie_breaker: of two exact halves, the one holding the tie-breaker node.
+        var quorate = votes >= quorum && votes > 0;
+        if (!quorate && options.AutoTieBreaker && !twoNode && votes * 2 == expected)
+        {
+            var tieBreaker = options.TieBreaker(context.Nodes);
+            quorate = tieBreaker is { } node && context.View.Contains(node);
+            reason.Append(tieBreaker is { } tb
+                ? $"; an exact half {(quorate ? "holding" : "without")} tie-breaker node {tb} (auto_tie_breaker)"
+                : "; an exact half, but none of the AutoTieBreakerNode list is in the document");
+        }
+
+        var verdict = quorate && !waiting ? QuorumVerdict.Quorate : QuorumVerdict.NotQuorate;
         return new QuorumDecision(verdict, votes, expected, reason.ToString()) { DualQuorum = dual, State = state.Encode() };
     }
 }

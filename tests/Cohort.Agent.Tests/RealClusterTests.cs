@@ -4,9 +4,9 @@ using Cohort.TestSupport;
 
 namespace Cohort.Agent.Tests;
 
-/// <summary>Three real agents over the tcp transport on 127.0.0.1.</summary>
+/// <summary>Clusters of real agents (three, and four) over the tcp transport on 127.0.0.1.</summary>
 [NonParallelizable]
-public sealed class ThreeNodeTests : ClusterTestBase
+public sealed class RealClusterTests : ClusterTestBase
 {
     private static readonly int[] All = [1, 2, 3];
 
@@ -179,6 +179,26 @@ public sealed class ThreeNodeTests : ClusterTestBase
 
         Assert.That(code, Is.EqualTo(Cohort.Host.ExitCodes.Failure));
         Assert.That(Lines(stderr), Is.EqualTo(new[] { "cohort: the agent refused \"debug-partition\": \"node7\" is not a peer of this node; the peers are node2 (2), node3 (3)" }));
+    }
+
+    [Test]
+    public async Task Four_nodes_with_auto_tie_breaker_split_two_two_leave_exactly_the_lowest_id_half_quorate()
+    {
+        WriteCluster(4, clusterExtra: """, "Quorum": { "VoteQuorum": { "AutoTieBreaker": true } }""");
+        StartAgents();
+        int[] four = [1, 2, 3, 4];
+        await WaitForViewAsync(four, four);
+
+        foreach (var node in new[] { 1, 2 })
+        {
+            var (code, _, stderr) = await CohortProcess.RunAsync("debug", "partition", "--peer", "node3,node4", "--socket", SocketOf(node));
+            Assert.That(code, Is.Zero, stderr);
+        }
+
+        var low = await WaitForViewAsync([1, 2], [1, 2]);
+        var high = await WaitForViewAsync([3, 4], [3, 4], quorate: false);
+        Assert.That(low[1].GetProperty("quorum").GetProperty("reason").GetString(), Is.EqualTo("2 of 4 expected votes; 3 needed; an exact half holding tie-breaker node 1 (auto_tie_breaker)"));
+        Assert.That(high[3].GetProperty("quorum").GetProperty("reason").GetString(), Is.EqualTo("2 of 4 expected votes; 3 needed; an exact half without tie-breaker node 1 (auto_tie_breaker)"));
     }
 
     [Test]
