@@ -13,4 +13,5 @@ namespace Cohort.Host;
 [JsonSerializable(typeof(PluginReport[]))]
 [JsonSerializable(typeof(DebugArguments))]
 [JsonSerializable(typeof(TransportReport))]
+[JsonSerializable(typeof(QuorumStatus))]
 internal sealed partial class HostJsonContext : JsonSerializerContext;

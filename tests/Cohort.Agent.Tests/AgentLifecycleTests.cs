@@ -59,6 +59,32 @@ public sealed class AgentLifecycleTests : AgentTestBase
     }
 
     [Test]
+    public async Task Cohort_quorum_shows_votes_expected_needed_and_why_not()
+    {
+        var node = WriteConfig("""{ "Nodes": [ { "Id": 1, "Name": "n1" }, { "Id": 2, "Name": "n2", "Votes": 0 } ], "Quorum": { "VoteQuorum": { "ExpectedVotes": 3, "WaitForAll": true } } }""",
+            nodeExtra: ", \"Listen\": \"127.0.0.1:0\", \"KeyFile\": \"k\"");
+        Dir.Write("k", Convert.ToBase64String(new byte[32]));
+        File.SetUnixFileMode(Dir.Combine("k"), UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        await StartAgentAsync(node);
+
+        var quorum = await JsonOf("quorum", "--json", "--config", node);
+        var human = await CohortProcess.RunAsync("quorum", "--config", node);
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(quorum.GetProperty("quorate").GetBoolean(), Is.False);
+            Assert.That(quorum.GetProperty("leaseRemainingMilliseconds").ValueKind, Is.EqualTo(JsonValueKind.Null));
+            Assert.That(quorum.GetProperty("quorum").GetProperty("votes").GetInt32(), Is.EqualTo(1));
+            Assert.That(quorum.GetProperty("quorum").GetProperty("expected").GetInt32(), Is.EqualTo(3));
+            Assert.That(quorum.GetProperty("quorum").GetProperty("needed").GetInt32(), Is.EqualTo(2));
+            Assert.That(quorum.GetProperty("quorum").GetProperty("flags").EnumerateArray().Select(f => f.GetString()), Is.EqualTo(new[] { "WaitForAll (waiting)" }));
+            Assert.That(quorum.GetProperty("nodes").EnumerateArray().Select(n => (n.GetProperty("name").GetString(), n.GetProperty("votes").GetInt32(), n.GetProperty("member").GetBoolean())),
+                Is.EqualTo(new[] { ("n1", 1, true), ("n2", 0, false) }));
+            Assert.That(human.Stdout, Does.Contain("votes        1 of 3 expected; 2 needed").And.Contain("quorate      NO").And.Contain("node         n2 (2): 0 votes, absent"));
+        });
+    }
+
+    [Test]
     public async Task Client_verbs_find_the_agent_by_config_or_by_environment()
     {
         var node = WriteConfig(OneNode);

@@ -199,6 +199,11 @@ public sealed class RealClusterTests : ClusterTestBase
         var high = await WaitForViewAsync([3, 4], [3, 4], quorate: false);
         Assert.That(low[1].GetProperty("quorum").GetProperty("reason").GetString(), Is.EqualTo("2 of 4 expected votes; 3 needed; an exact half holding tie-breaker node 1 (auto_tie_breaker)"));
         Assert.That(high[3].GetProperty("quorum").GetProperty("reason").GetString(), Is.EqualTo("2 of 4 expected votes; 3 needed; an exact half without tie-breaker node 1 (auto_tie_breaker)"));
+
+        var quorum = await JsonOf("quorum", "--json", "--socket", SocketOf(1));
+        Assert.That(quorum.GetProperty("quorate").GetBoolean(), Is.True);
+        Assert.That(quorum.GetProperty("leaseRemainingMilliseconds").GetDouble(), Is.GreaterThan(0));
+        Assert.That(quorum.GetProperty("quorum").GetProperty("flags").EnumerateArray().Select(f => f.GetString()), Is.EqualTo(new[] { "AutoTieBreaker" }));
     }
 
     [Test]

@@ -204,7 +204,7 @@ public abstract class QuorumPolicyConformance
     private static int[] Members(int n, int mask) => [.. Enumerable.Range(1, n).Where(i => (mask & (1 << (i - 1))) != 0)];
 
     private static string Fingerprint(QuorumDecision d) =>
-        $"{d.Verdict} votes={d.Votes} expected={d.ExpectedVotes} dual={d.DualQuorum} reevaluate={d.ReevaluateAt} state={Convert.ToHexString(d.State.Span)} reason={d.Reason}";
+        $"{d.Verdict} votes={d.Votes} expected={d.ExpectedVotes} needed={d.Needed} flags={string.Join(",", d.Flags)} dual={d.DualQuorum} reevaluate={d.ReevaluateAt} state={Convert.ToHexString(d.State.Span)} reason={d.Reason}";
 
     private static string Describe(int[] votes, IReadOnlyDictionary<string, string> options, TimeSpan now) =>
         $"votes [{string.Join(",", votes)}], options {{{string.Join(", ", options.Select(o => $"{o.Key}={o.Value}"))}}}, now {now}";

@@ -48,6 +48,17 @@ public sealed class QuorumDecision
     /// <value>False unless set.</value>
     public bool DualQuorum { get; init; }
 
+    /// <summary>How many votes (or members, for a policy that counts members) the view needs, shown as
+    /// <c>quorum.needed</c> by <c>cohort quorum</c>; null when the policy has no such number.</summary>
+    /// <value>Null unless set.</value>
+    public int? Needed { get; init; }
+
+    /// <summary>The policy's features in effect for this decision, as short words an operator reads in
+    /// <c>cohort quorum</c> (<c>TwoNode</c>, <c>WaitForAll</c>, ...), the way corosync-quorumtool lists
+    /// its flags.</summary>
+    /// <value>Empty unless set.</value>
+    public IReadOnlyList<string> Flags { get; init; } = [];
+
     /// <summary>A quorate decision.</summary>
     public static QuorumDecision Quorate(int votes, int expectedVotes, string reason) =>
         new(QuorumVerdict.Quorate, votes, expectedVotes, reason);

@@ -12,6 +12,7 @@ internal static class CohortCommand
         {
             AgentCommand.Create(),
             StatusCommand.Create(),
+            QuorumCommand.Create(),
             PluginsCommand.Create(),
             KeygenCommand.Create(),
             DemoCommand.Create(),

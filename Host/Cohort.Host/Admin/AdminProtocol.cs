@@ -72,7 +72,26 @@ public sealed record ViewReport(long Epoch, int Coordinator, IReadOnlyList<Membe
 public sealed record MemberReport(int NodeId, string Name, long Incarnation);
 
 /// <summary>The quorum decision in status.</summary>
-public sealed record QuorumReport(string? Policy, int Votes, int Expected, string Reason, bool DualQuorum);
+/// <param name="Policy">The quorum policy.</param>
+/// <param name="Votes">The votes (or members) the policy counted for the view.</param>
+/// <param name="Expected">The votes the policy expects in a whole cluster.</param>
+/// <param name="Reason">Why the node is or is not quorate, the quorum lease included.</param>
+/// <param name="DualQuorum">Whether both sides of a split may be quorate (fencing alone separates them).</param>
+/// <param name="Needed">How many the view needs, when the policy says.</param>
+/// <param name="Flags">The policy's features in effect (<c>TwoNode</c>, <c>WaitForAll</c>, ...).</param>
+public sealed record QuorumReport(string? Policy, int Votes, int Expected, string Reason, bool DualQuorum, int? Needed = null, IReadOnlyList<string>? Flags = null);
+
+/// <summary><c>cohort quorum --json</c>: the decision, the lease, and every configured node's votes.</summary>
+/// <param name="Quorate">Whether the node is quorate now (its quorum lease has not run out).</param>
+/// <param name="LeaseRemainingMilliseconds">How long the lease still holds, when quorate.</param>
+/// <param name="Quorum">The policy's decision.</param>
+/// <param name="View">The installed view, or null.</param>
+/// <param name="Nodes">Every configured node, its votes, and whether it is in the view.</param>
+/// <param name="Device">The quorum device's state, or null when none is configured.</param>
+public sealed record QuorumStatus(bool Quorate, double? LeaseRemainingMilliseconds, QuorumReport Quorum, ViewReport? View, IReadOnlyList<NodeVotes> Nodes, string? Device);
+
+/// <summary>A configured node in <c>cohort quorum</c>.</summary>
+public sealed record NodeVotes(int NodeId, string Name, int Votes, bool Member);
 
 /// <summary>A loaded plugin, as <c>cohort plugins --json</c> and status show it.</summary>
 public sealed record PluginReport(

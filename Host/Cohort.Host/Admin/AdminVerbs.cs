@@ -22,6 +22,7 @@ internal sealed class AdminVerbs
             ["status"] = _ => JsonSerializer.SerializeToElement(Status(), HostJsonContext.Default.StatusReport),
             ["plugins"] = _ => JsonSerializer.SerializeToElement([.. Plugins()], HostJsonContext.Default.PluginReportArray),
             ["leave"] = _ => Leave(membership),
+            ["quorum"] = _ => JsonSerializer.SerializeToElement(Quorum(), HostJsonContext.Default.QuorumStatus),
             ["debug-partition"] = request => Debug(request, heal: false),
             ["debug-heal"] = request => Debug(request, heal: true),
         };
@@ -93,17 +94,22 @@ internal sealed class AdminVerbs
         return entry.Id;
     }
 
+    /// <summary>The quorum decision with the lease and every node's votes (<c>cohort quorum</c>).</summary>
+    public QuorumStatus Quorum()
+    {
+        var snapshot = _state.Current;
+        var remaining = snapshot.QuorateUntil is { } until ? (until - _state.Clock()).TotalMilliseconds : (double?)null;
+        var quorate = _state.IsQuorate;
+        var nodes = _state.Configuration.Cluster?.Nodes
+            .Select(n => new NodeVotes(n.Id.Value, n.Name, n.Votes, snapshot.View?.Contains(n.Id) == true))
+            .ToList() ?? [];
+        return new QuorumStatus(quorate, quorate ? remaining : null, QuorumReportOf(snapshot), ViewReportOf(snapshot), nodes, Device: null);
+    }
+
     public StatusReport Status()
     {
         var snapshot = _state.Current;
         var cluster = _state.Configuration.Cluster;
-        var decision = snapshot.Decision;
-        var view = snapshot.View is null
-            ? null
-            : new ViewReport(
-                snapshot.View.Id.Seq,
-                snapshot.View.Id.Coordinator.Value,
-                [.. snapshot.View.Members.Select(m => new MemberReport(m.Node.Value, NameOf(m.Node), m.Incarnation))]);
         return new StatusReport(
             _state.Name,
             _state.Self.Node.Value,
@@ -111,13 +117,34 @@ internal sealed class AdminVerbs
             Environment.ProcessId,
             cluster?.Name,
             cluster?.Sha256,
-            view,
+            ViewReportOf(snapshot),
             _state.IsQuorate,
             snapshot.Phase,
-            new QuorumReport(cluster?.QuorumPolicy, decision?.Votes ?? 0, decision?.ExpectedVotes ?? 0, snapshot.Reason, decision?.DualQuorum ?? false),
+            QuorumReportOf(snapshot),
             _state.StateDirectory,
             [.. Plugins()],
             TransportReport());
+    }
+
+    private ViewReport? ViewReportOf(AgentState.Snapshot snapshot) =>
+        snapshot.View is null
+            ? null
+            : new ViewReport(
+                snapshot.View.Id.Seq,
+                snapshot.View.Id.Coordinator.Value,
+                [.. snapshot.View.Members.Select(m => new MemberReport(m.Node.Value, NameOf(m.Node), m.Incarnation))]);
+
+    private QuorumReport QuorumReportOf(AgentState.Snapshot snapshot)
+    {
+        var decision = snapshot.Decision;
+        return new QuorumReport(
+            _state.Configuration.Cluster?.QuorumPolicy,
+            decision?.Votes ?? 0,
+            decision?.ExpectedVotes ?? 0,
+            snapshot.Reason,
+            decision?.DualQuorum ?? false,
+            decision?.Needed,
+            decision?.Flags ?? []);
     }
 
     private TransportReport? TransportReport()

@@ -23,10 +23,15 @@ public sealed class StaticPolicy : IQuorumPolicy
         var reason = $"{members} of {voting} voting members; {minimum} needed";
         if (dual && !options.AllowDualQuorum)
         {
-            return QuorumDecision.NotQuorate(members, voting, $"{reason}, which is half or fewer: set AllowDualQuorum to accept that both sides of a split may be quorate");
+            return new QuorumDecision(QuorumVerdict.NotQuorate, members, voting, $"{reason}, which is half or fewer: set AllowDualQuorum to accept that both sides of a split may be quorate") { Needed = minimum };
         }
 
         var verdict = members >= minimum && members > 0 ? QuorumVerdict.Quorate : QuorumVerdict.NotQuorate;
-        return new QuorumDecision(verdict, members, voting, dual ? reason + " (dual quorum: fencing picks the survivor)" : reason) { DualQuorum = dual };
+        return new QuorumDecision(verdict, members, voting, dual ? reason + " (dual quorum: fencing picks the survivor)" : reason)
+        {
+            DualQuorum = dual,
+            Needed = minimum,
+            Flags = options.AllowDualQuorum ? ["AllowDualQuorum"] : [],
+        };
     }
 }

@@ -60,6 +60,27 @@ public sealed class VoteQuorumPolicy : IQuorumPolicy
             reason.Append($" (ExpectedVotes {expected} is below the nodes' {configured} votes: both sides of a split may be quorate)");
         }
 
+        var flags = new List<string>();
+        if (twoNode)
+        {
+            flags.Add("TwoNode");
+        }
+
+        if (waitForAll)
+        {
+            flags.Add(waiting ? "WaitForAll (waiting)" : "WaitForAll");
+        }
+
+        if (options.ExpectedVotesTracking)
+        {
+            flags.Add("ExpectedVotesTracking");
+        }
+
+        if (options.AutoTieBreaker)
+        {
+            flags.Add("AutoTieBreaker");
+        }
+
         var state = new VoteQuorumState(waitForAll ? sawAll : 0, options.ExpectedVotesTracking ? expected : 0);
         // auto_tie_breaker: of two exact halves, the one holding the tie-breaker node.
         var quorate = votes >= quorum && votes > 0;
@@ -73,6 +94,6 @@ public sealed class VoteQuorumPolicy : IQuorumPolicy
         }
 
         var verdict = quorate && !waiting ? QuorumVerdict.Quorate : QuorumVerdict.NotQuorate;
-        return new QuorumDecision(verdict, votes, expected, reason.ToString()) { DualQuorum = dual, State = state.Encode() };
+        return new QuorumDecision(verdict, votes, expected, reason.ToString()) { DualQuorum = dual, State = state.Encode(), Needed = quorum, Flags = flags };
     }
 }
