@@ -69,12 +69,15 @@ public sealed class TestNode : IAsyncDisposable
         return new TestNode(self, transport, recorder);
     }
 
-    /// <summary>Starts nodes 1 and 2 of a two-node cluster (2 dials 1) and waits until both hold a session.</summary>
+    /// <summary>Starts nodes 1 and 2 of a two-node cluster (2 dials 1) and waits until both hold a
+    /// session and both connections are up (a session opens with the first of them; a test that cuts a
+    /// link one way must not catch the second still in its handshake).</summary>
     public static async Task<TestPair> StartPairAsync(TcpTransportOptions? options = null)
     {
         var a = await StartAsync(1, 2, [], options: options);
         var b = await StartAsync(2, 2, [a.Address], options: options);
-        await Cohort.TestSupport.Poll.UntilAsync("sessions open at both ends", () => a.HasSession(b.Self) && b.HasSession(a.Self));
+        await Cohort.TestSupport.Poll.UntilAsync("sessions open and connected at both ends", () =>
+            a.HasSession(b.Self) && b.HasSession(a.Self) && a.StatusOf(2).Connected && b.StatusOf(1).Connected);
         return new TestPair(a, b);
     }
 
