@@ -311,6 +311,21 @@ public sealed class AgentLifecycleTests : AgentTestBase
     }
 
     [Test]
+    public async Task Quorum_listeners_hear_each_change_with_the_no_quorum_policy()
+    {
+        Dir.CopyFolder(RepoPaths.BuildOutput("Cohort.TestPlugins.DrainProbe"), Path.Combine("plugins", "Cohort.TestPlugins.DrainProbe"));
+        var log = Dir.Combine("quorum.log");
+        var node = WriteConfig($$"""{ "Nodes": [ { "Id": 1, "Name": "n1" } ], "Quorum": { "Policy": "drain-probe", "NoQuorumPolicy": "freeze", "DrainProbe": { "QuorumLog": "{{log}}" } } }""", nodeExtra: ", \"PluginDirectory\": \"plugins\"");
+        var (agent, status) = await StartAgentAsync(node);
+
+        await Poll.UntilAsync("the listener to hear of quorum", () => File.Exists(log));
+        Assert.That(status.GetProperty("quorum").GetProperty("noQuorumPolicy").GetString(), Is.EqualTo("freeze"));
+        agent.Signal(Signals.Terminate);
+        Assert.That(await agent.WaitForExitAsync(), Is.Zero);
+        Assert.That(File.ReadAllLines(log), Is.EqualTo(new[] { "quorate:True Freeze", "quorate:False Freeze" }), "quorum at start, then given up to leave");
+    }
+
+    [Test]
     public async Task An_unknown_transport_is_refused_with_the_known_ones()
     {
         var node = WriteConfig("""{ "Nodes": [ { "Id": 1, "Name": "n1" }, { "Id": 2, "Name": "n2" } ] }""", nodeExtra: ", \"Transport\": \"udp\"");

@@ -24,6 +24,7 @@ public sealed class RealClusterTests : ClusterTestBase
         Agent(2).Signal(Signals.Kill);
         var alone = await WaitForViewAsync([1], [1], quorate: false);
         Assert.That(alone[1].GetProperty("quorum").GetProperty("reason").GetString(), Is.EqualTo("1 of 3 expected votes; 2 needed"));
+        Assert.That(alone[1].GetProperty("quorum").GetProperty("noQuorumPolicy").GetString(), Is.EqualTo("stop"), "the default: the agent keeps running and answering");
 
         StartAgents(2, 3);
         var again = await WaitForViewAsync(All, All);
@@ -35,6 +36,22 @@ public sealed class RealClusterTests : ClusterTestBase
             Assert.That(IncarnationOf(again[1], 3), Is.EqualTo(2), "node3 rejoined as a new incarnation");
             Assert.That(PeerOf(again[1], 3).GetProperty("sessionResets").GetInt64(), Is.EqualTo(1), "node1's session with node3#1 ended when node3#2 appeared");
         });
+    }
+
+    [Test]
+    public async Task Under_self_fence_the_last_node_kills_itself_when_it_loses_quorum()
+    {
+        WriteCluster(3, clusterExtra: """, "Quorum": { "NoQuorumPolicy": "self-fence" }""");
+        StartAgents();
+        await WaitForViewAsync(All, All);
+
+        Agent(3).Signal(Signals.Kill);
+        await WaitForViewAsync([1, 2], [1, 2]);
+        Agent(2).Signal(Signals.Kill);
+
+        var code = await Agent(1).WaitForExitAsync();
+        Assert.That(code, Is.EqualTo(128 + Signals.Kill), "killed by its own SIGKILL");
+        Assert.That(Agent(1).Stderr, Does.Contain("quorum lost (").And.Contain("and Cluster:Quorum:NoQuorumPolicy is self-fence: this node fences itself"));
     }
 
     [Test]

@@ -37,6 +37,7 @@ internal static class QuorumCommand
             ("flags", quorum.Flags is { Count: > 0 } flags ? string.Join(" ", flags) : "none"),
             ("dual quorum", quorum.DualQuorum ? "YES: both sides of a split may be quorate; fencing alone separates them" : "no"),
             ("why", quorum.Reason),
+            ("on loss", quorum.NoQuorumPolicy ?? "stop"),
             ("device", status.Device ?? "none"),
         };
         if (status.View is { } view)

@@ -79,7 +79,8 @@ public sealed record MemberReport(int NodeId, string Name, long Incarnation);
 /// <param name="DualQuorum">Whether both sides of a split may be quorate (fencing alone separates them).</param>
 /// <param name="Needed">How many the view needs, when the policy says.</param>
 /// <param name="Flags">The policy's features in effect (<c>TwoNode</c>, <c>WaitForAll</c>, ...).</param>
-public sealed record QuorumReport(string? Policy, int Votes, int Expected, string Reason, bool DualQuorum, int? Needed = null, IReadOnlyList<string>? Flags = null);
+/// <param name="NoQuorumPolicy">What services do while not quorate (<c>Cluster:Quorum:NoQuorumPolicy</c>).</param>
+public sealed record QuorumReport(string? Policy, int Votes, int Expected, string Reason, bool DualQuorum, int? Needed = null, IReadOnlyList<string>? Flags = null, string? NoQuorumPolicy = null);
 
 /// <summary><c>cohort quorum --json</c>: the decision, the lease, and every configured node's votes.</summary>
 /// <param name="Quorate">Whether the node is quorate now (its quorum lease has not run out).</param>

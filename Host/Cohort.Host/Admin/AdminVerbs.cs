@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using Cohort.Host.Agent;
+using Cohort.Host.Configuration;
 using Cohort.Host.Plugins;
 using Cohort.Membership;
 using Cohort.Transport;
@@ -144,7 +145,8 @@ internal sealed class AdminVerbs
             snapshot.Reason,
             decision?.DualQuorum ?? false,
             decision?.Needed,
-            decision?.Flags ?? []);
+            decision?.Flags ?? [],
+            _state.Configuration.Cluster is { } cluster ? ClusterDocument.Spell(cluster.NoQuorumPolicy) : null);
     }
 
     private TransportReport? TransportReport()

@@ -28,6 +28,7 @@ internal sealed partial class MembershipService : IHostedService, IAsyncDisposab
     private readonly TaskCompletionSource _left = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private MembershipCore? _core;
     private CoreRuntime? _runtime;
+    private bool _everQuorate;
 
     public MembershipService(AgentState state, IQuorumPolicy? policy, TransportService? transport, StateDirectory directory, TimeProvider time, IHostApplicationLifetime lifetime, ILogger<MembershipService> logger)
     {
@@ -120,6 +121,7 @@ internal sealed partial class MembershipService : IHostedService, IAsyncDisposab
     {
         var core = _core!;
         _state.Publish(new AgentState.Snapshot(core.Installed, core.Decision, core.QuorateUntil, core.QuorumReason, core.Phase.ToString().ToLowerInvariant()));
+        SelfFenceIfQuorumLost(core);
     }
 
     private void OnEvent(object e)
@@ -133,6 +135,7 @@ internal sealed partial class MembershipService : IHostedService, IAsyncDisposab
                 // The stamp is CLOCK_MONOTONIC, shared by every process on the machine: tests and
                 // benchmarks order events of different agents by it.
                 LogQuorum(_logger, changed.Quorate, changed.View, changed.Reason, _time.GetTimestamp() / (double)_time.TimestampFrequency);
+                OnQuorumChanged(changed);
                 break;
             case Draining:
                 LogDraining(_logger);
@@ -149,6 +152,49 @@ internal sealed partial class MembershipService : IHostedService, IAsyncDisposab
             default:
                 break;
         }
+    }
+
+    /// <summary>Tells the services of a quorum change.</summary>
+    private void OnQuorumChanged(QuorumChanged changed)
+    {
+        _everQuorate |= changed.Quorate;
+        var change = new QuorumChange(changed.Quorate, changed.View, _state.Configuration.Cluster!.NoQuorumPolicy, changed.Reason);
+        foreach (var listener in _state.Plugins.ResolveAll<IQuorumListener>())
+        {
+            try
+            {
+                listener.QuorumChanged(change);
+            }
+            catch (Exception ex)
+            {
+                LogListenerFailed(_logger, ex, listener.GetType().FullName ?? "?");
+            }
+        }
+    }
+
+    /// <summary>
+    /// Under self-fence, a node that was quorate in this incarnation and now holds a view its policy
+    /// judges not quorate fences itself. A lease that merely runs out (a view change hands over, or the
+    /// node is cut off and has not yet noticed) is not enough: only the verdict on an installed view is.
+    /// </summary>
+    private void SelfFenceIfQuorumLost(MembershipCore core)
+    {
+        if (_everQuorate
+            && _state.Configuration.Cluster!.NoQuorumPolicy == NoQuorumPolicy.SelfFence
+            && core.Phase == MembershipPhase.Member
+            && core.Decision is { Verdict: QuorumVerdict.NotQuorate } decision)
+        {
+            SelfFence(decision.Reason);
+        }
+    }
+
+    /// <summary>Kills this agent's process group now. Written straight to standard error first: the
+    /// logger's queue would die with the process.</summary>
+    private static void SelfFence(string reason)
+    {
+        Console.Error.WriteLine($"crit: quorum lost ({reason}) and Cluster:Quorum:NoQuorumPolicy is self-fence: this node fences itself (SIGKILL to its process group {Native.Libc.getpgrp()})");
+        Console.Error.Flush();
+        _ = Native.Signals.SendToGroup(Native.Libc.getpgrp(), Native.Signals.Kill);
     }
 
     private async Task DrainAsync()
@@ -192,6 +238,9 @@ internal sealed partial class MembershipService : IHostedService, IAsyncDisposab
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Node:DrainTimeout ({Seconds} s) ran out before the node left cleanly: exiting anyway; the cluster counts this node as an unclean leaver")]
     private static partial void LogUncleanExit(ILogger logger, double seconds);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "the quorum listener {Listener} threw")]
+    private static partial void LogListenerFailed(ILogger logger, Exception exception, string listener);
 
     [LoggerMessage(Level = LogLevel.Critical, Message = "the membership runtime failed")]
     private static partial void LogRuntimeFailed(ILogger logger, Exception exception);

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Security.Cryptography;
 using Cohort.Membership;
+using Cohort.Quorum;
 using Microsoft.Extensions.Configuration;
 
 namespace Cohort.Host.Configuration;
@@ -23,7 +24,7 @@ internal sealed class ClusterDocument
     /// <summary>The core keys of the document below <c>Cluster</c>; plugins own further sections.</summary>
     internal static readonly IReadOnlySet<string> CoreKeys = new HashSet<string>(StringComparer.OrdinalIgnoreCase)
     {
-        "Name", "Description", "Nodes", "Quorum:Policy",
+        "Name", "Description", "Nodes", "Quorum:Policy", "Quorum:NoQuorumPolicy",
         "Membership:HeartbeatInterval", "Membership:FailureTimeout", "Membership:QuorumLease", "Membership:ClockDriftBound",
     };
 
@@ -56,6 +57,21 @@ internal sealed class ClusterDocument
 
     /// <summary><c>Cluster:Quorum:Policy</c>, default <c>votequorum</c>.</summary>
     public string QuorumPolicy { get; }
+
+    /// <summary><c>Cluster:Quorum:NoQuorumPolicy</c>, default <c>stop</c>.</summary>
+    public NoQuorumPolicy NoQuorumPolicy { get; private init; }
+
+    /// <summary>The values of <c>Cluster:Quorum:NoQuorumPolicy</c>, as configuration spells them.</summary>
+    internal static readonly IReadOnlyDictionary<string, NoQuorumPolicy> NoQuorumPolicies = new Dictionary<string, NoQuorumPolicy>(StringComparer.OrdinalIgnoreCase)
+    {
+        ["stop"] = NoQuorumPolicy.Stop,
+        ["freeze"] = NoQuorumPolicy.Freeze,
+        ["ignore"] = NoQuorumPolicy.Ignore,
+        ["self-fence"] = NoQuorumPolicy.SelfFence,
+    };
+
+    /// <summary>How configuration spells a no-quorum policy.</summary>
+    public static string Spell(NoQuorumPolicy policy) => NoQuorumPolicies.First(p => p.Value == policy).Key;
 
     /// <summary>SHA-256 of the file's bytes, lower-case hex.</summary>
     public string Sha256 { get; }
@@ -133,6 +149,12 @@ internal sealed class ClusterDocument
             Problem("Cluster:Quorum:Policy", "a quorum policy plugin name", policy);
         }
 
+        var noQuorum = NoQuorumPolicy.Stop;
+        if (cluster["Quorum:NoQuorumPolicy"] is { } onLoss && !NoQuorumPolicies.TryGetValue(onLoss, out noQuorum))
+        {
+            Problem("Cluster:Quorum:NoQuorumPolicy", "one of " + string.Join(", ", NoQuorumPolicies.Keys), onLoss);
+        }
+
         foreach (var (key, expected, actual) in MembershipOptions.Validate(cluster.GetSection("Membership")))
         {
             Problem(key, expected, actual);
@@ -147,6 +169,7 @@ internal sealed class ClusterDocument
         return new ClusterDocument(path, name, cluster["Description"] ?? "", [.. nodes.OrderBy(n => n.Id)], policy, sha)
         {
             Membership = MembershipOptions.From(cluster.GetSection("Membership")),
+            NoQuorumPolicy = noQuorum,
         };
     }
 

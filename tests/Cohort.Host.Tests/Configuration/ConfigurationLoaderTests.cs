@@ -80,6 +80,20 @@ public sealed class ConfigurationLoaderTests : TempDirectoryTest
     }
 
     [Test]
+    public void The_no_quorum_policy_defaults_to_stop_and_a_bad_one_names_the_choices()
+    {
+        var node = Dir.Write("node.json", """{ "Node": { "Id": 1, "Bootstrap": "cluster.json" } }""");
+        Dir.Write("cluster.json", OneNodeCluster);
+        var defaults = ConfigurationLoader.Load(node, [], NoEnvironment).Cluster!;
+        var cluster = Dir.Write("cluster.json", """{ "Nodes": [ { "Id": 1, "Name": "n1" } ], "Quorum": { "NoQuorumPolicy": "suicide" } }""");
+
+        var error = Assert.Throws<CohortStartupException>(() => ConfigurationLoader.Load(node, [], NoEnvironment))!;
+
+        Assert.That(defaults.NoQuorumPolicy, Is.EqualTo(Cohort.Quorum.NoQuorumPolicy.Stop));
+        Assert.That(error.Message, Is.EqualTo($"{cluster}: Cluster:Quorum:NoQuorumPolicy: expected one of stop, freeze, ignore, self-fence, got \"suicide\""));
+    }
+
+    [Test]
     public void A_node_address_in_the_cluster_file_must_be_host_and_port()
     {
         var cluster = Dir.Write("cluster.json", """{ "Nodes": [ { "Id": 1, "Name": "n1", "Address": "127.0.0.1" } ] }""");
@@ -246,7 +260,7 @@ public sealed class ConfigurationLoaderTests : TempDirectoryTest
 
         Assert.That(error.Problems, Has.Count.EqualTo(2));
         Assert.That(error.Problems, Has.One.EqualTo($"{cluster}: Cluster:Nodes:0:Colour: unknown key; a node entry has Address, Id, Name, Votes"));
-        Assert.That(error.Problems, Has.One.EqualTo($"{cluster}: Cluster:Quorum:Polcy: unknown key; the document knows Cluster:Description, Cluster:Membership:ClockDriftBound, Cluster:Membership:FailureTimeout, Cluster:Membership:HeartbeatInterval, Cluster:Membership:QuorumLease, Cluster:Name, Cluster:Nodes, Cluster:Quorum:Mine, Cluster:Quorum:Policy"));
+        Assert.That(error.Problems, Has.One.EqualTo($"{cluster}: Cluster:Quorum:Polcy: unknown key; the document knows Cluster:Description, Cluster:Membership:ClockDriftBound, Cluster:Membership:FailureTimeout, Cluster:Membership:HeartbeatInterval, Cluster:Membership:QuorumLease, Cluster:Name, Cluster:Nodes, Cluster:Quorum:Mine, Cluster:Quorum:NoQuorumPolicy, Cluster:Quorum:Policy"));
     }
 
     [Test]

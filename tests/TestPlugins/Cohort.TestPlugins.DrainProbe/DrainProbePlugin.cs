@@ -10,9 +10,10 @@ using Microsoft.Extensions.DependencyInjection;
 namespace Cohort.TestPlugins.DrainProbe;
 
 /// <summary>
-/// A quorum policy ("drain-probe", always quorate) whose plugin also registers a drain hook, as a
-/// service would: with <c>Cluster:Quorum:DrainProbe:Marker</c> set it writes that file when called;
-/// with <c>Hang</c> true it never returns.
+/// A quorum policy ("drain-probe", always quorate) whose plugin also registers a drain hook and a
+/// quorum listener, as a service would: with <c>Cluster:Quorum:DrainProbe:Marker</c> set the hook
+/// writes that file when called; with <c>Hang</c> true it never returns; with <c>QuorumLog</c> set
+/// the listener appends one line per change to that file.
 /// </summary>
 public sealed class DrainProbePlugin : ICohortPlugin
 {
@@ -24,7 +25,18 @@ public sealed class DrainProbePlugin : ICohortPlugin
     {
         services.AddSingleton<IQuorumPolicy, AlwaysQuorate>();
         services.AddSingleton<IDrainHook>(new ProbeHook(configuration["Cluster:Quorum:DrainProbe:Marker"], configuration["Cluster:Quorum:DrainProbe:Hang"] == "true"));
+        if (configuration["Cluster:Quorum:DrainProbe:QuorumLog"] is { } log)
+        {
+            services.AddSingleton<IQuorumListener>(new QuorumLog(log));
+        }
     }
+}
+
+/// <summary>Appends "quorate:{Quorate} {Policy}" per change.</summary>
+public sealed class QuorumLog(string path) : IQuorumListener
+{
+    /// <inheritdoc />
+    public void QuorumChanged(QuorumChange change) => File.AppendAllText(path, $"quorate:{change.Quorate} {change.Policy}\n");
 }
 
 /// <summary>Quorate, always.</summary>
