@@ -25,7 +25,7 @@ internal sealed partial class CoreRuntime : IAsyncDisposable
     private readonly Action _afterStep;
     private readonly ILogger _logger;
     private readonly Channel<Item> _inbox = Channel.CreateUnbounded<Item>(new UnboundedChannelOptions { SingleReader = true });
-    private readonly Dictionary<string, (ITimer Timer, long Generation, TimeSpan At)> _timers = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, (ITimer? Timer, long Generation, TimeSpan At)> _timers = new(StringComparer.Ordinal);
     private readonly List<CoreOutput> _outputs = [];
     private readonly long _origin;
     private long _generation;
@@ -89,7 +89,10 @@ internal sealed partial class CoreRuntime : IAsyncDisposable
 
         foreach (var (timer, _, _) in _timers.Values)
         {
-            await timer.DisposeAsync().ConfigureAwait(false);
+            if (timer is not null)
+            {
+                await timer.DisposeAsync().ConfigureAwait(false);
+            }
         }
     }
 
@@ -104,7 +107,7 @@ internal sealed partial class CoreRuntime : IAsyncDisposable
                     continue; // moved or cancelled after it was queued
                 }
 
-                current.Timer.Dispose();
+                current.Timer?.Dispose();
                 _timers.Remove(fired.Name);
                 if (Now < current.At)
                 {
@@ -146,7 +149,7 @@ internal sealed partial class CoreRuntime : IAsyncDisposable
             case CancelTimer cancel:
                 if (_timers.Remove(cancel.Name, out var old))
                 {
-                    old.Timer.Dispose();
+                    old.Timer?.Dispose();
                 }
 
                 break;
@@ -165,13 +168,22 @@ internal sealed partial class CoreRuntime : IAsyncDisposable
     {
         if (_timers.Remove(name, out var old))
         {
-            old.Timer.Dispose();
+            old.Timer?.Dispose();
         }
 
         var generation = ++_generation;
         var delay = at - Now;
         var input = new TimerFired(name);
-        var timer = _time.CreateTimer(_ => _inbox.Writer.TryWrite(new Item(input, generation)), null, delay > TimeSpan.Zero ? delay : TimeSpan.Zero, Timeout.InfiniteTimeSpan);
+        if (delay <= TimeSpan.Zero)
+        {
+            // Due already: queue it now rather than trust a zero-delay timer to fire by itself
+            // (a fake clock fires one only when next advanced).
+            _timers[name] = (null, generation, at);
+            _inbox.Writer.TryWrite(new Item(input, generation));
+            return;
+        }
+
+        var timer = _time.CreateTimer(_ => _inbox.Writer.TryWrite(new Item(input, generation)), null, delay, Timeout.InfiniteTimeSpan);
         _timers[name] = (timer, generation, at);
     }
 

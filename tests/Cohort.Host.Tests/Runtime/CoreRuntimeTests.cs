@@ -30,7 +30,7 @@ public sealed class CoreRuntimeTests : TempDirectoryTest
         });
         await using (var runtime = Start(core, time))
         {
-            await Poll.UntilAsync("the start", () => core.Seen.Count == 1);
+            await Poll.UntilAsync("the start's timers armed", () => core.Steps == 1);
             time.Advance(TimeSpan.FromMilliseconds(99));
             time.Advance(TimeSpan.FromMilliseconds(1));
             await Poll.UntilAsync("timer a", () => core.Seen.Count == 2);
@@ -60,7 +60,7 @@ public sealed class CoreRuntimeTests : TempDirectoryTest
         });
         await using (var runtime = Start(core, time))
         {
-            await Poll.UntilAsync("the start", () => core.Seen.Count == 1);
+            await Poll.UntilAsync("the start's timer armed", () => core.Steps == 1);
             time.Fake.Advance(TimeSpan.FromMilliseconds(97)); // the system timer fires here, 3 ms early
             time.Fake.Advance(TimeSpan.FromMilliseconds(2));
             time.Fake.Advance(TimeSpan.FromMilliseconds(1));
@@ -134,12 +134,14 @@ public sealed class CoreRuntimeTests : TempDirectoryTest
 
     private CoreRuntime Start(ScriptedCore core, TimeProvider time, string? records = null)
     {
-        var runtime = new CoreRuntime("test", core, records ?? Dir.Combine("records"), time, (_, _, _) => { }, _ => { }, () => { }, NullLogger.Instance);
+        var runtime = new CoreRuntime("test", core, records ?? Dir.Combine("records"), time, (_, _, _) => { }, _ => { }, core.StepDone, NullLogger.Instance);
         runtime.Start(Self);
         return runtime;
     }
 
-    /// <summary>A fake clock whose timers fire <paramref name="early"/> before they are due.</summary>
+    /// <summary>A fake clock whose timers fire <c>early</c> before their time. One that would fire at or
+    /// before now fires at once, as a system timer does (a fake timer of zero delay would wait for the
+    /// next <c>Advance</c>, which the test may have made already: that hung this test under load).</summary>
     private sealed class EarlyTimers(TimeSpan early) : TimeProvider
     {
         public FakeTimeProvider Fake { get; } = new();
@@ -148,15 +150,31 @@ public sealed class CoreRuntimeTests : TempDirectoryTest
 
         public override long GetTimestamp() => Fake.GetTimestamp();
 
-        public override ITimer CreateTimer(TimerCallback callback, object? state, TimeSpan dueTime, TimeSpan period) =>
-            Fake.CreateTimer(callback, state, dueTime > early ? dueTime - early : TimeSpan.Zero, period);
+        public override ITimer CreateTimer(TimerCallback callback, object? state, TimeSpan dueTime, TimeSpan period)
+        {
+            if (dueTime > early)
+            {
+                return Fake.CreateTimer(callback, state, dueTime - early, period);
+            }
+
+            ThreadPool.QueueUserWorkItem(_ => callback(state));
+            return Fake.CreateTimer(_ => { }, null, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+        }
     }
 
     private sealed class ScriptedCore(Action<CoreInput, TimeSpan, ICollection<CoreOutput>> script) : IProtocolCore
     {
         private int _inside;
 
+        private int _steps;
+
         public List<(CoreInput Input, TimeSpan Now)> Seen { get; } = [];
+
+        /// <summary>Steps whose outputs the runtime has carried out (timers armed, records written):
+        /// a test moves a fake clock only after, or a timer armed late would miss its time for good.</summary>
+        public int Steps => Volatile.Read(ref _steps);
+
+        public void StepDone() => Interlocked.Increment(ref _steps);
 
         public int MaxConcurrency { get; private set; }
 
