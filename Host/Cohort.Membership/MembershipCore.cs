@@ -47,6 +47,7 @@ public sealed class MembershipCore : IProtocolCore
     private const string PromisesTimer = "promises";
     private const string LeaseTimer = "lease";
     private const string PolicyTimer = "policy";
+    private const string DeviceTimer = "device";
     private static readonly TimeSpan Never = TimeSpan.MinValue;
 
     private readonly ClusterNode[] _nodes;
@@ -56,6 +57,7 @@ public sealed class MembershipCore : IProtocolCore
     private readonly byte[] _configHash;
     private readonly IQuorumPolicy _policy;
     private readonly MembershipOptions _options;
+    private readonly DeviceSetup? _device;
 
     private ICollection<CoreOutput> _out = [];
     private TimeSpan _now;
@@ -76,6 +78,7 @@ public sealed class MembershipCore : IProtocolCore
     private TimeSpan? _leaseTimer;
     private TimeSpan? _promisesTimer;
     private TimeSpan? _quorateUntil;
+    private QuorumDeviceGrant? _deviceGrant;
 
     /// <summary>Creates the core for one node of a cluster.</summary>
     /// <param name="nodes">Every configured node.</param>
@@ -83,7 +86,9 @@ public sealed class MembershipCore : IProtocolCore
     /// <param name="configHash">The SHA-256 of the cluster document; peers with another are ignored.</param>
     /// <param name="policy">The quorum policy; it must count any superset of a quorum as a quorum.</param>
     /// <param name="options">The timings.</param>
-    public MembershipCore(IReadOnlyList<ClusterNode> nodes, IConfiguration cluster, byte[] configHash, IQuorumPolicy policy, MembershipOptions options)
+    /// <param name="device">The quorum device, or null when the cluster has none; its grants arrive as
+    /// <see cref="DeviceReport"/> requests.</param>
+    public MembershipCore(IReadOnlyList<ClusterNode> nodes, IConfiguration cluster, byte[] configHash, IQuorumPolicy policy, MembershipOptions options, DeviceSetup? device = null)
     {
         ArgumentNullException.ThrowIfNull(nodes);
         ArgumentNullException.ThrowIfNull(configHash);
@@ -108,6 +113,7 @@ public sealed class MembershipCore : IProtocolCore
         _configHash = configHash;
         _policy = policy ?? throw new ArgumentNullException(nameof(policy));
         _options = options ?? throw new ArgumentNullException(nameof(options));
+        _device = device;
     }
 
     /// <summary>This node and incarnation (default before <see cref="CoreStarted"/>).</summary>
@@ -134,6 +140,9 @@ public sealed class MembershipCore : IProtocolCore
     /// time t exactly when t &lt; QuorateUntil.
     /// </summary>
     public TimeSpan? QuorateUntil => _quorateUntil;
+
+    /// <summary>What the quorum device last reported, or null (no device, or no report yet).</summary>
+    public QuorumDeviceGrant? DeviceGrant => _deviceGrant;
 
     /// <summary>Why the node is or is not quorate (ignoring the lease's run-out), for operators.</summary>
     public string QuorumReason { get; private set; } = "not started";
@@ -170,6 +179,14 @@ public sealed class MembershipCore : IProtocolCore
                 break;
             case LocalRequest { Request: DrainComplete } when _started:
                 Drained();
+                break;
+            case LocalRequest { Request: DeviceReport report } when _started:
+                _deviceGrant = report.Grant;
+                if (_installed is not null)
+                {
+                    Decide();
+                }
+
                 break;
             case LocalRequest request:
                 throw new ArgumentException($"the membership core takes no {request.Request.GetType().Name}", nameof(input));
@@ -223,7 +240,7 @@ public sealed class MembershipCore : IProtocolCore
                 SendHeartbeats();
                 RetransmitProposal();
                 break;
-            case PolicyTimer:
+            case PolicyTimer or DeviceTimer:
                 if (_installed is not null)
                 {
                     Decide();
@@ -448,6 +465,11 @@ public sealed class MembershipCore : IProtocolCore
         }
 
         _decision = decision;
+        if (_deviceGrant is { } grant && grant.Holds(_installed!.Id, _now))
+        {
+            _out.Add(new SetTimer(DeviceTimer, grant.Until)); // decide again when the grant runs out
+        }
+
         if (decision.ReevaluateAt is { } at)
         {
             _out.Add(new SetTimer(PolicyTimer, at));
@@ -776,19 +798,31 @@ public sealed class MembershipCore : IProtocolCore
             return TimeSpan.MaxValue;
         }
 
-        var start = LeaseStart(_installed);
-        if (start is null)
+        // The lease the members earn by themselves, and the one they earn with the device's votes,
+        // which ends no later than the device's grant.
+        TimeSpan? until = LeaseStart(_installed, withDevice: false) is { } own ? own + _options.LeaseHeld : null;
+        if (_deviceGrant is { } grant && grant.Holds(_installed.Id, _now) && LeaseStart(_installed, withDevice: true) is { } helped)
+        {
+            var capped = Min(helped + _options.LeaseHeld, grant.Until);
+            until = until is { } u ? Max(u, capped) : capped;
+        }
+
+        if (until is null)
         {
             reason = $"{_decision.Reason}; no heartbeat acknowledged by a quorum yet";
             return null;
         }
 
         reason = _decision.Reason;
-        return start.Value + _options.LeaseHeld;
+        return until;
     }
 
+    private static TimeSpan Min(TimeSpan a, TimeSpan b) => a < b ? a : b;
+
+    private static TimeSpan Max(TimeSpan a, TimeSpan b) => a > b ? a : b;
+
     /// <summary>t_s: the send time of this node's latest heartbeat acknowledged by members holding a quorum.</summary>
-    private TimeSpan? LeaseStart(View view)
+    private TimeSpan? LeaseStart(View view, bool withDevice)
     {
         var echoes = new (TimeSpan At, NodeIncarnation Member)[view.Members.Count];
         for (var i = 0; i < echoes.Length; i++)
@@ -804,7 +838,7 @@ public sealed class MembershipCore : IProtocolCore
 
         // The smallest prefix (latest echoes first) that is a quorum; quorums are upward closed.
         int lo = 1, hi = echoes.Length;
-        if (!IsQuorum(view.Id, [.. echoes.Select(e => e.Member)]))
+        if (!IsQuorum(view.Id, [.. echoes.Select(e => e.Member)], withDevice))
         {
             return null;
         }
@@ -812,7 +846,7 @@ public sealed class MembershipCore : IProtocolCore
         while (lo < hi)
         {
             var mid = (lo + hi) / 2;
-            if (IsQuorum(view.Id, [.. echoes.Take(mid).Select(e => e.Member)]))
+            if (IsQuorum(view.Id, [.. echoes.Take(mid).Select(e => e.Member)], withDevice))
             {
                 hi = mid;
             }
@@ -848,14 +882,14 @@ public sealed class MembershipCore : IProtocolCore
         }
     }
 
-    private bool IsQuorum(ViewId id, NodeIncarnation[] members)
+    private bool IsQuorum(ViewId id, NodeIncarnation[] members, bool withDevice = true)
     {
         if (members.Length == 0)
         {
             return false;
         }
 
-        return AskPolicy(Context(new View(id, members))).Verdict == QuorumVerdict.Quorate;
+        return AskPolicy(Context(new View(id, members), withDevice)).Verdict == QuorumVerdict.Quorate;
     }
 
     /// <summary>The policy's decision; one that throws never makes the node quorate.</summary>
@@ -871,8 +905,23 @@ public sealed class MembershipCore : IProtocolCore
         }
     }
 
-    private QuorumContext Context(View view) =>
-        new(Self.Node, view, _nodes, _cluster, _now, _policyState, Self.Incarnation);
+    /// <summary>What the policy judges <paramref name="view"/> by; the device's votes count for it only
+    /// when <paramref name="withDevice"/> and the device's latest grant holds for the view now.</summary>
+    private QuorumContext Context(View view, bool withDevice = true)
+    {
+        IReadOnlyList<QuorumDeviceVote> devices = _device is { } device
+            ? [new QuorumDeviceVote(device.Name, device.Votes, withDevice && _deviceGrant is { } g && g.Holds(view.Id, _now), DeviceDetail(view.Id))]
+            : [];
+        return new(Self.Node, view, _nodes, _cluster, _now, _policyState, Self.Incarnation, devices);
+    }
+
+    private string DeviceDetail(ViewId view) => _deviceGrant switch
+    {
+        null => "no report yet",
+        { View: { } other } when other != view => $"its grant is for view {other}",
+        { View: not null } grant when _now >= grant.Until => "its grant ran out",
+        var grant => grant.Detail,
+    };
 
     private void Send(NodeId to, object frame) =>
         _out.Add(new SendFrame(to, TransportLane.Membership, MembershipFrames.Encode(frame)));

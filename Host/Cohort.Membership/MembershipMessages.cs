@@ -71,3 +71,13 @@ public sealed record ConfigMismatch(NodeIncarnation Peer, string PeerConfigHash,
     public override string ToString() =>
         $"refused {Peer}: it runs cluster document {PeerConfigHash}, this node runs {ConfigHash}; every node needs the same cluster file";
 }
+
+/// <summary>A <see cref="Cores.LocalRequest"/> to the membership core: what the quorum device last
+/// reported. The core counts the device's votes only for the grant's view and only before its end.</summary>
+/// <param name="Grant">The grant.</param>
+public sealed record DeviceReport(Quorum.QuorumDeviceGrant Grant);
+
+/// <summary>The quorum device of the cluster document, as the membership core counts it.</summary>
+/// <param name="Name">Its plugin name (<c>Cluster:Quorum:Device</c>).</param>
+/// <param name="Votes">Its votes (<c>Cluster:Quorum:DeviceVotes</c>).</param>
+public sealed record DeviceSetup(string Name, int Votes);

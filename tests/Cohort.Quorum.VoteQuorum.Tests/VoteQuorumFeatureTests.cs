@@ -6,14 +6,47 @@ namespace Cohort.Quorum.VoteQuorum.Tests;
 /// <summary>The votequorum(5) features, one at a time: two_node, wait_for_all, expected_votes_tracking.</summary>
 public sealed class VoteQuorumFeatureTests
 {
-    private static QuorumDecision Decide(int nodes, int[] members, ReadOnlyMemory<byte> state = default, long incarnation = 1, params (string Key, string Value)[] options)
+    private static QuorumDecision Decide(int nodes, int[] members, ReadOnlyMemory<byte> state = default, long incarnation = 1, params (string Key, string Value)[] options) =>
+        Decide(nodes, members, device: null, state, incarnation, options);
+
+    private static QuorumDecision Decide(int nodes, int[] members, QuorumDeviceVote? device, ReadOnlyMemory<byte> state = default, long incarnation = 1, params (string Key, string Value)[] options)
     {
         var all = Enumerable.Range(1, nodes).Select(i => new ClusterNode(new NodeId(i), $"n{i}", 1)).ToList();
         var view = new View(new ViewId(1, new NodeId(members[0])), members.Select(m => new NodeIncarnation(new NodeId(m), m == members[0] ? incarnation : 1)));
         var cluster = new ConfigurationBuilder()
             .AddInMemoryCollection(options.Select(o => new KeyValuePair<string, string?>(VoteQuorumOptions.Section + ":" + o.Key, o.Value)))
             .Build();
-        return new VoteQuorumPolicy().Decide(new QuorumContext(new NodeId(members[0]), view, all, cluster, TimeSpan.Zero, state, incarnation));
+        return new VoteQuorumPolicy().Decide(new QuorumContext(new NodeId(members[0]), view, all, cluster, TimeSpan.Zero, state, incarnation, device is null ? null : [device]));
+    }
+
+    [Test]
+    public void A_quorum_device_is_expected_and_its_vote_counts_only_for_the_view_holding_it()
+    {
+        var held = Decide(2, [1], new QuorumDeviceVote("witness-node", 1, Granted: true, "granted"));
+        var notHeld = Decide(2, [1], new QuorumDeviceVote("witness-node", 1, Granted: false, "held by view (4, 2)"));
+
+        Assert.Multiple(() =>
+        {
+            Assert.That((held.Verdict, held.Votes, held.ExpectedVotes, held.Needed, held.DualQuorum), Is.EqualTo((QuorumVerdict.Quorate, 2, 3, 2, false)));
+            Assert.That(held.Reason, Is.EqualTo("2 of 3 expected votes (1 from witness-node); 2 needed"));
+            Assert.That((notHeld.Verdict, notHeld.Votes, notHeld.ExpectedVotes), Is.EqualTo((QuorumVerdict.NotQuorate, 1, 3)));
+            Assert.That(notHeld.Reason, Is.EqualTo("1 of 3 expected votes (witness-node: held by view (4, 2)); 2 needed"));
+        });
+    }
+
+    [Test]
+    public void A_quorum_device_replaces_two_node_mode_and_what_it_implies()
+    {
+        var alone = Decide(2, [1], new QuorumDeviceVote("witness-node", 1, Granted: false, "witness unreachable"), options: ("TwoNode", "true"));
+        var withVote = Decide(2, [1], new QuorumDeviceVote("witness-node", 1, Granted: true, "granted"), options: ("TwoNode", "true"));
+
+        Assert.Multiple(() =>
+        {
+            Assert.That((alone.Verdict, alone.DualQuorum, alone.Needed), Is.EqualTo((QuorumVerdict.NotQuorate, false, 2)));
+            Assert.That(alone.Reason, Does.EndWith("TwoNode is off while a quorum device is configured"));
+            Assert.That(alone.Flags, Does.Not.Contain("TwoNode"));
+            Assert.That(withVote.Verdict, Is.EqualTo(QuorumVerdict.Quorate), "no wait_for_all implied: the device's vote suffices at start");
+        });
     }
 
     [Test]

@@ -17,4 +17,11 @@ public enum PluginSlot
     /// <c>Cluster:Quorum:Policy</c> (default <c>votequorum</c>).
     /// </summary>
     QuorumPolicy = 2,
+
+    /// <summary>
+    /// Gives its votes to one partition at a time (a witness process, a lease on shared storage).
+    /// Registers <see cref="Quorum.IQuorumDevice"/>; chosen cluster-wide by <c>Cluster:Quorum:Device</c>
+    /// (default: none).
+    /// </summary>
+    QuorumDevice = 3,
 }

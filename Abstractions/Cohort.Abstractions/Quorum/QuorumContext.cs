@@ -14,7 +14,8 @@ public sealed class QuorumContext
         IConfiguration cluster,
         TimeSpan now,
         ReadOnlyMemory<byte> state,
-        long localIncarnation = 0)
+        long localIncarnation = 0,
+        IReadOnlyList<QuorumDeviceVote>? devices = null)
     {
         ArgumentNullException.ThrowIfNull(view);
         ArgumentNullException.ThrowIfNull(nodes);
@@ -26,6 +27,7 @@ public sealed class QuorumContext
         Now = now;
         State = state;
         LocalIncarnation = localIncarnation;
+        Devices = devices ?? [];
     }
 
     /// <summary>The node asking.</summary>
@@ -60,6 +62,18 @@ public sealed class QuorumContext
     /// <summary>What the policy's previous decision put in <see cref="QuorumDecision.State"/>, as last
     /// persisted on this node; empty the first time.</summary>
     public ReadOnlyMemory<byte> State { get; }
+
+    /// <summary>The quorum devices of the cluster document (<c>Cluster:Quorum:Device</c>), with whether
+    /// each gives its votes to <see cref="View"/>; empty when none is configured. A policy that counts
+    /// votes counts a device's <see cref="QuorumDeviceVote.Votes"/> among the expected votes, and among
+    /// the view's votes when <see cref="QuorumDeviceVote.Granted"/>.</summary>
+    public IReadOnlyList<QuorumDeviceVote> Devices { get; }
+
+    /// <summary>The votes of the devices that give them to <see cref="View"/>.</summary>
+    public int GrantedDeviceVotes => Devices.Where(d => d.Granted).Sum(d => d.Votes);
+
+    /// <summary>The votes of every configured device, granted or not.</summary>
+    public int ConfiguredDeviceVotes => Devices.Sum(d => d.Votes);
 
     /// <summary>The sum of the votes of the view's members, as the cluster document gives them.</summary>
     public int ViewVotes

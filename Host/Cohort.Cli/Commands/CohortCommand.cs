@@ -19,6 +19,7 @@ internal static class CohortCommand
             LeaveCommand.Create(),
             SimulateCommand.Create(),
             DebugCommand.Create(),
+            WitnessCommand.Create(),
         };
         var parse = root.Parse(args);
         // The agent and the demo handle SIGTERM and SIGINT themselves (graceful stop, then exit 0).

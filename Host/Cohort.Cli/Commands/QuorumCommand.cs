@@ -38,7 +38,10 @@ internal static class QuorumCommand
             ("dual quorum", quorum.DualQuorum ? "YES: both sides of a split may be quorate; fencing alone separates them" : "no"),
             ("why", quorum.Reason),
             ("on loss", quorum.NoQuorumPolicy ?? "stop"),
-            ("device", status.Device ?? "none"),
+            ("device", status.Device is { } device
+                ? $"{device.Name} ({device.Votes} vote{(device.Votes == 1 ? "" : "s")}): " +
+                  (device.Granted ? $"its vote is this view's ({device.GrantRemainingMilliseconds?.ToString("0", CultureInfo.InvariantCulture) ?? "?"} ms left); " : "its vote is not this view's; ") + device.Detail
+                : "none"),
         };
         if (status.View is { } view)
         {

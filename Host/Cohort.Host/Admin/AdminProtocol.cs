@@ -89,7 +89,15 @@ public sealed record QuorumReport(string? Policy, int Votes, int Expected, strin
 /// <param name="View">The installed view, or null.</param>
 /// <param name="Nodes">Every configured node, its votes, and whether it is in the view.</param>
 /// <param name="Device">The quorum device's state, or null when none is configured.</param>
-public sealed record QuorumStatus(bool Quorate, double? LeaseRemainingMilliseconds, QuorumReport Quorum, ViewReport? View, IReadOnlyList<NodeVotes> Nodes, string? Device);
+public sealed record QuorumStatus(bool Quorate, double? LeaseRemainingMilliseconds, QuorumReport Quorum, ViewReport? View, IReadOnlyList<NodeVotes> Nodes, DeviceStatus? Device);
+
+/// <summary>The quorum device in <c>cohort quorum</c>.</summary>
+/// <param name="Name">Its plugin name (<c>Cluster:Quorum:Device</c>).</param>
+/// <param name="Votes">Its votes (<c>Cluster:Quorum:DeviceVotes</c>).</param>
+/// <param name="Granted">Whether its votes are this node's view's now.</param>
+/// <param name="GrantRemainingMilliseconds">How long the grant still holds, when granted.</param>
+/// <param name="Detail">The device's own words.</param>
+public sealed record DeviceStatus(string Name, int Votes, bool Granted, double? GrantRemainingMilliseconds, string Detail);
 
 /// <summary>A configured node in <c>cohort quorum</c>.</summary>
 public sealed record NodeVotes(int NodeId, string Name, int Votes, bool Member);

@@ -104,7 +104,20 @@ internal sealed class AdminVerbs
         var nodes = _state.Configuration.Cluster?.Nodes
             .Select(n => new NodeVotes(n.Id.Value, n.Name, n.Votes, snapshot.View?.Contains(n.Id) == true))
             .ToList() ?? [];
-        return new QuorumStatus(quorate, quorate ? remaining : null, QuorumReportOf(snapshot), ViewReportOf(snapshot), nodes, Device: null);
+        return new QuorumStatus(quorate, quorate ? remaining : null, QuorumReportOf(snapshot), ViewReportOf(snapshot), nodes, DeviceStatusOf(snapshot));
+    }
+
+    private DeviceStatus? DeviceStatusOf(AgentState.Snapshot snapshot)
+    {
+        if (_state.Configuration.Cluster is not { QuorumDevice: { } name } cluster)
+        {
+            return null;
+        }
+
+        var now = _state.Clock();
+        var grant = snapshot.DeviceGrant;
+        var granted = grant is not null && snapshot.View is { } view && grant.Holds(view.Id, now);
+        return new DeviceStatus(name, cluster.DeviceVotes, granted, granted ? (grant!.Until - now).TotalMilliseconds : null, grant?.Detail ?? "no report yet");
     }
 
     public StatusReport Status()

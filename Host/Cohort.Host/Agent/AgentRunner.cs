@@ -45,11 +45,17 @@ public static partial class AgentRunner
         var selected = new HashSet<LoadedPlugin>();
         LoadedPlugin? policyPlugin = null;
         LoadedPlugin? transportPlugin = null;
+        LoadedPlugin? devicePlugin = null;
         PeerSetup? peers = null;
         if (configuration.Cluster is { } cluster)
         {
             policyPlugin = catalog.Select(PluginSlot.QuorumPolicy, cluster.QuorumPolicy, configuration.DescribeSource("Cluster:Quorum:Policy"));
             selected.Add(policyPlugin);
+            if (cluster.QuorumDevice is { } device)
+            {
+                devicePlugin = catalog.Select(PluginSlot.QuorumDevice, device, configuration.DescribeSource("Cluster:Quorum:Device"));
+                selected.Add(devicePlugin);
+            }
             if (cluster.Nodes.Count > 1)
             {
                 transportPlugin = catalog.Select(PluginSlot.Transport, node.Transport, configuration.DescribeSource("Node:Transport"));
@@ -102,6 +108,8 @@ public static partial class AgentRunner
         builder.Services.AddSingleton<MembershipService>(sp => new MembershipService(
             state,
             policyPlugin is null ? null : PluginCatalog.Resolve<IQuorumPolicy>(policyPlugin),
+            devicePlugin is null ? null : PluginCatalog.Resolve<IQuorumDevice>(devicePlugin),
+            peers?.Key ?? [],
             sp.GetService<TransportService>(),
             directory,
             sp.GetRequiredService<TimeProvider>(),

@@ -20,6 +20,8 @@ internal sealed partial class MembershipService : IHostedService, IAsyncDisposab
 {
     private readonly AgentState _state;
     private readonly IQuorumPolicy? _policy;
+    private readonly IQuorumDevice? _device;
+    private readonly byte[] _clusterKey;
     private readonly TransportService? _transport;
     private readonly StateDirectory _directory;
     private readonly TimeProvider _time;
@@ -29,11 +31,14 @@ internal sealed partial class MembershipService : IHostedService, IAsyncDisposab
     private MembershipCore? _core;
     private CoreRuntime? _runtime;
     private bool _everQuorate;
+    private View? _deviceView;
 
-    public MembershipService(AgentState state, IQuorumPolicy? policy, TransportService? transport, StateDirectory directory, TimeProvider time, IHostApplicationLifetime lifetime, ILogger<MembershipService> logger)
+    public MembershipService(AgentState state, IQuorumPolicy? policy, IQuorumDevice? device, byte[] clusterKey, TransportService? transport, StateDirectory directory, TimeProvider time, IHostApplicationLifetime lifetime, ILogger<MembershipService> logger)
     {
         _state = state;
         _policy = policy;
+        _device = device;
+        _clusterKey = clusterKey;
         _transport = transport;
         _directory = directory;
         _time = time;
@@ -57,10 +62,26 @@ internal sealed partial class MembershipService : IHostedService, IAsyncDisposab
             ClusterSnapshot(_state.Configuration.Root),
             Convert.FromHexString(cluster.Sha256),
             _policy,
-            cluster.Membership);
+            cluster.Membership,
+            _device is null || cluster.QuorumDevice is null ? null : new DeviceSetup(cluster.QuorumDevice, cluster.DeviceVotes));
         _runtime = new CoreRuntime("membership", _core, Path.Combine(_directory.Path, "membership"), _time, Send, OnEvent, AfterStep, _logger);
         _state.Clock = () => _runtime.Now;
         _runtime.Start(_state.Self);
+        if (_device is not null)
+        {
+            var runtime = _runtime;
+            await _device.StartAsync(
+                new QuorumDeviceSession(
+                    _state.Self,
+                    cluster.Name,
+                    [.. cluster.Nodes.Select(n => n.ToClusterNode())],
+                    () => runtime.Now,
+                    grant => runtime.Post(new LocalRequest(new DeviceReport(grant))),
+                    _clusterKey,
+                    cluster.Membership.ClockDriftBound),
+                cancellationToken).ConfigureAwait(false);
+        }
+
         if (_transport is not null)
         {
             await _transport.StartAsync(_runtime.Post, cancellationToken).ConfigureAwait(false);
@@ -97,6 +118,18 @@ internal sealed partial class MembershipService : IHostedService, IAsyncDisposab
             }
         }
 
+        if (_device is not null)
+        {
+            try
+            {
+                await _device.StopAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception ex)
+            {
+                LogDeviceStopFailed(_logger, ex);
+            }
+        }
+
         try
         {
             await _runtime.DisposeAsync().ConfigureAwait(false);
@@ -120,7 +153,8 @@ internal sealed partial class MembershipService : IHostedService, IAsyncDisposab
     private void AfterStep()
     {
         var core = _core!;
-        _state.Publish(new AgentState.Snapshot(core.Installed, core.Decision, core.QuorateUntil, core.QuorumReason, core.Phase.ToString().ToLowerInvariant()));
+        _state.Publish(new AgentState.Snapshot(core.Installed, core.Decision, core.QuorateUntil, core.QuorumReason, core.Phase.ToString().ToLowerInvariant(), core.DeviceGrant));
+        TellDevice(core);
         SelfFenceIfQuorumLost(core);
     }
 
@@ -151,6 +185,18 @@ internal sealed partial class MembershipService : IHostedService, IAsyncDisposab
                 break;
             default:
                 break;
+        }
+    }
+
+    /// <summary>Tells the quorum device which view to ask its vote for: the installed one, or none once
+    /// the node gave up quorum to leave.</summary>
+    private void TellDevice(MembershipCore core)
+    {
+        var view = core.Phase is MembershipPhase.Member or MembershipPhase.Leaving ? core.Installed : null;
+        if (_device is not null && !ReferenceEquals(view, _deviceView))
+        {
+            _deviceView = view;
+            _device.ViewChanged(view);
         }
     }
 
@@ -241,6 +287,9 @@ internal sealed partial class MembershipService : IHostedService, IAsyncDisposab
 
     [LoggerMessage(Level = LogLevel.Error, Message = "the quorum listener {Listener} threw")]
     private static partial void LogListenerFailed(ILogger logger, Exception exception, string listener);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "the quorum device failed to stop")]
+    private static partial void LogDeviceStopFailed(ILogger logger, Exception exception);
 
     [LoggerMessage(Level = LogLevel.Critical, Message = "the membership runtime failed")]
     private static partial void LogRuntimeFailed(ILogger logger, Exception exception);

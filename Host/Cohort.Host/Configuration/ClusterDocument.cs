@@ -24,7 +24,7 @@ internal sealed class ClusterDocument
     /// <summary>The core keys of the document below <c>Cluster</c>; plugins own further sections.</summary>
     internal static readonly IReadOnlySet<string> CoreKeys = new HashSet<string>(StringComparer.OrdinalIgnoreCase)
     {
-        "Name", "Description", "Nodes", "Quorum:Policy", "Quorum:NoQuorumPolicy",
+        "Name", "Description", "Nodes", "Quorum:Policy", "Quorum:NoQuorumPolicy", "Quorum:Device", "Quorum:DeviceVotes",
         "Membership:HeartbeatInterval", "Membership:FailureTimeout", "Membership:QuorumLease", "Membership:ClockDriftBound",
     };
 
@@ -57,6 +57,12 @@ internal sealed class ClusterDocument
 
     /// <summary><c>Cluster:Quorum:Policy</c>, default <c>votequorum</c>.</summary>
     public string QuorumPolicy { get; }
+
+    /// <summary><c>Cluster:Quorum:Device</c>: the quorum device plugin, or null (the default) for none.</summary>
+    public string? QuorumDevice { get; private init; }
+
+    /// <summary><c>Cluster:Quorum:DeviceVotes</c>: the votes the quorum device carries, default 1.</summary>
+    public int DeviceVotes { get; private init; } = 1;
 
     /// <summary><c>Cluster:Quorum:NoQuorumPolicy</c>, default <c>stop</c>.</summary>
     public NoQuorumPolicy NoQuorumPolicy { get; private init; }
@@ -155,6 +161,25 @@ internal sealed class ClusterDocument
             Problem("Cluster:Quorum:NoQuorumPolicy", "one of " + string.Join(", ", NoQuorumPolicies.Keys), onLoss);
         }
 
+        var device = cluster["Quorum:Device"] is { Length: > 0 } named ? named : null;
+        if (device is not null && !PluginNames.IsValid(device))
+        {
+            Problem("Cluster:Quorum:Device", "a quorum device plugin name, such as witness-node", device);
+        }
+
+        var deviceVotes = 1;
+        if (cluster["Quorum:DeviceVotes"] is { } rawVotes)
+        {
+            if (!int.TryParse(rawVotes, NumberStyles.None, CultureInfo.InvariantCulture, out deviceVotes) || deviceVotes is < 1 or > 1_000_000)
+            {
+                Problem("Cluster:Quorum:DeviceVotes", "an integer from 1 to 1000000", rawVotes);
+            }
+            else if (device is null)
+            {
+                Problem("Cluster:Quorum:DeviceVotes", "no value unless Cluster:Quorum:Device names a device", rawVotes);
+            }
+        }
+
         foreach (var (key, expected, actual) in MembershipOptions.Validate(cluster.GetSection("Membership")))
         {
             Problem(key, expected, actual);
@@ -170,6 +195,8 @@ internal sealed class ClusterDocument
         {
             Membership = MembershipOptions.From(cluster.GetSection("Membership")),
             NoQuorumPolicy = noQuorum,
+            QuorumDevice = device,
+            DeviceVotes = deviceVotes,
         };
     }
 

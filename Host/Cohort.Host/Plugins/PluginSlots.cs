@@ -11,6 +11,7 @@ internal static class PluginSlots
     {
         PluginSlot.Transport => "transport",
         PluginSlot.QuorumPolicy => "quorum-policy",
+        PluginSlot.QuorumDevice => "quorum-device",
         _ => slot.ToString(),
     };
 
@@ -18,6 +19,7 @@ internal static class PluginSlots
     {
         PluginSlot.Transport => typeof(ITransport),
         PluginSlot.QuorumPolicy => typeof(IQuorumPolicy),
+        PluginSlot.QuorumDevice => typeof(IQuorumDevice),
         _ => throw new ArgumentOutOfRangeException(nameof(slot), slot, "unknown slot"),
     };
 
@@ -25,6 +27,7 @@ internal static class PluginSlots
     {
         PluginSlot.Transport => "Node:Transport",
         PluginSlot.QuorumPolicy => "Cluster:Quorum:Policy",
+        PluginSlot.QuorumDevice => "Cluster:Quorum:Device",
         _ => throw new ArgumentOutOfRangeException(nameof(slot), slot, "unknown slot"),
     };
 }

@@ -20,7 +20,8 @@ public sealed record VoteQuorumOptions
 
     /// <summary>A two-node cluster: quorum is 1, so either node alone is quorate and fencing alone
     /// decides which survives (dual quorum is declared). Implies <see cref="WaitForAll"/>. It switches
-    /// itself off when the document has more than two nodes.</summary>
+    /// itself off when the document has more than two nodes, and when a quorum device is configured
+    /// (the device's vote then breaks the tie, as with corosync's qdevice).</summary>
     /// <value>Default false.</value>
     public bool TwoNode { get; init; }
 
@@ -83,10 +84,12 @@ public sealed record VoteQuorumOptions
     }
 
     /// <summary>Whether <see cref="TwoNode"/> is in effect for a document of <paramref name="nodes"/> nodes.</summary>
-    public bool TwoNodeActive(int nodes) => TwoNode && nodes == 2;
+    /// <param name="nodes">The number of nodes in the document.</param>
+    /// <param name="hasDevice">Whether a quorum device is configured: it replaces two-node mode.</param>
+    public bool TwoNodeActive(int nodes, bool hasDevice = false) => TwoNode && nodes == 2 && !hasDevice;
 
     /// <summary>Whether wait-for-all is in effect for a document of <paramref name="nodes"/> nodes.</summary>
-    public bool WaitForAllActive(int nodes) => WaitForAll ?? TwoNodeActive(nodes);
+    public bool WaitForAllActive(int nodes, bool hasDevice = false) => WaitForAll ?? TwoNodeActive(nodes, hasDevice);
 
     /// <summary>Reads the options from a cluster document; call only on a validated document.</summary>
     public static VoteQuorumOptions From(IConfiguration cluster)

@@ -21,9 +21,11 @@ public sealed class VoteQuorumPolicy : IQuorumPolicy
         var options = VoteQuorumOptions.From(context.Cluster);
         var remembered = VoteQuorumState.Decode(context.State.Span);
         var nodes = context.Nodes.Count;
-        var votes = context.ViewVotes;
-        var configured = context.ConfiguredVotes;
-        var twoNode = options.TwoNodeActive(nodes);
+        // A quorum device's votes are expected like a node's, and count for the view holding them.
+        var votes = context.ViewVotes + context.GrantedDeviceVotes;
+        var configured = context.ConfiguredVotes + context.ConfiguredDeviceVotes;
+        var hasDevice = context.Devices.Count > 0;
+        var twoNode = options.TwoNodeActive(nodes, hasDevice);
 
         var floor = options.ExpectedVotes ?? configured;
         if (options.ExpectedVotesTracking)
@@ -33,10 +35,20 @@ public sealed class VoteQuorumPolicy : IQuorumPolicy
 
         var expected = Math.Max(floor, votes);
         var quorum = twoNode ? 1 : (expected / 2) + 1;
-        var reason = new StringBuilder($"{votes} of {expected} expected votes; {quorum} needed");
+        var reason = new StringBuilder($"{votes} of {expected} expected votes");
+        foreach (var device in context.Devices)
+        {
+            reason.Append(device.Granted ? $" ({device.Votes} from {device.Name})" : $" ({device.Name}: {device.Detail})");
+        }
+
+        reason.Append($"; {quorum} needed");
+        if (hasDevice && options.TwoNodeActive(nodes))
+        {
+            reason.Append("; TwoNode is off while a quorum device is configured");
+        }
 
         // Wait-for-all: once per incarnation, every configured node must have been in one view.
-        var waitForAll = options.WaitForAllActive(nodes);
+        var waitForAll = options.WaitForAllActive(nodes, hasDevice);
         var sawAll = remembered.SawAllAsIncarnation;
         var allHere = context.Nodes.All(n => context.View.Contains(n.Id));
         if (waitForAll && allHere && context.LocalIncarnation > 0)

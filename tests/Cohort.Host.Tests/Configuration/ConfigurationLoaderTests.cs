@@ -94,6 +94,25 @@ public sealed class ConfigurationLoaderTests : TempDirectoryTest
     }
 
     [Test]
+    public void A_quorum_device_is_off_by_default_and_its_votes_need_a_device()
+    {
+        var node = Dir.Write("node.json", """{ "Node": { "Id": 1, "Bootstrap": "cluster.json" } }""");
+        Dir.Write("cluster.json", OneNodeCluster);
+        var defaults = ConfigurationLoader.Load(node, [], NoEnvironment).Cluster!;
+        Dir.Write("cluster.json", """{ "Nodes": [ { "Id": 1, "Name": "n1" } ], "Quorum": { "Device": "witness-node", "DeviceVotes": 2 } }""");
+        var withDevice = ConfigurationLoader.Load(node, [], NoEnvironment).Cluster!;
+        var cluster = Dir.Write("cluster.json", """{ "Nodes": [ { "Id": 1, "Name": "n1" } ], "Quorum": { "DeviceVotes": 0 } }""");
+        var bad = Assert.Throws<CohortStartupException>(() => ConfigurationLoader.Load(node, [], NoEnvironment))!;
+        Dir.Write("cluster.json", """{ "Nodes": [ { "Id": 1, "Name": "n1" } ], "Quorum": { "DeviceVotes": 1 } }""");
+        var orphan = Assert.Throws<CohortStartupException>(() => ConfigurationLoader.Load(node, [], NoEnvironment))!;
+
+        Assert.That((defaults.QuorumDevice, defaults.DeviceVotes), Is.EqualTo(((string?)null, 1)));
+        Assert.That((withDevice.QuorumDevice, withDevice.DeviceVotes), Is.EqualTo(("witness-node", 2)));
+        Assert.That(bad.Message, Is.EqualTo($"{cluster}: Cluster:Quorum:DeviceVotes: expected an integer from 1 to 1000000, got \"0\""));
+        Assert.That(orphan.Message, Is.EqualTo($"{cluster}: Cluster:Quorum:DeviceVotes: expected no value unless Cluster:Quorum:Device names a device, got \"1\""));
+    }
+
+    [Test]
     public void A_node_address_in_the_cluster_file_must_be_host_and_port()
     {
         var cluster = Dir.Write("cluster.json", """{ "Nodes": [ { "Id": 1, "Name": "n1", "Address": "127.0.0.1" } ] }""");
@@ -260,7 +279,7 @@ public sealed class ConfigurationLoaderTests : TempDirectoryTest
 
         Assert.That(error.Problems, Has.Count.EqualTo(2));
         Assert.That(error.Problems, Has.One.EqualTo($"{cluster}: Cluster:Nodes:0:Colour: unknown key; a node entry has Address, Id, Name, Votes"));
-        Assert.That(error.Problems, Has.One.EqualTo($"{cluster}: Cluster:Quorum:Polcy: unknown key; the document knows Cluster:Description, Cluster:Membership:ClockDriftBound, Cluster:Membership:FailureTimeout, Cluster:Membership:HeartbeatInterval, Cluster:Membership:QuorumLease, Cluster:Name, Cluster:Nodes, Cluster:Quorum:Mine, Cluster:Quorum:NoQuorumPolicy, Cluster:Quorum:Policy"));
+        Assert.That(error.Problems, Has.One.EqualTo($"{cluster}: Cluster:Quorum:Polcy: unknown key; the document knows Cluster:Description, Cluster:Membership:ClockDriftBound, Cluster:Membership:FailureTimeout, Cluster:Membership:HeartbeatInterval, Cluster:Membership:QuorumLease, Cluster:Name, Cluster:Nodes, Cluster:Quorum:Device, Cluster:Quorum:DeviceVotes, Cluster:Quorum:Mine, Cluster:Quorum:NoQuorumPolicy, Cluster:Quorum:Policy"));
     }
 
     [Test]
