@@ -517,6 +517,15 @@ public sealed class MembershipCore : IProtocolCore
         {
             ChangeViewIfNeeded();
         }
+        else if (Phase == MembershipPhase.Drained && _installed is not null && _installed.Members.All(m => m == Self || IsDrained(m)))
+        {
+            // Every member drained: nobody is left to install a view excluding this node, and nobody
+            // acts in this one.
+            Phase = MembershipPhase.Left;
+            PublishQuorum();
+            _out.Add(new PublishEvent(new LeftCluster(null)));
+            return;
+        }
 
         if (_installed is not null && !_reportedExpired && PromisesExpired(_installed))
         {
@@ -801,9 +810,9 @@ public sealed class MembershipCore : IProtocolCore
         // The lease the members earn by themselves, and the one they earn with the device's votes,
         // which ends no later than the device's grant.
         TimeSpan? until = LeaseStart(_installed, withDevice: false) is { } own ? own + _options.LeaseHeld : null;
-        if (_deviceGrant is { } grant && grant.Holds(_installed.Id, _now) && LeaseStart(_installed, withDevice: true) is { } helped)
+        if (_deviceGrant is { } grant && DeviceHolds(_installed.Id) && LeaseStart(_installed, withDevice: true) is { } helped)
         {
-            var capped = Min(helped + _options.LeaseHeld, grant.Until);
+            var capped = _options.Mutant == MembershipMutant.DeviceGrantNeverEnds ? helped + _options.LeaseHeld : Min(helped + _options.LeaseHeld, grant.Until);
             until = until is { } u ? Max(u, capped) : capped;
         }
 
@@ -910,10 +919,14 @@ public sealed class MembershipCore : IProtocolCore
     private QuorumContext Context(View view, bool withDevice = true)
     {
         IReadOnlyList<QuorumDeviceVote> devices = _device is { } device
-            ? [new QuorumDeviceVote(device.Name, device.Votes, withDevice && _deviceGrant is { } g && g.Holds(view.Id, _now), DeviceDetail(view.Id))]
+            ? [new QuorumDeviceVote(device.Name, device.Votes, withDevice && DeviceHolds(view.Id), DeviceDetail(view.Id))]
             : [];
         return new(Self.Node, view, _nodes, _cluster, _now, _policyState, Self.Incarnation, devices);
     }
+
+    /// <summary>Whether the device's latest grant gives its votes to <paramref name="view"/> now.</summary>
+    private bool DeviceHolds(ViewId view) =>
+        _deviceGrant is { } grant && (grant.Holds(view, _now) || (_options.Mutant == MembershipMutant.DeviceGrantNeverEnds && grant.View == view));
 
     private string DeviceDetail(ViewId view) => _deviceGrant switch
     {
@@ -943,6 +956,10 @@ public sealed class MembershipCore : IProtocolCore
 
         return p.CleanLeavers.All(m => _index.ContainsKey(m.Node.Value));
     }
+
+    /// <summary>Whether <paramref name="member"/> (that incarnation) announced it drained.</summary>
+    private bool IsDrained(NodeIncarnation member) =>
+        PeerOf(member.Node) is { } peer && peer.Incarnation == member.Incarnation && (peer.Flags & HeartbeatFlags.Drained) != 0;
 
     private static bool IsMember(View view, NodeIncarnation node)
     {

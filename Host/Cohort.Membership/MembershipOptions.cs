@@ -133,4 +133,7 @@ public enum MembershipMutant
 
     /// <summary>The coordinator installs a view once a quorum of its members acknowledged it, not all.</summary>
     InstallWithoutAllAcks,
+
+    /// <summary>A quorum device's grant never runs out: its votes count for the granted view for good.</summary>
+    DeviceGrantNeverEnds,
 }

@@ -125,6 +125,12 @@ public sealed class FaultPlan : ISimulationObserver
         var a = _random.Next(n);
         var b = (a + 1 + _random.Next(Math.Max(1, n - 1))) % n;
         var options = _cluster.Setup.Membership;
+        if (_cluster.Setup.Device is not null && _random.Chance(0.2))
+        {
+            _cluster.SetWitnessBlocked(a, _random.Chance(0.7)); // a node loses (or regains) its witness
+            return;
+        }
+
         switch (_random.Next(10))
         {
             case 0:

@@ -32,6 +32,18 @@ public sealed record ClusterSetup
     /// duplicates, no loss except at a <see cref="SessionReset"/> reported to both ends.</summary>
     public Func<NodeIncarnation, IProtocolCore>? Service { get; init; }
 
+    /// <summary>The quorum device, or null for none; its witness is <see cref="Witness"/>.</summary>
+    public DeviceSetup? Device { get; init; }
+
+    /// <summary>Makes the witness a <see cref="Device"/> asks (once per schedule).</summary>
+    public Func<ISimulatedWitness>? Witness { get; init; }
+
+    /// <summary>How often each node asks the witness (and at once after installing a view).</summary>
+    public TimeSpan DevicePing { get; init; } = TimeSpan.FromMilliseconds(100);
+
+    /// <summary>The lease each request asks the witness for.</summary>
+    public TimeSpan DeviceLease { get; init; } = TimeSpan.FromMilliseconds(500);
+
     /// <summary>One-way message latency on a healthy link: uniform in this range.</summary>
     public (TimeSpan Min, TimeSpan Max) Latency { get; init; } = (TimeSpan.FromMicroseconds(50), TimeSpan.FromMicroseconds(500));
 
@@ -120,6 +132,8 @@ public sealed class SimulatedCluster
     private readonly List<CoreOutput> _outputs = [];
     private readonly byte[] _scratch = new byte[64];
     private readonly Dictionary<(int, int), Session> _sessions = [];
+    private readonly ISimulatedWitness? _witness;
+    private readonly bool[] _witnessBlocked;
     private long _sequence;
     private long _sessionEpochs;
 
@@ -137,6 +151,8 @@ public sealed class SimulatedCluster
         }
 
         _blocked = new bool[_nodes.Length, _nodes.Length];
+        _witnessBlocked = new bool[_nodes.Length];
+        _witness = setup.Device is null ? null : (setup.Witness ?? throw new ArgumentException("a device needs a witness", nameof(setup)))();
         for (var i = 0; i < _nodes.Length; i++)
         {
             Schedule(TimeSpan.FromTicks(_random.Between(0, TimeSpan.FromMilliseconds(200).Ticks)), new SimEvent(EventKind.Boot, i, 0));
@@ -262,10 +278,14 @@ public sealed class SimulatedCluster
     /// <summary>Whether the link from one node to another is cut.</summary>
     public bool IsBlocked(int from, int to) => _blocked[from, to];
 
+    /// <summary>Cuts (or restores) a node's link to the quorum device's witness, both ways.</summary>
+    public void SetWitnessBlocked(int node, bool blocked) => _witnessBlocked[node] = blocked;
+
     /// <summary>Restores every link and clears loss, duplication and jitter.</summary>
     public void HealNetwork()
     {
         Array.Clear(_blocked);
+        Array.Clear(_witnessBlocked);
         LossRate = 0;
         DuplicateRate = 0;
         Jitter = TimeSpan.Zero;
@@ -312,6 +332,9 @@ public sealed class SimulatedCluster
             case EventKind.Boot:
                 Boot(e.Node);
                 return;
+            case EventKind.WitnessArrive:
+                AnswerAtWitness(e);
+                return;
             case EventKind.Resume:
                 if (_nodes[e.Node].Incarnation == e.Incarnation && _nodes[e.Node].State == SimNodeState.Paused)
                 {
@@ -324,7 +347,7 @@ public sealed class SimulatedCluster
         }
 
         var node = _nodes[e.Node];
-        if (node.State == SimNodeState.Down || (e.Kind is EventKind.Timer or EventKind.SessionReset && node.Incarnation != e.Incarnation))
+        if (node.State == SimNodeState.Down || (e.Kind is EventKind.Timer or EventKind.SessionReset or EventKind.DevicePing or EventKind.DeviceAnswer && node.Incarnation != e.Incarnation))
         {
             return; // for an incarnation that is gone
         }
@@ -369,6 +392,13 @@ public sealed class SimulatedCluster
                 }
 
                 break;
+            case EventKind.DevicePing:
+                AskWitness(e.Node, node);
+                Schedule(Now + _setup.DevicePing, new SimEvent(EventKind.DevicePing, e.Node, node.Incarnation));
+                break;
+            case EventKind.DeviceAnswer:
+                Step(e.Node, new LocalRequest(new DeviceReport(e.Grant!)));
+                break;
             default:
                 Step(e.Node, e.Frame!);
                 break;
@@ -389,7 +419,7 @@ public sealed class SimulatedCluster
             incarnation,
             Now,
             (_random.NextDouble() * 2 - 1) * drift,
-            new MembershipCore(_setup.Nodes, _setup.Cluster, _setup.ConfigHash, _setup.Policy(), _setup.Membership));
+            new MembershipCore(_setup.Nodes, _setup.Cluster, _setup.ConfigHash, _setup.Policy(), _setup.Membership, _setup.Device));
 
         var records = new Dictionary<string, ReadOnlyMemory<byte>>(StringComparer.Ordinal);
         foreach (var name in new[] { MembershipCore.RecordName, MembershipCore.PolicyRecordName })
@@ -401,6 +431,10 @@ public sealed class SimulatedCluster
         }
 
         Step(index, new CoreStarted(node.Self, records));
+        if (_witness is not null)
+        {
+            Schedule(Now + _setup.DevicePing, new SimEvent(EventKind.DevicePing, index, node.Incarnation));
+        }
         if (_setup.Service is not null && node.State == SimNodeState.Up)
         {
             node.Service = _setup.Service(node.Self);
@@ -498,7 +532,47 @@ public sealed class SimulatedCluster
             {
                 observer.AfterStep(this, node);
             }
+
+            if (_witness is not null && !service && !ReferenceEquals(DeviceView(node), node.AskedFor))
+            {
+                AskWitness(index, node); // a new view is asked for at once, as the real device does
+            }
         }
+    }
+
+    /// <summary>The view a node's device asks the vote for: the installed one while it may act.</summary>
+    private static View? DeviceView(SimNode node) =>
+        node.Core is { Phase: MembershipPhase.Member or MembershipPhase.Leaving } core ? core.Installed : null;
+
+    private void AskWitness(int index, SimNode node)
+    {
+        var view = DeviceView(node);
+        node.AskedFor = view;
+        if (view is null || _witnessBlocked[index] || _random.Chance(LossRate))
+        {
+            return;
+        }
+
+        var sent = node.LocalAt(Now);
+        Schedule(Now + _random.Between(_setup.Latency.Min, _setup.Latency.Max), new SimEvent(EventKind.WitnessArrive, index, node.Incarnation)
+        {
+            Request = new WitnessAsk(node.Self, view, sent),
+        });
+    }
+
+    private void AnswerAtWitness(SimEvent e)
+    {
+        var ask = e.Request!;
+        if (_witnessBlocked[e.Node])
+        {
+            return;
+        }
+
+        var granted = _witness!.Ask(ask.Node, ask.View, _setup.DeviceLease, _setup.Membership.ClockDriftBound, Now, out var reason);
+        var grant = granted
+            ? new QuorumDeviceGrant(ask.View.Id, ask.Sent + (_setup.DeviceLease * (1 - _setup.Membership.ClockDriftBound)), "granted by the simulated witness")
+            : new QuorumDeviceGrant(null, TimeSpan.Zero, "simulated witness: " + reason);
+        Schedule(Now + _random.Between(_setup.Latency.Min, _setup.Latency.Max), new SimEvent(EventKind.DeviceAnswer, e.Node, e.Incarnation) { Grant = grant });
     }
 
     private void Execute(int index, SimNode node, CoreOutput output, bool service)
@@ -759,7 +833,12 @@ internal enum EventKind
     Action,
     SessionFrame,
     SessionReset,
+    DevicePing,
+    WitnessArrive,
+    DeviceAnswer,
 }
+
+internal sealed record WitnessAsk(NodeIncarnation Node, View View, TimeSpan Sent);
 
 /// <summary>One event in the queue.</summary>
 /// <param name="Kind">What it is.</param>
@@ -781,6 +860,10 @@ internal sealed record SimEvent(EventKind Kind, int Node, long Incarnation)
     public Action? Action { get; init; }
 
     public NodeIncarnation Peer { get; init; }
+
+    public WitnessAsk? Request { get; init; }
+
+    public QuorumDeviceGrant? Grant { get; init; }
 }
 
 /// <summary>A session between two node incarnations, with the last delivery time per direction.</summary>
@@ -852,6 +935,9 @@ public sealed class SimNode
     internal Queue<SimEvent> Backlog { get; } = new();
 
     internal int CrashAfterOps { get; set; } = -1;
+
+    /// <summary>The view this node's device last asked the witness about.</summary>
+    internal View? AskedFor { get; set; }
 
     /// <summary>Its local monotonic time at real time <paramref name="global"/>.</summary>
     public TimeSpan LocalAt(TimeSpan global) => TimeSpan.FromTicks((long)((global - BootedAt).Ticks * (1 + Drift)));

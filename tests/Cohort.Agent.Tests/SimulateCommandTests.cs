@@ -66,12 +66,46 @@ public sealed class SimulateCommandTests : AgentTestBase
         Assert.That(report.GetProperty("viewsInstalled").GetInt64(), Is.GreaterThan(0));
     }
 
+    [TestCase("votequorum")]
+    [TestCase("static")]
+    public async Task Every_reference_policy_is_simulated_with_and_without_the_witness_device(string policy)
+    {
+        foreach (var device in new[] { "none", "witness-node" })
+        {
+            var report = await JsonOf("simulate", "--nodes", "3", "--policy", policy, "--device", device, "--seeds", "2", "--span", "30", "--json");
+
+            Assert.That(report.GetProperty("violations").GetArrayLength(), Is.Zero, $"{policy} with device {device}");
+            Assert.That(report.GetProperty("viewsInstalled").GetInt64(), Is.GreaterThan(0));
+        }
+    }
+
+    [Test]
+    public async Task The_witness_sample_is_simulated_with_its_device_and_its_mutant_is_caught()
+    {
+        var sample = Path.Combine(Cohort.TestSupport.RepoPaths.Root, "samples", "witness", "cluster.json");
+        var clean = await JsonOf("simulate", "--cluster", sample, "--seeds", "2", "--span", "30", "--json");
+        var (code, stdout, stderr) = await CohortProcess.RunAsync("simulate", "--cluster", sample, "--seeds", "40", "--span", "60", "--mutant", "device-grant-never-ends", "--json");
+
+        Assert.That(clean.GetProperty("violations").GetArrayLength(), Is.Zero);
+        Assert.That(code, Is.EqualTo(ExitCodes.Failure), stderr);
+        Assert.That(JsonDocument.Parse(stdout).RootElement.GetProperty("violations")[0].GetProperty("invariant").GetString(), Is.EqualTo("no-split-brain"));
+    }
+
+    [Test]
+    public async Task A_device_the_simulator_has_no_model_of_is_one_line()
+    {
+        var (code, _, stderr) = await CohortProcess.RunAsync("simulate", "--device", "witness-moon");
+        Assert.That(code, Is.EqualTo(ExitCodes.Config));
+        Assert.That(Lines(stderr), Has.Length.EqualTo(1));
+        Assert.That(stderr, Does.Contain("witness-moon"));
+    }
+
     [Test]
     public async Task Bad_arguments_are_one_line()
     {
         var (code, _, stderr) = await CohortProcess.RunAsync("simulate", "--mutant", "nope");
         Assert.That(code, Is.EqualTo(ExitCodes.Usage));
-        Assert.That(Lines(stderr), Is.EqualTo(new[] { "cohort: --mutant: expected one of lease-off, no-promise, install-without-all-acks, got \"nope\"" }));
+        Assert.That(Lines(stderr), Is.EqualTo(new[] { "cohort: --mutant: expected one of lease-off, no-promise, install-without-all-acks, device-grant-never-ends, got \"nope\"" }));
 
         var cluster = Dir.Write("bad.json", """{ "Nodes": [ { "Id": 1, "Name": "a" } ], "Membership": { "QuorumLease": "soon" } }""");
         (code, _, stderr) = await CohortProcess.RunAsync("simulate", "--cluster", cluster);

@@ -25,4 +25,20 @@ public class MutantTests
         TestContext.Out.WriteLine($"{mutant}: {report.Schedules} schedules in {report.Elapsed.TotalSeconds:F1} s; caught: {caught?.Invariant} at seed {caught?.Seed}: {caught?.Detail}");
         Assert.That(caught?.Invariant, Is.EqualTo(invariant), $"the {mutant} mutant survived {report.Schedules} schedules");
     }
+
+    [Test]
+    public void The_split_brain_checker_catches_a_core_whose_device_grant_never_ends()
+    {
+        var report = SimulationRunner.Run(new SimulationRequest
+        {
+            Setup = seed => Clusters.Witnessed(2 + (int)(seed % 2), Clusters.Mutant(MembershipMutant.DeviceGrantNeverEnds)),
+            Budget = SimulationBudget.PerSuite,
+            Span = TimeSpan.FromSeconds(60),
+            StopAtFirstViolation = true,
+        });
+
+        var caught = report.Violations.Count > 0 ? report.Violations[0] : null;
+        TestContext.Out.WriteLine($"{report.Schedules} schedules in {report.Elapsed.TotalSeconds:F1} s; caught: {caught?.Invariant} at seed {caught?.Seed}: {caught?.Detail}");
+        Assert.That(caught?.Invariant, Is.EqualTo(SplitBrainChecker.Name), $"the mutant survived {report.Schedules} schedules");
+    }
 }

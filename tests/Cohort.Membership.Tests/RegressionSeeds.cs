@@ -20,4 +20,16 @@ public class RegressionSeeds
         var (cluster, _, _) = SimulationRunner.RunOne(Clusters.VoteQuorum(SimulationSuite.NodesFor(seed)), seed, TimeSpan.FromSeconds(120));
         Assert.That(cluster.Violation, Is.Null, () => $"{cluster.Violation!.Invariant}: {cluster.Violation.Detail}\n{string.Join('\n', cluster.Violation.LastSteps)}");
     }
+
+    /// <summary>877, 975, 1975 (2 nodes, 60 s): both nodes of a view drained; neither could install
+    /// a view excluding the other, so both stayed DRAINED forever. A drained node whose fellow members
+    /// all drained now leaves on its own.</summary>
+    [TestCase(877UL)]
+    [TestCase(975UL)]
+    [TestCase(1975UL)]
+    public void TwoNodeSeedStaysClean(ulong seed)
+    {
+        var (cluster, _, _) = SimulationRunner.RunOne(Clusters.VoteQuorum(2), seed, TimeSpan.FromSeconds(60));
+        Assert.That(cluster.Violation, Is.Null, () => $"{cluster.Violation!.Invariant}: {cluster.Violation.Detail}");
+    }
 }

@@ -4,6 +4,7 @@ using System.Text.Json;
 using Cohort.Host;
 using Cohort.Host.Simulation;
 using Cohort.Membership;
+using Cohort.Quorum.WitnessNode;
 using Cohort.Simulation;
 
 namespace Cohort.Cli.Commands;
@@ -24,11 +25,12 @@ internal static class SimulateCommand
         var seeds = new Option<int?>("--seeds") { Description = "At most this many schedules." };
         var seconds = new Option<double>("--seconds") { Description = "Wall-clock budget in seconds: no schedule starts after it (the first always completes).", DefaultValueFactory = _ => 20 };
         var span = new Option<double>("--span") { Description = "Simulated seconds each schedule covers.", DefaultValueFactory = _ => 120 };
+        var device = new Option<string?>("--device") { Description = "The quorum device (default: the cluster file's, else none; \"none\" for none): witness-node." };
         var mutant = new Option<string?>("--mutant") { Description = "Run a deliberately broken core: " + string.Join(", ", SimulationSetupLoader.Mutants.Keys) + "." };
         var json = new Option<bool>("--json") { Description = "Print the report as JSON." };
         var command = new Command("simulate", "Run the real cores under the deterministic simulator with random faults; report invariant violations.")
         {
-            cluster, nodes, policy, plugins, seed, seeds, seconds, span, mutant, json,
+            cluster, nodes, policy, device, plugins, seed, seeds, seconds, span, mutant, json,
         };
         command.SetAction((parse, cancellationToken) => CohortCommand.Guard(() =>
         {
@@ -49,7 +51,9 @@ internal static class SimulateCommand
                 parse.GetValue(nodes),
                 parse.GetValue(policy),
                 parse.GetValue(plugins)?.FullName ?? Path.Combine(AppContext.BaseDirectory, "plugins"),
-                broken);
+                broken,
+                parse.GetValue(device));
+            setup = WithWitness(setup);
             var report = SimulationRunner.Run(new SimulationRequest
             {
                 Setup = _ => setup,
@@ -70,6 +74,40 @@ internal static class SimulateCommand
             return Task.FromResult(report.Violations.Count == 0 ? 0 : 1);
         }));
         return command;
+    }
+
+    /// <summary>Attaches the model of the setup's quorum device: the device plugin's own arbiter.</summary>
+    private static ClusterSetup WithWitness(ClusterSetup setup)
+    {
+        switch (setup.Device?.Name)
+        {
+            case null:
+                return setup;
+            case WitnessNodePlugin.Name:
+                var options = WitnessNodeOptions.From(setup.Cluster.GetSection(WitnessNodeOptions.Section));
+                var tieBreaker = options.TieBreakerNode(setup.Nodes);
+                return setup with
+                {
+                    Witness = () => new WitnessNodeSimulation(tieBreaker, options.Lease),
+                    DevicePing = options.PingInterval,
+                    DeviceLease = options.Lease,
+                };
+            case var other:
+                throw new CohortStartupException($"--device: the simulator has no model of the quorum device \"{other}\"; it models {WitnessNodePlugin.Name}", ExitCodes.Usage);
+        }
+    }
+
+    /// <summary>The witness-node arbiter as the simulator's witness.</summary>
+    private sealed class WitnessNodeSimulation(NodeId tieBreaker, TimeSpan maxLease) : ISimulatedWitness
+    {
+        private readonly WitnessArbiter _arbiter = new(maxLease, TimeSpan.Zero);
+
+        public bool Ask(NodeIncarnation node, View view, TimeSpan lease, double clockDriftBound, TimeSpan now, out string reason)
+        {
+            var answer = _arbiter.Ask(new WitnessRequest("simulated", node, view.Id, [.. view.Members.Select(m => m.Node.Value)], tieBreaker.Value, lease, clockDriftBound, 0), now);
+            reason = answer.Reason;
+            return answer.Granted;
+        }
     }
 
     private static void WriteText(SimulationReport report, ClusterSetup setup, ulong seed, double span)

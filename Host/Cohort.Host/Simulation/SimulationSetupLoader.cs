@@ -24,6 +24,7 @@ internal static class SimulationSetupLoader
         ["lease-off"] = MembershipMutant.LeaseOff,
         ["no-promise"] = MembershipMutant.NoPromise,
         ["install-without-all-acks"] = MembershipMutant.InstallWithoutAllAcks,
+        ["device-grant-never-ends"] = MembershipMutant.DeviceGrantNeverEnds,
     };
 
     /// <param name="clusterFile">A cluster file, or null to generate <paramref name="nodes"/> nodes.</param>
@@ -31,7 +32,9 @@ internal static class SimulationSetupLoader
     /// <param name="policyName">The quorum policy; default: the cluster file's, else votequorum.</param>
     /// <param name="pluginDirectory">Where the plugins are.</param>
     /// <param name="mutant">A broken membership core to run instead of the real one.</param>
-    public static ClusterSetup Load(string? clusterFile, int nodes, string? policyName, string pluginDirectory, MembershipMutant mutant)
+    /// <param name="deviceName">The quorum device: default the cluster file's (none when generated);
+    /// <c>none</c> for none. The caller supplies the device's witness model (<see cref="ClusterSetup.Witness"/>).</param>
+    public static ClusterSetup Load(string? clusterFile, int nodes, string? policyName, string pluginDirectory, MembershipMutant mutant, string? deviceName = null)
     {
         var catalog = PluginCatalog.Load(pluginDirectory, "--plugins");
         ConfigSource source;
@@ -54,7 +57,12 @@ internal static class SimulationSetupLoader
                 throw new CohortStartupException($"--nodes: expected a number of nodes from 1 to 1024, got {nodes}", ExitCodes.Usage);
             }
 
-            var keys = ClusterSetup.GeneratedKeys(nodes, policyName ?? ClusterDocument.DefaultQuorumPolicy);
+            var keys = new SortedDictionary<string, string?>(ClusterSetup.GeneratedKeys(nodes, policyName ?? ClusterDocument.DefaultQuorumPolicy).ToDictionary(), StringComparer.Ordinal);
+            if (deviceName is not null and not NoDevice)
+            {
+                keys["Cluster:Quorum:Device"] = deviceName;
+            }
+
             source = new ConfigSource("generated cluster", new ConfigurationBuilder().AddInMemoryCollection(keys).Build(), Directory.GetCurrentDirectory(), isFile: false);
             document = ClusterDocument.Parse("generated cluster", source.Root.GetSection("Cluster"), ClusterSetup.Canonical(keys));
         }
@@ -62,7 +70,18 @@ internal static class SimulationSetupLoader
         var configuration = new CohortConfiguration([source], new NodeOptions { Id = document.Nodes[0].Id.Value }, document);
         ConfigurationLoader.CheckClusterKeys(configuration, catalog.OwnedSections);
         var plugin = catalog.Select(PluginSlot.QuorumPolicy, policyName ?? document.QuorumPolicy, policyName is null ? source.Description + ": Cluster:Quorum:Policy" : "--policy");
-        catalog.Validate(configuration, new HashSet<LoadedPlugin> { plugin });
+        var device = deviceName is NoDevice ? null : deviceName ?? document.QuorumDevice;
+        var validated = new HashSet<LoadedPlugin> { plugin };
+        if (device is not null)
+        {
+            var devicePlugin = catalog.Select(PluginSlot.QuorumDevice, device, deviceName is null ? source.Description + ": Cluster:Quorum:Device" : "--device");
+            if (clusterFile is not null)
+            {
+                validated.Add(devicePlugin); // a generated document has none of the device's options: its defaults apply
+            }
+        }
+
+        catalog.Validate(configuration, validated);
 
         var services = new ServiceCollection().AddLogging();
         var builder = new ContainerBuilder();
@@ -77,6 +96,12 @@ internal static class SimulationSetupLoader
             source.Leaves().Select(kv => new KeyValuePair<string, string?>(kv.Key, kv.Value)),
             () => policy,
             document.Membership with { Mutant = mutant },
-            Convert.FromHexString(document.Sha256));
+            Convert.FromHexString(document.Sha256)) with
+        {
+            Device = device is null ? null : new DeviceSetup(device, document.DeviceVotes),
+        };
     }
+
+    /// <summary>The <c>--device</c> value that turns a cluster file's device off.</summary>
+    public const string NoDevice = "none";
 }
