@@ -141,4 +141,37 @@ public sealed class VoteQuorumFeatureSimulationTests
         Assert.That(cluster.Nodes[winnerA].Core!.Installed!.Members.Count, Is.EqualTo(2));
         AssertNoViolation(cluster);
     }
+
+    [Test]
+    public void Last_man_standing_lets_a_cluster_lose_nodes_one_window_at_a_time_down_to_the_tie_breaker()
+    {
+        var cluster = Cluster(4, ("LastManStanding", "true"), ("LastManStandingWindow", "2000"), ("AutoTieBreaker", "true"));
+        cluster.RunUntil(TimeSpan.FromSeconds(2));
+        Assert.That(Enumerable.Range(0, 4).All(n => Quorate(cluster, n)), Is.True, "formed");
+
+        // Each loss waits out the window; then the survivors expect only their own votes.
+        foreach (var (crash, survivors) in new[] { (3, new[] { 0, 1, 2 }), (2, new[] { 0, 1 }), (1, new[] { 0 }) })
+        {
+            cluster.Crash(crash);
+            cluster.RunFor(TimeSpan.FromSeconds(4));
+            Assert.That(survivors.All(n => Quorate(cluster, n)), Is.True, $"after node {crash + 1} crashed: {cluster.Nodes[0].Core!.QuorumReason}");
+            Assert.That(cluster.Nodes[0].Core!.Decision!.ExpectedVotes, Is.EqualTo(survivors.Length), "lowered after the window");
+        }
+
+        AssertNoViolation(cluster);
+    }
+
+    [Test]
+    public void Without_last_man_standing_two_losses_of_four_end_quorum()
+    {
+        var cluster = Cluster(4);
+        cluster.RunUntil(TimeSpan.FromSeconds(2));
+        cluster.Crash(3);
+        cluster.RunFor(TimeSpan.FromSeconds(4));
+        cluster.Crash(2);
+        cluster.RunFor(TimeSpan.FromSeconds(4));
+
+        Assert.That(Quorate(cluster, 0) || Quorate(cluster, 1), Is.False, "2 of 4 is no majority");
+        AssertNoViolation(cluster);
+    }
 }

@@ -15,6 +15,8 @@ public sealed class VoteQuorumConformanceTests : QuorumPolicyConformance
         ["Cluster:Quorum:VoteQuorum:ExpectedVotesTracking"] = "false",
         ["Cluster:Quorum:VoteQuorum:AutoTieBreaker"] = "false",
         ["Cluster:Quorum:VoteQuorum:AutoTieBreakerNode"] = "lowest",
+        ["Cluster:Quorum:VoteQuorum:LastManStanding"] = "false",
+        ["Cluster:Quorum:VoteQuorum:LastManStandingWindow"] = "10000",
     };
 
     protected override IEnumerable<IReadOnlyDictionary<string, string>> OptionSets =>
@@ -32,5 +34,7 @@ public sealed class VoteQuorumConformanceTests : QuorumPolicyConformance
             new Dictionary<string, string> { ["AutoTieBreaker"] = "true", ["AutoTieBreakerNode"] = "highest" },
             new Dictionary<string, string> { ["AutoTieBreaker"] = "true", ["AutoTieBreakerNode"] = "9 3 1" },
             new Dictionary<string, string> { ["AutoTieBreaker"] = "true", ["ExpectedVotesTracking"] = "true", ["WaitForAll"] = "true" },
+            new Dictionary<string, string> { ["LastManStanding"] = "true" },
+            new Dictionary<string, string> { ["LastManStanding"] = "true", ["AutoTieBreaker"] = "true", ["LastManStandingWindow"] = "1" },
         }.Select(set => (IReadOnlyDictionary<string, string>)set.ToDictionary(kv => VoteQuorumOptions.Section + ":" + kv.Key, kv => kv.Value));
 }

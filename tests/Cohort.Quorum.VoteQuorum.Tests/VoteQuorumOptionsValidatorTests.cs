@@ -49,11 +49,29 @@ public sealed class VoteQuorumOptionsValidatorTests
     }
 
     [Test]
+    public void Last_man_standing_refuses_two_node_expected_votes_tracking_and_a_bad_window()
+    {
+        const string S = VoteQuorumOptions.Section + ":";
+        var withTwoNode = Validate(new() { [S + "LastManStanding"] = "true", [S + "TwoNode"] = "true" });
+        var withTracking = Validate(new() { [S + "LastManStanding"] = "true", [S + "ExpectedVotesTracking"] = "true" });
+        var badWindow = Validate(new() { [S + "LastManStanding"] = "true", [S + "LastManStandingWindow"] = "soon" });
+        var fine = Validate(new() { [S + "LastManStanding"] = "true", [S + "AutoTieBreaker"] = "true", [S + "LastManStandingWindow"] = "20000" });
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(withTwoNode.Select(p => p.Expected), Is.EqualTo(new[] { "false when TwoNode is true: a two-node cluster has no votes to lower (use AutoTieBreaker for the last step)" }));
+            Assert.That(withTracking.Select(p => p.Expected), Is.EqualTo(new[] { "false when ExpectedVotesTracking is true: tracking never lets the expected votes go down; choose one" }));
+            Assert.That(badWindow.Select(p => (p.Key, p.Expected, p.Actual)), Is.EqualTo(new[] { (S + "LastManStandingWindow", "a whole number of milliseconds, at least 1", (string?)"soon") }));
+            Assert.That(fine, Is.Empty);
+        });
+    }
+
+    [Test]
     public void Unknown_keys_are_named()
     {
         var problem = Validate(new() { ["Cluster:Quorum:VoteQuorum:ExpectedVote"] = "3" }).Single();
 
         Assert.That(problem.Key, Is.EqualTo("Cluster:Quorum:VoteQuorum:ExpectedVote"));
-        Assert.That(problem.Expected, Is.EqualTo("one of ExpectedVotes, TwoNode, WaitForAll, ExpectedVotesTracking, AutoTieBreaker, AutoTieBreakerNode"));
+        Assert.That(problem.Expected, Is.EqualTo("one of ExpectedVotes, TwoNode, WaitForAll, ExpectedVotesTracking, AutoTieBreaker, AutoTieBreakerNode, LastManStanding, LastManStandingWindow"));
     }
 }

@@ -48,6 +48,19 @@ public sealed record VoteQuorumOptions
     /// <value>Default <c>lowest</c>.</value>
     public IReadOnlyList<string> AutoTieBreakerNode { get; init; } = [Lowest];
 
+    /// <summary>Once a quorate view has stood unchanged for <see cref="LastManStandingWindow"/>, expect only
+    /// its votes: the cluster can then lose nodes one window at a time down to two (to one with
+    /// <see cref="AutoTieBreaker"/>). The lowered value lives on each node for one incarnation and is
+    /// not agreed with the other nodes, so a lowered decision declares dual quorum: after a later split,
+    /// fencing alone decides, as with corosync's last_man_standing.</summary>
+    /// <value>Default false.</value>
+    public bool LastManStanding { get; init; }
+
+    /// <summary>How long a quorate view must stand unchanged before <see cref="LastManStanding"/> lowers
+    /// the expected votes to its votes.</summary>
+    /// <value>Default 10000 ms, as corosync's last_man_standing_window.</value>
+    public TimeSpan LastManStandingWindow { get; init; } = TimeSpan.FromSeconds(10);
+
     /// <summary>The value of <see cref="AutoTieBreakerNode"/> choosing the lowest voting node id.</summary>
     public const string Lowest = "lowest";
 
@@ -55,7 +68,7 @@ public sealed record VoteQuorumOptions
     public const string Highest = "highest";
 
     /// <summary>The known keys, as the validator reports them.</summary>
-    internal static readonly string[] Keys = [nameof(ExpectedVotes), nameof(TwoNode), nameof(WaitForAll), nameof(ExpectedVotesTracking), nameof(AutoTieBreaker), nameof(AutoTieBreakerNode)];
+    internal static readonly string[] Keys = [nameof(ExpectedVotes), nameof(TwoNode), nameof(WaitForAll), nameof(ExpectedVotesTracking), nameof(AutoTieBreaker), nameof(AutoTieBreakerNode), nameof(LastManStanding), nameof(LastManStandingWindow)];
 
     /// <summary>The tie-breaker node of a document, or null when none of the listed nodes is in it.</summary>
     public NodeId? TieBreaker(IReadOnlyList<ClusterNode> nodes)
@@ -104,6 +117,10 @@ public sealed record VoteQuorumOptions
             ExpectedVotesTracking = Flag(section, nameof(ExpectedVotesTracking)) ?? false,
             AutoTieBreaker = Flag(section, nameof(AutoTieBreaker)) ?? false,
             AutoTieBreakerNode = TieBreakerEntries(section.GetSection(nameof(AutoTieBreakerNode))) is { Count: > 0 } entries ? entries : [Lowest],
+            LastManStanding = Flag(section, nameof(LastManStanding)) ?? false,
+            LastManStandingWindow = section[nameof(LastManStandingWindow)] is { } window
+                ? TimeSpan.FromMilliseconds(int.Parse(window, NumberStyles.None, CultureInfo.InvariantCulture))
+                : TimeSpan.FromSeconds(10),
         };
     }
 

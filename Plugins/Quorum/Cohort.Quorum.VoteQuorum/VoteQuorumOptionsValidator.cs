@@ -31,7 +31,7 @@ public sealed class VoteQuorumOptionsValidator : IConfigSectionValidator
         }
 
         var flags = new Dictionary<string, bool>();
-        foreach (var flag in new[] { nameof(VoteQuorumOptions.TwoNode), nameof(VoteQuorumOptions.WaitForAll), nameof(VoteQuorumOptions.ExpectedVotesTracking), nameof(VoteQuorumOptions.AutoTieBreaker) })
+        foreach (var flag in new[] { nameof(VoteQuorumOptions.TwoNode), nameof(VoteQuorumOptions.WaitForAll), nameof(VoteQuorumOptions.ExpectedVotesTracking), nameof(VoteQuorumOptions.AutoTieBreaker), nameof(VoteQuorumOptions.LastManStanding) })
         {
             if (section[flag] is { } raw)
             {
@@ -50,6 +50,24 @@ public sealed class VoteQuorumOptionsValidator : IConfigSectionValidator
         {
             yield return new ConfigProblem(section.Path + ":" + nameof(VoteQuorumOptions.AutoTieBreaker),
                 "false when TwoNode is true: TwoNode lets either node act and fencing decides, AutoTieBreaker lets only the tie-breaker's side act; choose one", "true");
+        }
+
+        if (flags.GetValueOrDefault(nameof(VoteQuorumOptions.LastManStanding)) && flags.GetValueOrDefault(nameof(VoteQuorumOptions.TwoNode)))
+        {
+            yield return new ConfigProblem(section.Path + ":" + nameof(VoteQuorumOptions.LastManStanding),
+                "false when TwoNode is true: a two-node cluster has no votes to lower (use AutoTieBreaker for the last step)", "true");
+        }
+
+        if (flags.GetValueOrDefault(nameof(VoteQuorumOptions.LastManStanding)) && flags.GetValueOrDefault(nameof(VoteQuorumOptions.ExpectedVotesTracking)))
+        {
+            yield return new ConfigProblem(section.Path + ":" + nameof(VoteQuorumOptions.LastManStanding),
+                "false when ExpectedVotesTracking is true: tracking never lets the expected votes go down; choose one", "true");
+        }
+
+        if (section[nameof(VoteQuorumOptions.LastManStandingWindow)] is { } window
+            && (!int.TryParse(window, NumberStyles.None, CultureInfo.InvariantCulture, out var ms) || ms < 1))
+        {
+            yield return new ConfigProblem(section.Path + ":" + nameof(VoteQuorumOptions.LastManStandingWindow), "a whole number of milliseconds, at least 1", window);
         }
 
         var tieBreaker = section.GetSection(nameof(VoteQuorumOptions.AutoTieBreakerNode));

@@ -21,6 +21,7 @@ public sealed class VoteQuorumPolicy : IQuorumPolicy
         var options = VoteQuorumOptions.From(context.Cluster);
         var remembered = VoteQuorumState.Decode(context.State.Span);
         var nodes = context.Nodes.Count;
+
         // A quorum device's votes are expected like a node's, and count for the view holding them.
         var votes = context.ViewVotes + context.GrantedDeviceVotes;
         var configured = context.ConfiguredVotes + context.ConfiguredDeviceVotes;
@@ -31,6 +32,14 @@ public sealed class VoteQuorumPolicy : IQuorumPolicy
         if (options.ExpectedVotesTracking)
         {
             floor = Math.Max(floor, remembered.TrackedExpected);
+        }
+
+        // last_man_standing: what this incarnation lowered the expected votes to, never below the view's.
+        var lms = options.LastManStanding && context.LocalIncarnation > 0 && remembered.LmsIncarnation == context.LocalIncarnation ? remembered : default;
+        var lowered = lms.LmsExpected > 0 && lms.LmsExpected < floor;
+        if (lowered)
+        {
+            floor = lms.LmsExpected;
         }
 
         var expected = Math.Max(floor, votes);
@@ -67,11 +76,77 @@ public sealed class VoteQuorumPolicy : IQuorumPolicy
         {
             reason.Append(" (two_node: either node alone is quorate; fencing decides)");
         }
+        else if (lowered)
+        {
+            reason.Append($" (last_man_standing lowered the expected votes to {lms.LmsExpected}: both sides of a split may be quorate)");
+        }
         else if (expected < configured)
         {
             reason.Append($" (ExpectedVotes {expected} is below the nodes' {configured} votes: both sides of a split may be quorate)");
         }
 
+        // auto_tie_breaker: of two exact halves, the one holding the tie-breaker node.
+        var quorate = votes >= quorum && votes > 0;
+        if (!quorate && options.AutoTieBreaker && !twoNode && votes * 2 == expected)
+        {
+            var tieBreaker = options.TieBreaker(context.Nodes);
+            quorate = tieBreaker is { } node && context.View.Contains(node);
+            reason.Append(tieBreaker is { } tb
+                ? $"; an exact half {(quorate ? "holding" : "without")} tie-breaker node {tb} (auto_tie_breaker)"
+                : "; an exact half, but none of the AutoTieBreakerNode list is in the document");
+        }
+
+        var verdict = quorate && !waiting ? QuorumVerdict.Quorate : QuorumVerdict.NotQuorate;
+        var state = new VoteQuorumState(waitForAll ? sawAll : 0, options.ExpectedVotesTracking ? expected : 0);
+        TimeSpan? reevaluateAt = null;
+        if (options.LastManStanding && context.LocalIncarnation > 0)
+        {
+            (state, reevaluateAt) = LastManStanding(context, options, lms, state, verdict, votes, expected);
+        }
+
+        var flags = Flags(options, twoNode, waitForAll, waiting, lowered);
+        return new QuorumDecision(verdict, votes, expected, reason.ToString())
+        {
+            DualQuorum = dual,
+            State = state.Encode(),
+            Needed = quorum,
+            Flags = flags,
+            ReevaluateAt = reevaluateAt,
+        };
+    }
+
+    /// <summary>
+    /// The last_man_standing bookkeeping of one decision: a new view restarts the window; a quorate
+    /// view that stood through the window lowers the expected votes to its own (at least 2, or 1 with
+    /// auto_tie_breaker), which takes effect at the next decision, asked for at once. The lowered value
+    /// only ever follows the view's votes up again. Only the decision on the whole installed view is
+    /// remembered, so asking about a subset of the view never lowers anything.
+    /// </summary>
+    private static (VoteQuorumState State, TimeSpan? ReevaluateAt) LastManStanding(
+        QuorumContext context, VoteQuorumOptions options, VoteQuorumState lms, VoteQuorumState state, QuorumVerdict verdict, int votes, int expected)
+    {
+        var since = lms.LmsView == context.View.Id && lms.LmsIncarnation == context.LocalIncarnation ? lms.LmsSince : context.Now;
+        var lowered = lms.LmsExpected > 0 ? Math.Max(lms.LmsExpected, votes) : 0;
+        TimeSpan? reevaluateAt = null;
+        var target = Math.Max(votes, options.AutoTieBreaker ? 1 : 2);
+        if (verdict == QuorumVerdict.Quorate && target < expected)
+        {
+            if (context.Now - since >= options.LastManStandingWindow)
+            {
+                lowered = target;
+                reevaluateAt = context.Now; // the lowered value counts from the next decision on
+            }
+            else
+            {
+                reevaluateAt = since + options.LastManStandingWindow;
+            }
+        }
+
+        return (state with { LmsIncarnation = context.LocalIncarnation, LmsView = context.View.Id, LmsSince = since, LmsExpected = lowered }, reevaluateAt);
+    }
+
+    private static List<string> Flags(VoteQuorumOptions options, bool twoNode, bool waitForAll, bool waiting, bool lowered)
+    {
         var flags = new List<string>();
         if (twoNode)
         {
@@ -93,19 +168,11 @@ public sealed class VoteQuorumPolicy : IQuorumPolicy
             flags.Add("AutoTieBreaker");
         }
 
-        var state = new VoteQuorumState(waitForAll ? sawAll : 0, options.ExpectedVotesTracking ? expected : 0);
-        // auto_tie_breaker: of two exact halves, the one holding the tie-breaker node.
-        var quorate = votes >= quorum && votes > 0;
-        if (!quorate && options.AutoTieBreaker && !twoNode && votes * 2 == expected)
+        if (options.LastManStanding)
         {
-            var tieBreaker = options.TieBreaker(context.Nodes);
-            quorate = tieBreaker is { } node && context.View.Contains(node);
-            reason.Append(tieBreaker is { } tb
-                ? $"; an exact half {(quorate ? "holding" : "without")} tie-breaker node {tb} (auto_tie_breaker)"
-                : "; an exact half, but none of the AutoTieBreakerNode list is in the document");
+            flags.Add(lowered ? "LastManStanding (lowered)" : "LastManStanding");
         }
 
-        var verdict = quorate && !waiting ? QuorumVerdict.Quorate : QuorumVerdict.NotQuorate;
-        return new QuorumDecision(verdict, votes, expected, reason.ToString()) { DualQuorum = dual, State = state.Encode(), Needed = quorum, Flags = flags };
+        return flags;
     }
 }
