@@ -147,6 +147,13 @@ public sealed class MembershipCore : IProtocolCore
     /// <summary>Why the node is or is not quorate (ignoring the lease's run-out), for operators.</summary>
     public string QuorumReason { get; private set; } = "not started";
 
+    /// <summary>
+    /// Whether this node's quorum may be matched by another side's: the policy declared dual quorum for
+    /// the view, or for a set of members the lease or the promise reports rest on (a policy whose
+    /// verdict depends on what each node remembers, say). Fencing alone then separates the sides.
+    /// </summary>
+    public bool QuorumIsDual { get; private set; }
+
     /// <summary>Whether this node is quorate at <paramref name="now"/>.</summary>
     public bool IsQuorate(TimeSpan now) => QuorateUntil is { } until && now < until;
 
@@ -765,6 +772,7 @@ public sealed class MembershipCore : IProtocolCore
 
     private TimeSpan? ComputeQuorateUntil(out string reason)
     {
+        QuorumIsDual = false;
         if (Phase is MembershipPhase.Drained or MembershipPhase.Left)
         {
             reason = "drained: this node gave up quorum to leave";
@@ -783,34 +791,53 @@ public sealed class MembershipCore : IProtocolCore
             return null;
         }
 
-        var reporters = new List<NodeIncarnation>(_installed.Members.Count);
-        foreach (var member in _installed.Members)
+        // Quorums that declare dual quorum are used only when no other will do, and then the node's
+        // quorum is dual as a whole: the lease and the promise reports may rest on such a quorum.
+        if (QuorumFrom(allowDual: false, out reason) is { } strict)
+        {
+            QuorumIsDual = _decision.DualQuorum;
+            return strict;
+        }
+
+        var dual = QuorumFrom(allowDual: true, out reason);
+        QuorumIsDual = dual is not null;
+        return dual;
+    }
+
+    /// <summary>The lease, when members holding a quorum reported their promises expired and a quorum
+    /// acknowledged a heartbeat; with <paramref name="allowDual"/> false, counting only quorums that do
+    /// not declare dual quorum.</summary>
+    private TimeSpan? QuorumFrom(bool allowDual, out string reason)
+    {
+        var view = _installed!;
+        var reporters = new List<NodeIncarnation>(view.Members.Count);
+        foreach (var member in view.Members)
         {
             var reported = member == Self
                 ? _reportedExpired
-                : _peers[IndexOf(member.Node)] is var peer && peer.Incarnation == member.Incarnation && peer.ExpiredReportedFor == _installed.Id;
+                : _peers[IndexOf(member.Node)] is var peer && peer.Incarnation == member.Incarnation && peer.ExpiredReportedFor == view.Id;
             if (reported)
             {
                 reporters.Add(member);
             }
         }
 
-        if (!IsQuorum(_installed.Id, [.. reporters]))
+        if (!IsQuorum(view.Id, [.. reporters], allowDual: allowDual))
         {
-            reason = $"{_decision.Reason}; waiting for members holding a quorum to report their promises to excluded nodes expired";
+            reason = $"{_decision!.Reason}; waiting for members holding a quorum to report their promises to excluded nodes expired";
             return null;
         }
 
         if (_options.Mutant == MembershipMutant.LeaseOff)
         {
-            reason = _decision.Reason;
+            reason = _decision!.Reason;
             return TimeSpan.MaxValue;
         }
 
         // The lease the members earn by themselves, and the one they earn with the device's votes,
         // which ends no later than the device's grant.
-        TimeSpan? until = LeaseStart(_installed, withDevice: false) is { } own ? own + _options.LeaseHeld : null;
-        if (_deviceGrant is { } grant && DeviceHolds(_installed.Id) && LeaseStart(_installed, withDevice: true) is { } helped)
+        TimeSpan? until = LeaseStart(view, withDevice: false, allowDual) is { } own ? own + _options.LeaseHeld : null;
+        if (_deviceGrant is { } grant && DeviceHolds(view.Id) && LeaseStart(view, withDevice: true, allowDual) is { } helped)
         {
             var capped = _options.Mutant == MembershipMutant.DeviceGrantNeverEnds ? helped + _options.LeaseHeld : Min(helped + _options.LeaseHeld, grant.Until);
             until = until is { } u ? Max(u, capped) : capped;
@@ -818,11 +845,11 @@ public sealed class MembershipCore : IProtocolCore
 
         if (until is null)
         {
-            reason = $"{_decision.Reason}; no heartbeat acknowledged by a quorum yet";
+            reason = $"{_decision!.Reason}; no heartbeat acknowledged by a quorum yet";
             return null;
         }
 
-        reason = _decision.Reason;
+        reason = _decision!.Reason;
         return until;
     }
 
@@ -831,7 +858,7 @@ public sealed class MembershipCore : IProtocolCore
     private static TimeSpan Max(TimeSpan a, TimeSpan b) => a > b ? a : b;
 
     /// <summary>t_s: the send time of this node's latest heartbeat acknowledged by members holding a quorum.</summary>
-    private TimeSpan? LeaseStart(View view, bool withDevice)
+    private TimeSpan? LeaseStart(View view, bool withDevice, bool allowDual)
     {
         var echoes = new (TimeSpan At, NodeIncarnation Member)[view.Members.Count];
         for (var i = 0; i < echoes.Length; i++)
@@ -847,7 +874,7 @@ public sealed class MembershipCore : IProtocolCore
 
         // The smallest prefix (latest echoes first) that is a quorum; quorums are upward closed.
         int lo = 1, hi = echoes.Length;
-        if (!IsQuorum(view.Id, [.. echoes.Select(e => e.Member)], withDevice))
+        if (!IsQuorum(view.Id, [.. echoes.Select(e => e.Member)], withDevice, allowDual))
         {
             return null;
         }
@@ -855,7 +882,7 @@ public sealed class MembershipCore : IProtocolCore
         while (lo < hi)
         {
             var mid = (lo + hi) / 2;
-            if (IsQuorum(view.Id, [.. echoes.Take(mid).Select(e => e.Member)], withDevice))
+            if (IsQuorum(view.Id, [.. echoes.Take(mid).Select(e => e.Member)], withDevice, allowDual))
             {
                 hi = mid;
             }
@@ -891,14 +918,15 @@ public sealed class MembershipCore : IProtocolCore
         }
     }
 
-    private bool IsQuorum(ViewId id, NodeIncarnation[] members, bool withDevice = true)
+    private bool IsQuorum(ViewId id, NodeIncarnation[] members, bool withDevice = true, bool allowDual = true)
     {
         if (members.Length == 0)
         {
             return false;
         }
 
-        return AskPolicy(Context(new View(id, members), withDevice)).Verdict == QuorumVerdict.Quorate;
+        var decision = AskPolicy(Context(new View(id, members), withDevice));
+        return decision.Verdict == QuorumVerdict.Quorate && (allowDual || !decision.DualQuorum);
     }
 
     /// <summary>The policy's decision; one that throws never makes the node quorate.</summary>

@@ -5,8 +5,8 @@ namespace Cohort.Simulation;
 /// <summary>
 /// Invariant 1, no split brain, against ground truth: what every node that is not down (paused ones
 /// included: they would act on their beliefs the moment they resume) believes. Whenever a is quorate in
-/// Va and b in Vb with Va &lt; Vb, a must be a member of Vb. A policy that declares dual quorum
-/// (two_node) is exempt, as documented.
+/// Va and b in Vb with Va &lt; Vb, a must be a member of Vb. A node whose quorum is dual
+/// (<see cref="MembershipCore.QuorumIsDual"/>: two_node, say) is exempt, as documented.
 /// </summary>
 public sealed class SplitBrainChecker : ISimulationObserver
 {
@@ -27,7 +27,7 @@ public sealed class SplitBrainChecker : ISimulationObserver
             return;
         }
 
-        var mine = new Belief(node.Self, view, node.GlobalAt(until), core.Decision?.DualQuorum == true);
+        var mine = new Belief(node.Self, view, node.GlobalAt(until), core.QuorumIsDual);
         _beliefs[node.Id.Value] = mine;
         if (mine.Until <= cluster.Now || mine.Dual)
         {

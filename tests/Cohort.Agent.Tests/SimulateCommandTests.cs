@@ -68,6 +68,7 @@ public sealed class SimulateCommandTests : AgentTestBase
 
     [TestCase("votequorum")]
     [TestCase("static")]
+    [TestCase("keep-oldest")]
     public async Task Every_reference_policy_is_simulated_with_and_without_the_witness_device(string policy)
     {
         foreach (var device in new[] { "none", "witness-node" })

@@ -156,7 +156,7 @@ internal sealed class AdminVerbs
             decision?.Votes ?? 0,
             decision?.ExpectedVotes ?? 0,
             snapshot.Reason,
-            decision?.DualQuorum ?? false,
+            snapshot.QuorumIsDual || decision?.DualQuorum == true,
             decision?.Needed,
             decision?.Flags ?? [],
             _state.Configuration.Cluster is { } cluster ? ClusterDocument.Spell(cluster.NoQuorumPolicy) : null);

@@ -36,5 +36,5 @@ internal sealed class AgentState(NodeIncarnation self, string name, CohortConfig
 
     /// <summary>What membership believes: the installed view, the policy's decision on it, until when
     /// (on <see cref="Clock"/>) the node may act as quorate, why, and where the node stands.</summary>
-    public sealed record Snapshot(View? View, QuorumDecision? Decision, TimeSpan? QuorateUntil = null, string Reason = "starting", string Phase = "joining", QuorumDeviceGrant? DeviceGrant = null);
+    public sealed record Snapshot(View? View, QuorumDecision? Decision, TimeSpan? QuorateUntil = null, string Reason = "starting", string Phase = "joining", QuorumDeviceGrant? DeviceGrant = null, bool QuorumIsDual = false);
 }

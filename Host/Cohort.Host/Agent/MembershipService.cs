@@ -153,7 +153,7 @@ internal sealed partial class MembershipService : IHostedService, IAsyncDisposab
     private void AfterStep()
     {
         var core = _core!;
-        _state.Publish(new AgentState.Snapshot(core.Installed, core.Decision, core.QuorateUntil, core.QuorumReason, core.Phase.ToString().ToLowerInvariant(), core.DeviceGrant));
+        _state.Publish(new AgentState.Snapshot(core.Installed, core.Decision, core.QuorateUntil, core.QuorumReason, core.Phase.ToString().ToLowerInvariant(), core.DeviceGrant, core.QuorumIsDual));
         TellDevice(core);
         SelfFenceIfQuorumLost(core);
     }
