@@ -44,6 +44,7 @@ public sealed class WitnessArbiterTests
 
         Assert.That((early.Granted, early.Holder), Is.EqualTo((false, (ViewId?)Both)), "node2's hold lasts 500 ms × 1.01");
         Assert.That(early.Reason, Does.StartWith($"the vote is view {Both}'s for up to"));
+        Assert.That(early.RetryAfter, Is.EqualTo(TimeSpan.FromMilliseconds(1)).Within(TimeSpan.FromTicks(10)), "ask again when node2's hold ends");
         Assert.That(late.Granted, Is.True);
     }
 

@@ -38,7 +38,7 @@ internal sealed class WitnessArbiter(TimeSpan maxLease, TimeSpan startedAt, Witn
     public WitnessAnswer Ask(WitnessRequest request, TimeSpan now)
     {
         ArgumentNullException.ThrowIfNull(request);
-        WitnessAnswer Deny(string reason, ViewId? holder = null) => new(request.Stamp, false, holder, reason);
+        WitnessAnswer Deny(string reason, ViewId? holder = null, TimeSpan retryAfter = default) => new(request.Stamp, false, holder, reason, retryAfter);
 
         if (request.Lease > MaxLease)
         {
@@ -77,7 +77,7 @@ internal sealed class WitnessArbiter(TimeSpan maxLease, TimeSpan startedAt, Witn
         var blocking = mutant == WitnessMutant.NoExclusion ? null : _holds.Values.Where(h => h.View != request.View).MaxBy(h => h.Until);
         if (blocking is not null)
         {
-            return Deny($"the vote is view {blocking.View}'s for up to {Ms(blocking.Until - now)} ms more", blocking.View);
+            return Deny($"the vote is view {blocking.View}'s for up to {Ms(blocking.Until - now)} ms more", blocking.View, blocking.Until - now);
         }
 
         var renewing = _holds.Values.Any(h => h.View == request.View);

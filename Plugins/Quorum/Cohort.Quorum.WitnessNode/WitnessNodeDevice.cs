@@ -111,16 +111,21 @@ internal sealed partial class WitnessNodeDevice(WitnessNodeOptions options, ILog
                         view = _view;
                     }
 
+                    var wait = options.PingInterval;
                     if (view is not null)
                     {
-                        await AskAsync(stream, key, nonce, counter, session, view, tieBreaker).ConfigureAwait(false);
+                        var retryAfter = await AskAsync(stream, key, nonce, counter, session, view, tieBreaker).ConfigureAwait(false);
+                        if (retryAfter > TimeSpan.Zero && retryAfter < wait)
+                        {
+                            wait = retryAfter + TimeSpan.FromMilliseconds(1); // just after the other view's hold ends
+                        }
                     }
                     else
                     {
                         counter--; // nothing sent
                     }
 
-                    await _wake.WaitAsync(options.PingInterval, _stop.Token).ConfigureAwait(false);
+                    await _wake.WaitAsync(wait, _stop.Token).ConfigureAwait(false);
                 }
             }
             catch (OperationCanceledException) when (_stop.IsCancellationRequested)
@@ -146,7 +151,8 @@ internal sealed partial class WitnessNodeDevice(WitnessNodeOptions options, ILog
         }
     }
 
-    private async Task AskAsync(NetworkStream stream, byte[] key, byte[] nonce, long counter, QuorumDeviceSession session, View view, int tieBreaker)
+    /// <summary>Asks once and reports the answer; returns how soon to ask again when the witness said.</summary>
+    private async Task<TimeSpan> AskAsync(NetworkStream stream, byte[] key, byte[] nonce, long counter, QuorumDeviceSession session, View view, int tieBreaker)
     {
         var sent = session.Now();
         var request = new WitnessRequest(
@@ -172,6 +178,7 @@ internal sealed partial class WitnessNodeDevice(WitnessNodeOptions options, ILog
         Report(answer.Granted
             ? new QuorumDeviceGrant(view.Id, sent + (options.Lease * (1 - session.ClockDriftBound)), $"granted by witness {options.Address}")
             : new QuorumDeviceGrant(null, TimeSpan.Zero, $"witness {options.Address}: {answer.Reason}"));
+        return answer.RetryAfter;
     }
 
     private void Report(QuorumDeviceGrant grant)

@@ -21,7 +21,9 @@ internal sealed record WitnessRequest(string Cluster, NodeIncarnation Node, View
 /// <param name="Granted">Whether the vote is the requested view's, for the lease asked.</param>
 /// <param name="Holder">The view holding the vote when it is not the requested one, or null.</param>
 /// <param name="Reason">Why, for operators.</param>
-internal sealed record WitnessAnswer(long Stamp, bool Granted, ViewId? Holder, string Reason);
+/// <param name="RetryAfter">When refused because another view's hold has yet to run out: how long
+/// until it does, so the node asks again then rather than a whole ping later; zero otherwise.</param>
+internal sealed record WitnessAnswer(long Stamp, bool Granted, ViewId? Holder, string Reason, TimeSpan RetryAfter = default);
 
 /// <summary>
 /// The witness protocol over TCP. On accepting, the witness sends a 16-byte random nonce; then each
@@ -99,7 +101,7 @@ internal static class WitnessProtocol
     public static byte[] EncodeAnswer(WitnessAnswer a)
     {
         var reason = Encoding.UTF8.GetBytes(a.Reason.Length > 400 ? a.Reason[..400] : a.Reason);
-        var body = new byte[1 + 8 + 1 + 1 + 8 + 4 + 2 + reason.Length];
+        var body = new byte[1 + 8 + 1 + 1 + 8 + 4 + 4 + 2 + reason.Length];
         var w = new Writer(body);
         w.U8(AnswerType);
         w.I64(a.Stamp);
@@ -107,6 +109,7 @@ internal static class WitnessProtocol
         w.U8(a.Holder is null ? (byte)0 : (byte)1);
         w.I64(a.Holder?.Seq ?? 0);
         w.I32(a.Holder?.Coordinator.Value ?? 0);
+        w.I32((int)Math.Clamp(Math.Ceiling(a.RetryAfter.TotalMilliseconds), 0, int.MaxValue));
         w.U16((ushort)reason.Length);
         w.Bytes(reason);
         return body;
@@ -125,13 +128,14 @@ internal static class WitnessProtocol
         var hasHolder = r.U8();
         var seq = r.I64();
         var coordinator = r.I32();
+        var retryMs = r.I32();
         var reason = Encoding.UTF8.GetString(r.Bytes(r.U16()));
-        if (!r.Ok || !r.AtEnd || granted > 1 || hasHolder > 1)
+        if (!r.Ok || !r.AtEnd || granted > 1 || hasHolder > 1 || retryMs < 0)
         {
             return null;
         }
 
-        return new WitnessAnswer(stamp, granted == 1, hasHolder == 1 ? new ViewId(seq, new NodeId(coordinator)) : null, reason);
+        return new WitnessAnswer(stamp, granted == 1, hasHolder == 1 ? new ViewId(seq, new NodeId(coordinator)) : null, reason, TimeSpan.FromMilliseconds(retryMs));
     }
 
     /// <summary>Writes one authenticated frame.</summary>
