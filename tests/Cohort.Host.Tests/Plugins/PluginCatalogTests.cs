@@ -175,7 +175,7 @@ public sealed class PluginCatalogTests : TempDirectoryTest
         var cluster = Dir.Combine("cluster.json");
         Assert.That(error.Problems, Is.EquivalentTo(new[]
         {
-            $"{cluster}: Cluster:Quorum:VoteQuorum:TwoNodes: expected one of ExpectedVotes, TwoNode, WaitForAll, ExpectedVotesTracking, AutoTieBreaker, AutoTieBreakerNode, got \"True\"",
+            $"{cluster}: Cluster:Quorum:VoteQuorum:TwoNodes: expected one of ExpectedVotes, TwoNode, WaitForAll, ExpectedVotesTracking, AutoTieBreaker, AutoTieBreakerNode, LastManStanding, LastManStandingWindow, got \"True\"",
             $"{cluster}: Cluster:Quorum:VoteQuorum:ExpectedVotes: expected an integer of at least 1, got \"many\"",
         }));
     }
