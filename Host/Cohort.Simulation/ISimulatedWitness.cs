@@ -1,4 +1,5 @@
 using Cohort.Membership;
+using Cohort.Quorum;
 
 namespace Cohort.Simulation;
 
@@ -18,4 +19,19 @@ public interface ISimulatedWitness
     /// <param name="reason">Why not, when the answer is no.</param>
     /// <returns>Whether the vote is granted.</returns>
     bool Ask(NodeIncarnation node, View view, TimeSpan lease, double clockDriftBound, TimeSpan now, out string reason);
+}
+
+/// <summary>
+/// A quorum device the simulator runs on each node's behalf against shared state (a shared file,
+/// say), with no messages in between: at every ping the device takes one step for that node, on the
+/// node's own clock, and says what to report.
+/// </summary>
+public interface ISimulatedSharedDevice
+{
+    /// <summary>One step of the device for one node.</summary>
+    /// <param name="node">The node (a new incarnation starts afresh).</param>
+    /// <param name="view">The view it holds and may act in, or null.</param>
+    /// <param name="local">The node's clock now.</param>
+    /// <returns>The grant to report, on the node's clock.</returns>
+    QuorumDeviceGrant Advance(NodeIncarnation node, View? view, TimeSpan local);
 }

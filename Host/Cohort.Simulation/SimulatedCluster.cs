@@ -38,6 +38,10 @@ public sealed record ClusterSetup
     /// <summary>Makes the witness a <see cref="Device"/> asks (once per schedule).</summary>
     public Func<ISimulatedWitness>? Witness { get; init; }
 
+    /// <summary>Makes the shared device a <see cref="Device"/> runs on each node's behalf (once per
+    /// schedule), for a device with no witness process (<see cref="Witness"/> is then null).</summary>
+    public Func<ISimulatedSharedDevice>? SharedDevice { get; init; }
+
     /// <summary>How often each node asks the witness (and at once after installing a view).</summary>
     public TimeSpan DevicePing { get; init; } = TimeSpan.FromMilliseconds(100);
 
@@ -133,6 +137,7 @@ public sealed class SimulatedCluster
     private readonly byte[] _scratch = new byte[64];
     private readonly Dictionary<(int, int), Session> _sessions = [];
     private readonly ISimulatedWitness? _witness;
+    private readonly ISimulatedSharedDevice? _shared;
     private readonly bool[] _witnessBlocked;
     private long _sequence;
     private long _sessionEpochs;
@@ -152,7 +157,11 @@ public sealed class SimulatedCluster
 
         _blocked = new bool[_nodes.Length, _nodes.Length];
         _witnessBlocked = new bool[_nodes.Length];
-        _witness = setup.Device is null ? null : (setup.Witness ?? throw new ArgumentException("a device needs a witness", nameof(setup)))();
+        if (setup.Device is not null)
+        {
+            _shared = setup.SharedDevice?.Invoke();
+            _witness = _shared is null ? (setup.Witness ?? throw new ArgumentException("a device needs a witness or a shared model", nameof(setup)))() : null;
+        }
         for (var i = 0; i < _nodes.Length; i++)
         {
             Schedule(TimeSpan.FromTicks(_random.Between(0, TimeSpan.FromMilliseconds(200).Ticks)), new SimEvent(EventKind.Boot, i, 0));
@@ -431,7 +440,7 @@ public sealed class SimulatedCluster
         }
 
         Step(index, new CoreStarted(node.Self, records));
-        if (_witness is not null)
+        if (_witness is not null || _shared is not null)
         {
             Schedule(Now + _setup.DevicePing, new SimEvent(EventKind.DevicePing, index, node.Incarnation));
         }
@@ -533,7 +542,7 @@ public sealed class SimulatedCluster
                 observer.AfterStep(this, node);
             }
 
-            if (_witness is not null && !service && !ReferenceEquals(DeviceView(node), node.AskedFor))
+            if ((_witness is not null || _shared is not null) && !service && !ReferenceEquals(DeviceView(node), node.AskedFor))
             {
                 AskWitness(index, node); // a new view is asked for at once, as the real device does
             }
@@ -548,6 +557,18 @@ public sealed class SimulatedCluster
     {
         var view = DeviceView(node);
         node.AskedFor = view;
+        if (_shared is not null)
+        {
+            // The shared state is the device: one step now, reported at once (as a separate input).
+            if (!_witnessBlocked[index])
+            {
+                var grant = _shared.Advance(node.Self, view, node.LocalAt(Now));
+                Schedule(Now, new SimEvent(EventKind.DeviceAnswer, index, node.Incarnation) { Grant = grant });
+            }
+
+            return;
+        }
+
         if (view is null || _witnessBlocked[index] || _random.Chance(LossRate))
         {
             return;

@@ -69,9 +69,9 @@ public sealed class SimulateCommandTests : AgentTestBase
     [TestCase("votequorum")]
     [TestCase("static")]
     [TestCase("keep-oldest")]
-    public async Task Every_reference_policy_is_simulated_with_and_without_the_witness_device(string policy)
+    public async Task Every_reference_policy_is_simulated_with_every_reference_device_and_none(string policy)
     {
-        foreach (var device in new[] { "none", "witness-node" })
+        foreach (var device in new[] { "none", "witness-node", "witness-file" })
         {
             var report = await JsonOf("simulate", "--nodes", "3", "--policy", policy, "--device", device, "--seeds", "2", "--span", "30", "--json");
 

@@ -1,4 +1,6 @@
+using Cohort.Quorum;
 using Cohort.Quorum.VoteQuorum;
+using Cohort.Quorum.WitnessFile;
 using Cohort.Quorum.WitnessNode;
 using Cohort.Simulation;
 
@@ -27,6 +29,28 @@ internal static class Clusters
             DevicePing = defaults.PingInterval,
             DeviceLease = defaults.Lease,
         };
+    }
+
+    /// <summary>Votequorum with the witness-file device: every node's real lease core on one simulated file.</summary>
+    public static ClusterSetup FileWitnessed(int nodes, MembershipOptions? options = null)
+    {
+        var keys = ClusterSetup.GeneratedKeys(nodes, VoteQuorumPolicy.Name).ToDictionary();
+        keys["Cluster:Quorum:Device"] = WitnessFilePlugin.Name;
+        var members = Enumerable.Range(1, nodes).Select(id => new ClusterNode(new NodeId(id), $"n{id}", 1)).ToList();
+        var defaults = new WitnessFileOptions();
+        var setup = ClusterSetup.From(members, keys, () => new VoteQuorumPolicy(), options);
+        return setup with
+        {
+            Device = new DeviceSetup(WitnessFilePlugin.Name, 1),
+            SharedDevice = () => new FileModel(new FileLeaseModel([.. members.Select(m => m.Id)], defaults, setup.Membership.ClockDriftBound, new NodeId(1))),
+            DevicePing = defaults.RenewInterval,
+        };
+    }
+
+    /// <summary>The witness-file model as the simulator's shared device (as <c>cohort simulate</c> runs it).</summary>
+    private sealed class FileModel(FileLeaseModel model) : ISimulatedSharedDevice
+    {
+        public QuorumDeviceGrant Advance(NodeIncarnation node, View? view, TimeSpan local) => model.Advance(node, view, local);
     }
 
     /// <summary>The witness-node arbiter as the simulator's witness (as <c>cohort simulate</c> runs it).</summary>

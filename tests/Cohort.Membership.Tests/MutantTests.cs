@@ -26,12 +26,15 @@ public class MutantTests
         Assert.That(caught?.Invariant, Is.EqualTo(invariant), $"the {mutant} mutant survived {report.Schedules} schedules");
     }
 
-    [Test]
-    public void The_split_brain_checker_catches_a_core_whose_device_grant_never_ends()
+    [TestCase("witness-node")]
+    [TestCase("witness-file")]
+    public void The_split_brain_checker_catches_a_core_whose_device_grant_never_ends(string device)
     {
         var report = SimulationRunner.Run(new SimulationRequest
         {
-            Setup = seed => Clusters.Witnessed(2 + (int)(seed % 2), Clusters.Mutant(MembershipMutant.DeviceGrantNeverEnds)),
+            Setup = seed => device == "witness-node"
+                ? Clusters.Witnessed(2 + (int)(seed % 2), Clusters.Mutant(MembershipMutant.DeviceGrantNeverEnds))
+                : Clusters.FileWitnessed(2 + (int)(seed % 2), Clusters.Mutant(MembershipMutant.DeviceGrantNeverEnds)),
             Budget = SimulationBudget.PerSuite,
             Span = TimeSpan.FromSeconds(60),
             StopAtFirstViolation = true,

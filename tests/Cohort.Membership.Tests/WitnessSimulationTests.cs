@@ -68,12 +68,31 @@ public sealed class WitnessSimulationTests
     }
 
     [Test]
-    public void Random_faults_with_a_witness_break_no_invariant()
+    public void Either_node_of_two_survives_the_crash_of_the_other_with_a_witness_file()
+    {
+        foreach (var victim in new[] { 0, 1 })
+        {
+            var cluster = new SimulatedCluster(Clusters.FileWitnessed(2), seed: 5);
+            cluster.Observe(new SplitBrainChecker());
+            cluster.RunUntil(TimeSpan.FromSeconds(3));
+            cluster.Crash(victim);
+            cluster.RunFor(TimeSpan.FromSeconds(3));
+
+            var survivor = 1 - victim;
+            Assert.That(Quorate(cluster, survivor), Is.True, cluster.Nodes[survivor].Core!.QuorumReason);
+            Assert.That(cluster.Nodes[survivor].Core!.Decision!.Reason, Is.EqualTo("2 of 3 expected votes (1 from witness-file); 2 needed"));
+            AssertNoViolation(cluster);
+        }
+    }
+
+    [TestCase("witness-node")]
+    [TestCase("witness-file")]
+    public void Random_faults_with_a_quorum_device_break_no_invariant(string device)
     {
         var report = SimulationRunner.Run(new SimulationRequest
         {
-            Setup = seed => Clusters.Witnessed(2 + (int)(seed % 3)),
-            Budget = SimulationBudget.PerSuite,
+            Setup = seed => device == "witness-node" ? Clusters.Witnessed(2 + (int)(seed % 3)) : Clusters.FileWitnessed(2 + (int)(seed % 3)),
+            Budget = SimulationBudget.PerSuite / 2, // two devices share one suite's budget
             Span = TimeSpan.FromSeconds(60),
         });
 

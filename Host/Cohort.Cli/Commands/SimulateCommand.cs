@@ -4,6 +4,8 @@ using System.Text.Json;
 using Cohort.Host;
 using Cohort.Host.Simulation;
 using Cohort.Membership;
+using Cohort.Quorum;
+using Cohort.Quorum.WitnessFile;
 using Cohort.Quorum.WitnessNode;
 using Cohort.Simulation;
 
@@ -92,9 +94,24 @@ internal static class SimulateCommand
                     DevicePing = options.PingInterval,
                     DeviceLease = options.Lease,
                 };
+            case WitnessFilePlugin.Name:
+                var file = WitnessFileOptions.From(setup.Cluster.GetSection(WitnessFileOptions.Section));
+                var slots = setup.Nodes.Select(n => n.Id).Order().ToArray();
+                var fileTieBreaker = file.TieBreakerNode(setup.Nodes);
+                return setup with
+                {
+                    SharedDevice = () => new WitnessFileSimulation(new FileLeaseModel(slots, file, setup.Membership.ClockDriftBound, fileTieBreaker)),
+                    DevicePing = file.RenewInterval,
+                };
             case var other:
-                throw new CohortStartupException($"--device: the simulator has no model of the quorum device \"{other}\"; it models {WitnessNodePlugin.Name}", ExitCodes.Usage);
+                throw new CohortStartupException($"--device: the simulator has no model of the quorum device \"{other}\"; it models {WitnessNodePlugin.Name} and {WitnessFilePlugin.Name}", ExitCodes.Usage);
         }
+    }
+
+    /// <summary>The witness-file lease cores on one in-memory file as the simulator's shared device.</summary>
+    private sealed class WitnessFileSimulation(FileLeaseModel model) : ISimulatedSharedDevice
+    {
+        public QuorumDeviceGrant Advance(NodeIncarnation node, View? view, TimeSpan local) => model.Advance(node, view, local);
     }
 
     /// <summary>The witness-node arbiter as the simulator's witness.</summary>
