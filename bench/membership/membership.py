@@ -6,8 +6,9 @@ survivors are quorate in a view without it, from CLOCK_MONOTONIC: this script's 
 and the `quorate:True in VIEW ... at monotonic T` lines the agents log (both read the same clock).
 Prints each run, the medians, and the ratio to the configured failure timeout.
 
-Witness failover (--witness): the same on two agents and a `cohort witness` (the witness-node quorum
-device): SIGKILL either agent and measure until the survivor is quorate alone with the witness's vote.
+Witness failover (--witness, --witness-file): the same on two agents and a quorum device (a `cohort
+witness`, or a file both share): SIGKILL either agent and measure until the survivor is quorate alone
+with the device's vote.
 
 Soak (--soak SECONDS): three agents under `stress-ng --cpu 2` plus a build loop (dotnet build of a
 copy of the repository), counting view changes after the cluster formed; with no fault injected,
@@ -60,14 +61,16 @@ class Cluster:
         self.procs, self.logs = {}, {}
         ports = free_ports(nodes + 1)
         quorum = {"Policy": "votequorum"}
-        if witness:
+        if witness == "node":
             quorum.update({"Device": "witness-node", "WitnessNode": {"Address": f"127.0.0.1:{ports[nodes]}"}})
+        elif witness == "file":
+            quorum.update({"Device": "witness-file", "WitnessFile": {"Path": os.path.join(folder, "witness.lease")}})
         with open(os.path.join(folder, "cluster.json"), "w") as f:
             json.dump({"Name": "bench", "Nodes": [{"Id": i, "Name": f"node{i}"} for i in range(1, nodes + 1)],
                        "Quorum": quorum}, f)
         key = os.path.join(folder, "cluster.key")
         subprocess.run([cohort, "keygen", "--output", key], check=True, stdout=subprocess.DEVNULL)
-        if witness:
+        if witness == "node":
             self.logs[0] = open(os.path.join(folder, "witness.log"), "ab")
             self.procs[0] = subprocess.Popen(
                 [cohort, "witness", "--listen", f"127.0.0.1:{ports[nodes]}", "--key-file", key, "--max-lease", "1000"],
@@ -152,7 +155,12 @@ def failover_run(cohort, folder, victim, nodes, witness):
         killed_at = time.monotonic()
         cluster.kill(victim)
         cluster.wait_for_view(survivors, FAILOVER_DEADLINE_S)
+        # The status answered before the logger's queue wrote the line: poll the logs a little.
+        deadline = time.monotonic() + 5.0
         stamps = [quorate_without(cluster, n, victim, killed_at) for n in survivors]
+        while None in stamps and time.monotonic() < deadline:
+            time.sleep(0.05)
+            stamps = [quorate_without(cluster, n, victim, killed_at) for n in survivors]
         if None in stamps:
             raise RuntimeError(f"no quorate:True line after the kill in the survivors' logs in {folder}")
         return min(stamps) - killed_at, max(stamps) - killed_at
@@ -206,7 +214,8 @@ def main():
     repo = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=9, help="failover runs (default 9; the victim rotates over the three nodes)")
-    parser.add_argument("--witness", action="store_true", help="two agents and a cohort witness instead of three agents")
+    parser.add_argument("--witness", action="store_const", const="node", help="two agents and a cohort witness instead of three agents")
+    parser.add_argument("--witness-file", dest="witness", action="store_const", const="file", help="two agents sharing a witness-file instead of three agents")
     parser.add_argument("--soak", type=float, metavar="SECONDS", help="run the soak instead, for this long (target: 600)")
     parser.add_argument("--cohort", default=os.path.join(repo, "artifacts", "cohort", "cohort"),
                         help="the cohort program (default: the build in artifacts/cohort)")
@@ -251,8 +260,9 @@ def main():
     print()
     print(f"failure timeout (configured, Cluster:Membership:FailureTimeout)   {FAILURE_TIMEOUT_MS:5d} ms")
     if args.witness:
-        print(f"witness lease (Cluster:Quorum:WitnessNode:Lease)                  {WITNESS_LEASE_MS:5d} ms")
-        print(f"SIGKILL -> the survivor quorate alone with the witness's vote   median {last * 1000:5.0f} ms   "
+        section = "WitnessNode" if args.witness == "node" else "WitnessFile"
+        print(f"device lease (Cluster:Quorum:{section}:Lease)                  {WITNESS_LEASE_MS:5d} ms")
+        print(f"SIGKILL -> the survivor quorate alone with the device's vote   median {last * 1000:5.0f} ms   "
               f"ratio to the failure timeout {last * 1000 / FAILURE_TIMEOUT_MS:.2f}x   "
               f"(min {min(lasts) * 1000:.0f}, max {max(lasts) * 1000:.0f})")
         return 0

@@ -40,6 +40,7 @@ public sealed class FileLeaseCoreTests
         Assert.That(core.Read(Ms(0), Alone1, [Empty, theirs]), Is.Null);
         Assert.That(core.Read(Ms(504), Alone1, [Empty, theirs]), Is.Null, "500 ms × 1.01 not yet over");
         Assert.That(core.Grant(Ms(504)).Detail, Is.EqualTo($"node 2's claim for view {Alone2} changed 504 ms ago; waiting until it has been silent for the lease"));
+        Assert.That(core.BlockedUntil, Is.EqualTo(Ms(0) + (Lease * 1.01) + TimeSpan.FromTicks(1)), "read again when it falls silent");
         Assert.That(core.Read(Ms(506), Alone1, [Empty, theirs])?.Claim, Is.EqualTo(Alone1.Id));
     }
 

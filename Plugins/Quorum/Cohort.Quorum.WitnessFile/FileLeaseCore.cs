@@ -101,6 +101,10 @@ internal sealed class FileLeaseCore
         Held,
     }
 
+    /// <summary>When the claim that last kept this node from claiming falls silent (on its clock), so
+    /// the device reads again then rather than a whole renew interval later; null when none did.</summary>
+    public TimeSpan? BlockedUntil { get; private set; }
+
     /// <summary>What to report: the view the vote is this node's for, and until when.</summary>
     public QuorumDeviceGrant Grant(TimeSpan now) =>
         _phase == Phase.Held && _claimView is { } view && now < _grantUntil
@@ -153,6 +157,7 @@ internal sealed class FileLeaseCore
         }
 
         var blocking = Blocking(now, view.Id);
+        BlockedUntil = blocking is { } until ? until.ChangeSeenAt + (_lease * (1 + _rho)) + TimeSpan.FromTicks(1) : null;
         switch (_phase)
         {
             case Phase.None:

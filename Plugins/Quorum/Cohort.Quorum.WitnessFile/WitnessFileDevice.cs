@@ -107,7 +107,13 @@ internal sealed partial class WitnessFileDevice(WitnessFileOptions options, ILog
 
                 if (!again)
                 {
-                    await _wake.WaitAsync(options.RenewInterval, _stop.Token).ConfigureAwait(false);
+                    var wait = options.RenewInterval;
+                    if (core.BlockedUntil is { } unblocked && unblocked - session.Now() is var left && left < wait)
+                    {
+                        wait = left > TimeSpan.Zero ? left : TimeSpan.Zero; // read again the moment the other claim falls silent
+                    }
+
+                    await _wake.WaitAsync(wait, _stop.Token).ConfigureAwait(false);
                 }
             }
         }
