@@ -65,6 +65,9 @@ public sealed partial class WitnessServer : IAsyncDisposable
         return server;
     }
 
+    /// <summary>How long a connection may stay silent before the witness closes it.</summary>
+    public static TimeSpan IdleTimeout { get; } = TimeSpan.FromSeconds(30);
+
     private TimeSpan Now => _time.GetElapsedTime(_origin);
 
     private async Task AcceptAsync()
@@ -107,7 +110,10 @@ public sealed partial class WitnessServer : IAsyncDisposable
             await stream.WriteAsync(nonce, _stop.Token).ConfigureAwait(false);
             for (long counter = 0; ; counter++)
             {
-                var body = await WitnessProtocol.ReadFrameAsync(stream, key, nonce, counter * 2, _stop.Token).ConfigureAwait(false);
+                // A node asks every ping; a connection silent for this long is closed (it redials).
+                using var idle = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
+                idle.CancelAfter(IdleTimeout);
+                var body = await WitnessProtocol.ReadFrameAsync(stream, key, nonce, counter * 2, idle.Token).ConfigureAwait(false);
                 if (body is null)
                 {
                     return;
@@ -120,6 +126,10 @@ public sealed partial class WitnessServer : IAsyncDisposable
         }
         catch (Exception) when (_stop.IsCancellationRequested)
         {
+        }
+        catch (OperationCanceledException)
+        {
+            LogConnectionIdle(_logger, peer, IdleTimeout.TotalSeconds);
         }
         catch (Exception ex) when (ex is IOException or InvalidDataException or SocketException)
         {
@@ -172,6 +182,9 @@ public sealed partial class WitnessServer : IAsyncDisposable
 
     [LoggerMessage(Level = LogLevel.Information, Message = "connection from {Peer} closed: {Reason}")]
     private static partial void LogConnectionClosed(ILogger logger, string peer, string reason);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "connection from {Peer} closed: silent for {Seconds} s")]
+    private static partial void LogConnectionIdle(ILogger logger, string peer, double seconds);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "accept failed: {Reason}")]
     private static partial void LogAcceptFailed(ILogger logger, string reason);
