@@ -122,6 +122,23 @@ public abstract partial class ClusterTestBase : AgentTestBase
         return result;
     }
 
+    /// <summary>Polls <c>cohort quorum --json</c> until the node's quorum device is (or is not) granted; returns its <c>device</c>.</summary>
+    protected async Task<JsonElement> WaitForDeviceAsync(int node, bool granted)
+    {
+        var text = await Poll.UntilAsync($"node{node}'s quorum device vote to be granted:{granted}", async () =>
+        {
+            var (code, stdout, _) = await CohortProcess.RunAsync("quorum", "--json", "--socket", SocketOf(node));
+            if (code != 0)
+            {
+                return null;
+            }
+
+            var device = JsonDocument.Parse(stdout).RootElement.GetProperty("device");
+            return device.GetProperty("granted").GetBoolean() == granted ? device.GetRawText() : null;
+        }, TimeSpan.FromSeconds(60));
+        return JsonDocument.Parse(text).RootElement.Clone();
+    }
+
     protected static int[] MembersOf(JsonElement status) =>
         [.. status.GetProperty("view").GetProperty("members").EnumerateArray().Select(m => m.GetProperty("nodeId").GetInt32())];
 

@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Text.Json;
 using Cohort.Host.Native;
 using Cohort.TestSupport;
 
@@ -87,23 +86,6 @@ public sealed class WitnessClusterTests : ClusterTestBase
         var witness = Start("witness", "--listen", _witness, "--key-file", KeyFile, "--max-lease", "1000");
         StartAgents();
         return witness;
-    }
-
-    /// <summary>Polls <c>cohort quorum --json</c> until the node's device is (or is not) granted; returns its <c>device</c>.</summary>
-    private async Task<JsonElement> WaitForDeviceAsync(int node, bool granted)
-    {
-        var text = await Poll.UntilAsync($"node{node}'s witness vote to be granted:{granted}", async () =>
-        {
-            var (code, stdout, _) = await CohortProcess.RunAsync("quorum", "--json", "--socket", SocketOf(node));
-            if (code != 0)
-            {
-                return null;
-            }
-
-            var device = JsonDocument.Parse(stdout).RootElement.GetProperty("device");
-            return device.GetProperty("granted").GetBoolean() == granted ? device.GetRawText() : null;
-        }, TimeSpan.FromSeconds(60));
-        return JsonDocument.Parse(text).RootElement.Clone();
     }
 
     /// <summary>Waits until the node's grant was renewed this many times, seen as its time left going up.</summary>

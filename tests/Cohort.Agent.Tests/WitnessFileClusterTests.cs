@@ -1,4 +1,3 @@
-using System.Text.Json;
 using Cohort.Host.Native;
 using Cohort.TestSupport;
 
@@ -63,21 +62,5 @@ public sealed class WitnessFileClusterTests : ClusterTestBase
         var file = Dir.Combine("witness.lease");
         WriteCluster(2, clusterExtra: $$""", "Quorum": { "Device": "witness-file", "WitnessFile": { "Path": "{{file}}" } }""");
         StartAgents();
-    }
-
-    private async Task<JsonElement> WaitForDeviceAsync(int node, bool granted)
-    {
-        var text = await Poll.UntilAsync($"node{node}'s witness-file vote to be granted:{granted}", async () =>
-        {
-            var (code, stdout, _) = await CohortProcess.RunAsync("quorum", "--json", "--socket", SocketOf(node));
-            if (code != 0)
-            {
-                return null;
-            }
-
-            var device = JsonDocument.Parse(stdout).RootElement.GetProperty("device");
-            return device.GetProperty("granted").GetBoolean() == granted ? device.GetRawText() : null;
-        }, TimeSpan.FromSeconds(60));
-        return JsonDocument.Parse(text).RootElement.Clone();
     }
 }
