@@ -279,6 +279,17 @@ public sealed class AgentLifecycleTests : AgentTestBase
     }
 
     [Test]
+    public async Task A_quorum_device_that_cannot_start_stops_the_agent_naming_the_device_and_why()
+    {
+        var node = WriteConfig("""{ "Nodes": [ { "Id": 1, "Name": "n1" } ], "Quorum": { "Device": "witness-node", "WitnessNode": { "Address": "127.0.0.1:9" } } }""");
+
+        var (code, _, stderr) = await CohortProcess.RunAsync("agent", "--config", node);
+
+        Assert.That(code, Is.EqualTo(ExitCodes.Config));
+        Assert.That(Lines(stderr).Where(l => l.StartsWith("cohort: ", StringComparison.Ordinal)), Is.EqualTo(new[] { "cohort: quorum device witness-node: witness-node needs the cluster key (Node:KeyFile) to prove itself to the witness" }));
+    }
+
+    [Test]
     public async Task An_unknown_quorum_policy_lists_the_policies_found()
     {
         var node = WriteConfig("""{ "Nodes": [ { "Id": 1, "Name": "n1" } ], "Quorum": { "Policy": "majority" } }""");

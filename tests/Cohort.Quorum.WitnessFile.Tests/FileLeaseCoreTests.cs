@@ -80,6 +80,16 @@ public sealed class FileLeaseCoreTests
     }
 
     [Test]
+    public void A_slot_written_by_another_node_blocks_like_an_unreadable_one()
+    {
+        var core = Core(1);
+        var stranger = new SlotContent(new NodeId(7), 1, 3, null);
+
+        Assert.That(core.Read(Ms(0), Alone1, [Empty, stranger]), Is.Null);
+        Assert.That(core.Grant(Ms(0)).Detail, Does.Contain("(unreadable slot)"));
+    }
+
+    [Test]
     public void A_slot_round_trips_and_a_torn_one_reads_as_unknown()
     {
         var content = new SlotContent(Ids[1], 4, 99, Alone2);

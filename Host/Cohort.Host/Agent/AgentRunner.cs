@@ -65,6 +65,7 @@ public static partial class AgentRunner
         }
 
         catalog.Validate(configuration, selected);
+        var clusterKey = peers?.Key ?? DeviceKey(configuration);
 
         using var directory = StateDirectory.Open(node.StateDirectory);
         var incarnation = directory.BumpIncarnation();
@@ -109,7 +110,7 @@ public static partial class AgentRunner
             state,
             policyPlugin is null ? null : PluginCatalog.Resolve<IQuorumPolicy>(policyPlugin),
             devicePlugin is null ? null : PluginCatalog.Resolve<IQuorumDevice>(devicePlugin),
-            peers?.Key ?? [],
+            clusterKey,
             sp.GetService<TransportService>(),
             directory,
             sp.GetRequiredService<TimeProvider>(),
@@ -129,6 +130,13 @@ public static partial class AgentRunner
 
         await host.RunAsync(cancellationToken);
     }
+
+    /// <summary>The cluster key for a quorum device of a one-node cluster (which has no transport to read
+    /// it for): <c>Node:KeyFile</c> when set, else none.</summary>
+    private static byte[] DeviceKey(CohortConfiguration configuration) =>
+        configuration.Cluster?.QuorumDevice is not null && configuration.Node.KeyFile is { } keyFile
+            ? ClusterKeyFile.Read(keyFile, configuration.Node.AllowInsecureKeyFile, configuration.DescribeSource("Node:KeyFile"))
+            : [];
 
     /// <summary>
     /// Makes the agent the leader of its own process group, so that fencing can kill exactly this

@@ -1,4 +1,5 @@
 using Cohort.Cores;
+using Cohort.Host.Configuration;
 using Cohort.Host.Runtime;
 using Cohort.Host.State;
 using Cohort.Membership;
@@ -69,8 +70,22 @@ internal sealed partial class MembershipService : IHostedService, IAsyncDisposab
         _runtime.Start(_state.Self);
         if (_device is not null)
         {
-            var runtime = _runtime;
-            await _device.StartAsync(
+            await StartDeviceAsync(cluster, cancellationToken).ConfigureAwait(false);
+        }
+
+        if (_transport is not null)
+        {
+            await _transport.StartAsync(_runtime.Post, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Starts the quorum device; a device that cannot start stops the agent with one line.</summary>
+    private async Task StartDeviceAsync(ClusterDocument cluster, CancellationToken cancellationToken)
+    {
+        var runtime = _runtime!;
+        try
+        {
+            await _device!.StartAsync(
                 new QuorumDeviceSession(
                     _state.Self,
                     cluster.Name,
@@ -81,10 +96,9 @@ internal sealed partial class MembershipService : IHostedService, IAsyncDisposab
                     cluster.Membership.ClockDriftBound),
                 cancellationToken).ConfigureAwait(false);
         }
-
-        if (_transport is not null)
+        catch (Exception ex) when (ex is InvalidOperationException or ArgumentException or IOException)
         {
-            await _transport.StartAsync(_runtime.Post, cancellationToken).ConfigureAwait(false);
+            throw new CohortStartupException($"quorum device {cluster.QuorumDevice}: {ex.Message}");
         }
     }
 

@@ -129,7 +129,9 @@ internal sealed class FileLeaseCore
                 continue;
             }
 
-            var s = slots[i];
+            // A slot another node wrote (the document's node list changed under an old file) is as
+            // unreadable as a torn one, until its owner rewrites it.
+            var s = slots[i] is { } read && (read.Counter == 0 || read.Node == _slotNodes[i]) ? read : null;
             var claim = s is null ? Unknown : s.Claim;
             var key = s is null ? (-1L, -1L) : (s.Incarnation, s.Counter);
             ref var other = ref _others[i];

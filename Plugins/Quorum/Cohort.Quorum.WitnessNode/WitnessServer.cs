@@ -65,6 +65,9 @@ public sealed partial class WitnessServer : IAsyncDisposable
         return server;
     }
 
+    /// <summary>The most connections served at once; more are closed on arrival.</summary>
+    public const int MaxConnections = 1024;
+
     /// <summary>How long a connection may stay silent before the witness closes it.</summary>
     public static TimeSpan IdleTimeout { get; } = TimeSpan.FromSeconds(30);
 
@@ -92,6 +95,13 @@ public sealed partial class WitnessServer : IAsyncDisposable
             lock (_sync)
             {
                 _connections.RemoveAll(t => t.IsCompleted);
+                if (_connections.Count >= MaxConnections)
+                {
+                    LogTooManyConnections(_logger, MaxConnections);
+                    client.Dispose(); // nodes redial; a flood of strangers cannot exhaust the witness
+                    continue;
+                }
+
                 _connections.Add(ServeAsync(client));
             }
         }
@@ -185,6 +195,9 @@ public sealed partial class WitnessServer : IAsyncDisposable
 
     [LoggerMessage(Level = LogLevel.Information, Message = "connection from {Peer} closed: silent for {Seconds} s")]
     private static partial void LogConnectionIdle(ILogger logger, string peer, double seconds);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "{Max} connections already: a new one was closed")]
+    private static partial void LogTooManyConnections(ILogger logger, int max);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "accept failed: {Reason}")]
     private static partial void LogAcceptFailed(ILogger logger, string reason);
