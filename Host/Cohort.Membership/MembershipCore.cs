@@ -154,6 +154,10 @@ public sealed class MembershipCore : IProtocolCore
     /// </summary>
     public bool QuorumIsDual { get; private set; }
 
+    /// <summary>Whether the installed view is not quorate only for want of the quorum device's vote
+    /// (it would be with it): a device that has yet to grant a new view its vote, say.</summary>
+    public bool AwaitingDevice { get; private set; }
+
     /// <summary>Whether this node is quorate at <paramref name="now"/>.</summary>
     public bool IsQuorate(TimeSpan now) => QuorateUntil is { } until && now < until;
 
@@ -472,6 +476,8 @@ public sealed class MembershipCore : IProtocolCore
         }
 
         _decision = decision;
+        AwaitingDevice = decision.Verdict == QuorumVerdict.NotQuorate && _device is not null
+            && AskPolicy(Context(_installed!, withDevice: true, assumeGranted: true)).Verdict == QuorumVerdict.Quorate;
         if (_deviceGrant is { } grant && grant.Holds(_installed!.Id, _now))
         {
             _out.Add(new SetTimer(DeviceTimer, grant.Until)); // decide again when the grant runs out
@@ -944,10 +950,10 @@ public sealed class MembershipCore : IProtocolCore
 
     /// <summary>What the policy judges <paramref name="view"/> by; the device's votes count for it only
     /// when <paramref name="withDevice"/> and the device's latest grant holds for the view now.</summary>
-    private QuorumContext Context(View view, bool withDevice = true)
+    private QuorumContext Context(View view, bool withDevice = true, bool assumeGranted = false)
     {
         IReadOnlyList<QuorumDeviceVote> devices = _device is { } device
-            ? [new QuorumDeviceVote(device.Name, device.Votes, withDevice && DeviceHolds(view.Id), DeviceDetail(view.Id))]
+            ? [new QuorumDeviceVote(device.Name, device.Votes, withDevice && (assumeGranted || DeviceHolds(view.Id)), DeviceDetail(view.Id))]
             : [];
         return new(Self.Node, view, _nodes, _cluster, _now, _policyState, Self.Incarnation, devices);
     }

@@ -77,12 +77,46 @@ public sealed class WitnessClusterTests : ClusterTestBase
         Assert.That(reason, Does.Contain($"the vote is view {ViewIdOf(winner[1])}'s for up to").Or.Contain($"view {ViewIdOf(winner[1])} is preferred: it holds the tie-breaker node"));
     }
 
+    [Test]
+    public async Task Under_self_fence_the_survivor_of_a_sigkill_waits_for_the_witness_vote_instead_of_fencing_itself()
+    {
+        StartWitnessedCluster(selfFence: true);
+        await WaitForViewAsync(Both, Both);
+        await WaitForDeviceAsync(1, granted: true);
+
+        // node1's view of one lacks the witness's vote until node2's hold runs out.
+        Agent(2).Signal(Signals.Kill);
+        await WaitForViewAsync([1], [1]);
+        await WaitForDeviceAsync(1, granted: true);
+        Assert.That(Agent(1).Process.HasExited, Is.False, Agent(1).Stderr);
+    }
+
+    [Test]
+    public async Task Under_self_fence_the_loser_of_a_split_fences_itself_once_the_witness_refused_it()
+    {
+        StartWitnessedCluster(selfFence: true);
+        await WaitForViewAsync(Both, Both);
+        await WaitForDeviceAsync(1, granted: true);
+
+        foreach (var (node, peer) in new[] { (1, "node2"), (2, "node1") })
+        {
+            var (code, _, stderr) = await CohortProcess.RunAsync("debug", "partition", "--peer", peer, "--socket", SocketOf(node));
+            Assert.That(code, Is.Zero, stderr);
+        }
+
+        Assert.That(await Agent(2).WaitForExitAsync(), Is.EqualTo(128 + Signals.Kill), "killed by its own SIGKILL");
+        Assert.That(Agent(2).Stderr, Does.Contain("and Cluster:Quorum:NoQuorumPolicy is self-fence: this node fences itself"));
+        await WaitForViewAsync([1], [1]);
+        Assert.That(Agent(1).Process.HasExited, Is.False);
+    }
+
     /// <summary>Starts <c>cohort witness</c> on a free port and a two-node cluster using it.</summary>
-    private CohortProcess StartWitnessedCluster()
+    private CohortProcess StartWitnessedCluster(bool selfFence = false)
     {
         var port = Ports.Free(1)[0];
         _witness = "127.0.0.1:" + port.ToString(CultureInfo.InvariantCulture);
-        WriteCluster(2, clusterExtra: $$""", "Quorum": { "Device": "witness-node", "WitnessNode": { "Address": "{{_witness}}" } }""");
+        var noQuorum = selfFence ? """, "NoQuorumPolicy": "self-fence" """ : "";
+        WriteCluster(2, clusterExtra: $$""", "Quorum": { "Device": "witness-node", "WitnessNode": { "Address": "{{_witness}}" }{{noQuorum}} }""");
         var witness = Start("witness", "--listen", _witness, "--key-file", KeyFile, "--max-lease", "1000");
         StartAgents();
         return witness;

@@ -33,6 +33,7 @@ internal sealed partial class MembershipService : IHostedService, IAsyncDisposab
     private CoreRuntime? _runtime;
     private bool _everQuorate;
     private View? _deviceView;
+    private (ViewId View, TimeSpan Since)? _awaitingDevice;
 
     public MembershipService(AgentState state, IQuorumPolicy? policy, IQuorumDevice? device, byte[] clusterKey, TransportService? transport, StateDirectory directory, TimeProvider time, IHostApplicationLifetime lifetime, ILogger<MembershipService> logger)
     {
@@ -237,16 +238,40 @@ internal sealed partial class MembershipService : IHostedService, IAsyncDisposab
     /// judges not quorate fences itself. A lease that merely runs out (a view change hands over, or the
     /// node is cut off and has not yet noticed) is not enough: only the verdict on an installed view is.
     /// </summary>
+    /// <remarks>A view that lacks only the quorum device's vote is given <see cref="DeviceGrace"/> to get
+    /// it: a device grants a new view its vote only once the old view's grant ran out.</remarks>
     private void SelfFenceIfQuorumLost(MembershipCore core)
     {
-        if (_everQuorate
-            && _state.Configuration.Cluster!.NoQuorumPolicy == NoQuorumPolicy.SelfFence
-            && core.Phase == MembershipPhase.Member
-            && core.Decision is { Verdict: QuorumVerdict.NotQuorate } decision)
+        if (!_everQuorate
+            || _state.Configuration.Cluster!.NoQuorumPolicy != NoQuorumPolicy.SelfFence
+            || core.Phase != MembershipPhase.Member
+            || core.Decision is not { Verdict: QuorumVerdict.NotQuorate } decision)
         {
-            SelfFence(decision.Reason);
+            _awaitingDevice = null;
+            return;
         }
+
+        if (core.AwaitingDevice)
+        {
+            var now = _runtime!.Now;
+            if (_awaitingDevice is not { } awaiting || awaiting.View != core.Installed!.Id)
+            {
+                _awaitingDevice = (core.Installed!.Id, now);
+                return;
+            }
+
+            if (now - awaiting.Since < DeviceGrace)
+            {
+                return;
+            }
+        }
+
+        SelfFence(decision.Reason);
     }
+
+    /// <summary>How long a view that lacks only the device's vote waits for it before self-fence:
+    /// ten failure timeouts (4 s by default), well past any device lease a node should use.</summary>
+    private TimeSpan DeviceGrace => _state.Configuration.Cluster!.Membership.FailureTimeout * 10;
 
     /// <summary>Kills this agent's process group now. Written straight to standard error first: the
     /// logger's queue would die with the process.</summary>
