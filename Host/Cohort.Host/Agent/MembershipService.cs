@@ -34,6 +34,8 @@ internal sealed partial class MembershipService : IHostedService, IAsyncDisposab
     private bool _everQuorate;
     private View? _deviceView;
     private (ViewId View, TimeSpan Since)? _awaitingDevice;
+    private QuorumDeviceGrant? _lastGrant;
+    private TimeSpan _longestGrant;
 
     public MembershipService(AgentState state, IQuorumPolicy? policy, IQuorumDevice? device, byte[] clusterKey, TransportService? transport, StateDirectory directory, TimeProvider time, IHostApplicationLifetime lifetime, ILogger<MembershipService> logger)
     {
@@ -170,6 +172,7 @@ internal sealed partial class MembershipService : IHostedService, IAsyncDisposab
         var core = _core!;
         _state.Publish(new AgentState.Snapshot(core.Installed, core.Decision, core.QuorateUntil, core.QuorumReason, core.Phase.ToString().ToLowerInvariant(), core.DeviceGrant, core.QuorumIsDual));
         TellDevice(core);
+        NoteGrant(core);
         SelfFenceIfQuorumLost(core);
     }
 
@@ -269,9 +272,28 @@ internal sealed partial class MembershipService : IHostedService, IAsyncDisposab
         SelfFence(decision.Reason);
     }
 
-    /// <summary>How long a view that lacks only the device's vote waits for it before self-fence:
-    /// ten failure timeouts (4 s by default), well past any device lease a node should use.</summary>
-    private TimeSpan DeviceGrace => _state.Configuration.Cluster!.Membership.FailureTimeout * 10;
+    /// <summary>How long a view that lacks only the device's vote waits for it before self-fence: ten
+    /// failure timeouts (4 s by default), or three of the longest grants the device gave, if longer —
+    /// time for the old view's grant to run out and the new view to ask.</summary>
+    private TimeSpan DeviceGrace
+    {
+        get
+        {
+            var floor = _state.Configuration.Cluster!.Membership.FailureTimeout * 10;
+            return _longestGrant * 3 > floor ? _longestGrant * 3 : floor;
+        }
+    }
+
+    /// <summary>Remembers how long the device's grants last, from each new one.</summary>
+    private void NoteGrant(MembershipCore core)
+    {
+        if (core.DeviceGrant is { View: not null } grant && !ReferenceEquals(grant, _lastGrant))
+        {
+            _lastGrant = grant;
+            var length = grant.Until - _runtime!.Now;
+            _longestGrant = length > _longestGrant ? length : _longestGrant;
+        }
+    }
 
     /// <summary>Kills this agent's process group now. Written straight to standard error first: the
     /// logger's queue would die with the process.</summary>
