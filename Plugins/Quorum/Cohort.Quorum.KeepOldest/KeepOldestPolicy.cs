@@ -80,7 +80,6 @@ public sealed class KeepOldestPolicy : IQuorumPolicy
         {
             DualQuorum = dual,
             State = state.Encode(),
-            Needed = null,
             Flags = options.DownIfAlone ? ["DownIfAlone"] : [],
         };
     }

@@ -67,7 +67,11 @@ public sealed record WitnessNodeOptions
     }
 
     /// <summary>Splits <c>host:port</c>; false when it is not one.</summary>
-    public static bool TryParseAddress(string value, out string host, out int port)
+    /// <param name="value">The address.</param>
+    /// <param name="host">The host.</param>
+    /// <param name="port">The port.</param>
+    /// <param name="allowAnyPort">Accept port 0 (listen on any free port).</param>
+    public static bool TryParseAddress(string value, out string host, out int port, bool allowAnyPort = false)
     {
         host = "";
         port = 0;
@@ -79,7 +83,7 @@ public sealed record WitnessNodeOptions
 
         host = value![..colon].Trim('[', ']');
         return int.TryParse(value[(colon + 1)..], NumberStyles.None, CultureInfo.InvariantCulture, out port)
-            && port is > 0 and < 65536
+            && port >= (allowAnyPort ? 0 : 1) && port < 65536
             && (IPAddress.TryParse(host, out _) || Uri.CheckHostName(host) == UriHostNameType.Dns);
     }
 

@@ -46,14 +46,9 @@ public sealed partial class WitnessServer : IAsyncDisposable
     public static WitnessServer Start(WitnessServerOptions options, TimeProvider time, ILogger logger)
     {
         ArgumentNullException.ThrowIfNull(options);
-        if (!WitnessNodeOptions.TryParseAddress(options.Listen, out var host, out var port) && !options.Listen.EndsWith(":0", StringComparison.Ordinal))
+        if (!WitnessNodeOptions.TryParseAddress(options.Listen, out var host, out var port, allowAnyPort: true))
         {
             throw new ArgumentException($"--listen: expected host:port, such as 127.0.0.1:7409, got \"{options.Listen}\"", nameof(options));
-        }
-
-        if (port == 0)
-        {
-            host = options.Listen[..options.Listen.LastIndexOf(':')].Trim('[', ']');
         }
 
         var address = IPAddress.TryParse(host, out var ip) ? ip : Dns.GetHostAddresses(host)[0];
