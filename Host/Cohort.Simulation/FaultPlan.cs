@@ -16,26 +16,39 @@ public sealed class FaultPlan : ISimulationObserver
     private readonly SimRandom _random;
     private readonly bool _faults;
     private readonly TimeSpan _bound;
+    private readonly TimeSpan _extraCalm;
     private TimeSpan _chaosEnd;
     private int _epoch;
     private bool _calm;
 
-    private FaultPlan(SimulatedCluster cluster, bool faults)
+    private FaultPlan(SimulatedCluster cluster, bool faults, TimeSpan extraCalm)
     {
         _cluster = cluster;
         _random = cluster.Random;
         _faults = faults;
         _bound = LivenessChecker.Bound(cluster.Setup.Membership);
+        _extraCalm = extraCalm;
     }
+
+    /// <summary>Raised when a calm period begins (every node running, the network healed), with the time
+    /// by which membership must have converged; service checkers schedule their own checks from it.</summary>
+    public event Action<TimeSpan>? Calmed;
+
+    /// <summary>Raised at the end of a calm period, just before chaos resumes.</summary>
+    public event Action? CalmEnding;
 
     /// <summary>How many faults were injected.</summary>
     public int Faults { get; private set; }
 
     /// <summary>Starts the plan on a fresh cluster: calm first (the cluster forms), then chaos and calm in turn.</summary>
-    public static FaultPlan Install(SimulatedCluster cluster, bool faults = true)
+    /// <param name="cluster">The cluster.</param>
+    /// <param name="faults">Whether to inject faults at all.</param>
+    /// <param name="extraCalm">How much longer than membership needs each calm period lasts, for a
+    /// service that converges after membership does.</param>
+    public static FaultPlan Install(SimulatedCluster cluster, bool faults = true, TimeSpan extraCalm = default)
     {
         ArgumentNullException.ThrowIfNull(cluster);
-        var plan = new FaultPlan(cluster, faults);
+        var plan = new FaultPlan(cluster, faults, extraCalm);
         cluster.Observe(plan);
         cluster.At(TimeSpan.FromMilliseconds(200), plan.Calm);
         return plan;
@@ -75,9 +88,14 @@ public sealed class FaultPlan : ISimulationObserver
         _cluster.ReviveAll();
         var since = _cluster.Now;
         _cluster.At(since + _bound, () => LivenessChecker.Check(_cluster, since));
+        Calmed?.Invoke(since + _bound);
         if (_faults)
         {
-            _cluster.At(since + _bound + TimeSpan.FromMilliseconds(500), Chaos);
+            _cluster.At(since + _bound + TimeSpan.FromMilliseconds(500) + _extraCalm, () =>
+            {
+                CalmEnding?.Invoke();
+                Chaos();
+            });
         }
     }
 

@@ -32,6 +32,10 @@ public sealed record ClusterSetup
     /// duplicates, no loss except at a <see cref="SessionReset"/> reported to both ends.</summary>
     public Func<NodeIncarnation, IProtocolCore>? Service { get; init; }
 
+    /// <summary>The local request that tells the service core a view was installed, as the host does
+    /// (queued behind what the service has to handle already), or null to tell it nothing.</summary>
+    public Func<View, object>? ServiceView { get; init; }
+
     /// <summary>The quorum device, or null for none; its witness is <see cref="Witness"/>.</summary>
     public DeviceSetup? Device { get; init; }
 
@@ -136,6 +140,7 @@ public sealed class SimulatedCluster
     private readonly List<CoreOutput> _outputs = [];
     private readonly byte[] _scratch = new byte[64];
     private readonly Dictionary<(int, int), Session> _sessions = [];
+    private readonly Dictionary<long, (NodeIncarnation From, NodeIncarnation To, TimeSpan Until)> _lastWords = [];
     private readonly ISimulatedWitness? _witness;
     private readonly ISimulatedSharedDevice? _shared;
     private readonly bool[] _witnessBlocked;
@@ -241,8 +246,9 @@ public sealed class SimulatedCluster
     public void At(TimeSpan at, Action action) => Schedule(at, new SimEvent(EventKind.Action, -1, 0) { Action = action });
 
     /// <summary>Crashes a node now; with <paramref name="midStep"/> it dies after only some of the
-    /// outputs of its next step were carried out (disk steps of a persist counted one by one).</summary>
-    public void Crash(int node, bool midStep = false)
+    /// outputs of its next step were carried out (disk steps of a persist counted one by one) — of its
+    /// service core's next step, with <paramref name="serviceStep"/>.</summary>
+    public void Crash(int node, bool midStep = false, bool serviceStep = false)
     {
         var n = _nodes[node];
         if (n.State == SimNodeState.Down)
@@ -253,6 +259,7 @@ public sealed class SimulatedCluster
         if (midStep && n.State == SimNodeState.Up)
         {
             n.CrashAfterOps = _random.Next(8);
+            n.CrashInServiceStep = serviceStep;
             return;
         }
 
@@ -326,6 +333,16 @@ public sealed class SimulatedCluster
         }
     }
 
+    /// <summary>Hands a local request to a running node's service core (as a separate input, like the
+    /// host's queue); dropped if the node is down or restarts before it is handled.</summary>
+    public void RequestService(int node, object request)
+    {
+        if (_nodes[node].State != SimNodeState.Down && _nodes[node].Service is not null)
+        {
+            Schedule(Now, new SimEvent(EventKind.ServiceRequest, node, _nodes[node].Incarnation) { Request = request });
+        }
+    }
+
     /// <summary>The index of a node id.</summary>
     public int IndexOf(NodeId node) => _index[node.Value];
 
@@ -356,7 +373,7 @@ public sealed class SimulatedCluster
         }
 
         var node = _nodes[e.Node];
-        if (node.State == SimNodeState.Down || (e.Kind is EventKind.Timer or EventKind.SessionReset or EventKind.DevicePing or EventKind.DeviceAnswer && node.Incarnation != e.Incarnation))
+        if (node.State == SimNodeState.Down || (e.Kind is EventKind.Timer or EventKind.SessionReset or EventKind.DevicePing or EventKind.DeviceAnswer or EventKind.ServiceRequest && node.Incarnation != e.Incarnation))
         {
             return; // for an incarnation that is gone
         }
@@ -388,7 +405,9 @@ public sealed class SimulatedCluster
             case EventKind.SessionFrame:
                 // Sent on a session that has since been reset, or to an incarnation that is gone: lost,
                 // and the reset was (or will be) reported to both ends.
-                if (_sessions.TryGetValue(SessionKey(e.Frame!.From.Node, node.Id), out var session) && session.Epoch == e.Epoch && node.Self == session.End(node.Id) && node.Service is not null)
+                var live = _sessions.TryGetValue(SessionKey(e.Frame!.From.Node, node.Id), out var session) && session.Epoch == e.Epoch && node.Self == session.End(node.Id);
+                var lastWords = _lastWords.TryGetValue(e.Epoch, out var words) && words.From == e.Frame.From && words.To == node.Self && Now <= words.Until;
+                if ((live || lastWords) && node.Service is not null)
                 {
                     Step(e.Node, e.Frame, service: true);
                 }
@@ -407,6 +426,9 @@ public sealed class SimulatedCluster
                 break;
             case EventKind.DeviceAnswer:
                 Step(e.Node, new LocalRequest(new DeviceReport(e.Grant!)));
+                break;
+            case EventKind.ServiceRequest:
+                Step(e.Node, new LocalRequest(e.Request!), service: true);
                 break;
             default:
                 Step(e.Node, e.Frame!);
@@ -472,7 +494,7 @@ public sealed class SimulatedCluster
 
     private void Kill(SimNode node, bool crashed)
     {
-        ResetSessionsOf(node.Id);
+        ResetSessionsOf(node.Id, crashed ? node.Self : null);
         node.State = SimNodeState.Down;
         node.Timers.Clear();
         node.Backlog.Clear();
@@ -500,10 +522,11 @@ public sealed class SimulatedCluster
 
         var ops = 0;
         var stopped = false;
+        var armed = node.CrashAfterOps >= 0 && (service || !node.CrashInServiceStep);
         foreach (var output in _outputs)
         {
             var cost = output is PersistRecord ? 4 : 1;
-            if (node.CrashAfterOps >= 0 && ops + cost > node.CrashAfterOps)
+            if (armed && ops + cost > node.CrashAfterOps)
             {
                 if (output is PersistRecord cut)
                 {
@@ -529,7 +552,7 @@ public sealed class SimulatedCluster
             }
         }
 
-        if (!stopped && node.CrashAfterOps >= 0)
+        if (!stopped && armed)
         {
             Kill(node, crashed: true);
             stopped = true;
@@ -583,7 +606,7 @@ public sealed class SimulatedCluster
 
     private void AnswerAtWitness(SimEvent e)
     {
-        var ask = e.Request!;
+        var ask = (WitnessAsk)e.Request!;
         if (_witnessBlocked[e.Node])
         {
             return;
@@ -623,6 +646,11 @@ public sealed class SimulatedCluster
                 foreach (var observer in _observers)
                 {
                     observer.Published(this, node, publish.Event);
+                }
+
+                if (!service && publish.Event is ViewInstalled installed && _setup.ServiceView is { } tell)
+                {
+                    RequestService(index, tell(installed.View));
                 }
 
                 if (publish.Event is LeftCluster)
@@ -695,7 +723,7 @@ public sealed class SimulatedCluster
             else
             {
                 var peer = wrongIncarnation ? new NodeIncarnation(receiver.Id, send.ToIncarnation) : receiver.Self;
-                Schedule(Now, new SimEvent(EventKind.SessionReset, from, sender.Incarnation) { Peer = peer });
+                Schedule(ResetTime(sender.Self, peer), new SimEvent(EventKind.SessionReset, from, sender.Incarnation) { Peer = peer });
             }
 
             return;
@@ -719,15 +747,34 @@ public sealed class SimulatedCluster
         Schedule(at, new SimEvent(EventKind.SessionFrame, to, receiver.Incarnation) { Epoch = session.Epoch, Frame = new FrameReceived(sender.Self, send.Lane, send.Frame) });
     }
 
-    private void ResetSessionsOf(NodeId node)
+    /// <summary>When <paramref name="end"/> may hear that its session with <paramref name="peer"/> broke:
+    /// now, or after the last frames a crashed <paramref name="peer"/> sent are delivered.</summary>
+    private TimeSpan ResetTime(NodeIncarnation end, NodeIncarnation peer)
+    {
+        var at = Now;
+        foreach (var words in _lastWords.Values)
+        {
+            if (words.From == peer && words.To == end && words.Until > at)
+            {
+                at = words.Until;
+            }
+        }
+
+        return at;
+    }
+
+    /// <param name="node">The node whose sessions break.</param>
+    /// <param name="crashed">The incarnation, when it crashed: what it sent before it died may still
+    /// arrive (it was in the network already), a random prefix of it, before the peer hears of the reset.</param>
+    private void ResetSessionsOf(NodeId node, NodeIncarnation? crashed = null)
     {
         foreach (var key in _sessions.Keys.Where(k => k.Item1 == node.Value || k.Item2 == node.Value).Order().ToList())
         {
-            ResetSession(key);
+            ResetSession(key, crashed);
         }
     }
 
-    private void ResetSession((int, int) key)
+    private void ResetSession((int, int) key, NodeIncarnation? crashed = null)
     {
         if (!_sessions.Remove(key, out var session))
         {
@@ -739,7 +786,20 @@ public sealed class SimulatedCluster
             var index = _index[end.Node.Value];
             if (_nodes[index].Incarnation == end.Incarnation && _nodes[index].State != SimNodeState.Down)
             {
-                Schedule(Now, new SimEvent(EventKind.SessionReset, index, end.Incarnation) { Peer = peer });
+                var at = Now;
+                if (crashed == peer && session.LastDelivery(peer.Node) > Now)
+                {
+                    // Often all of it arrives (the last frame included), else a prefix.
+                    at = _random.Chance(0.5) ? session.LastDelivery(peer.Node) : _random.Between(Now, session.LastDelivery(peer.Node));
+                    foreach (var spent in _lastWords.Where(w => w.Value.Until < Now).Select(w => w.Key).ToList())
+                    {
+                        _lastWords.Remove(spent);
+                    }
+
+                    _lastWords[session.Epoch] = (peer, end, at);
+                }
+
+                Schedule(at, new SimEvent(EventKind.SessionReset, index, end.Incarnation) { Peer = peer });
             }
         }
     }
@@ -857,6 +917,7 @@ internal enum EventKind
     DevicePing,
     WitnessArrive,
     DeviceAnswer,
+    ServiceRequest,
 }
 
 internal sealed record WitnessAsk(NodeIncarnation Node, View View, TimeSpan Sent);
@@ -882,7 +943,8 @@ internal sealed record SimEvent(EventKind Kind, int Node, long Incarnation)
 
     public NodeIncarnation Peer { get; init; }
 
-    public WitnessAsk? Request { get; init; }
+    /// <summary>A witness request, or a service's local request.</summary>
+    public object? Request { get; init; }
 
     public QuorumDeviceGrant? Grant { get; init; }
 }
@@ -956,6 +1018,9 @@ public sealed class SimNode
     internal Queue<SimEvent> Backlog { get; } = new();
 
     internal int CrashAfterOps { get; set; } = -1;
+
+    /// <summary>Whether the armed mid-step crash waits for a step of the service core.</summary>
+    internal bool CrashInServiceStep { get; set; }
 
     /// <summary>The view this node's device last asked the witness about.</summary>
     internal View? AskedFor { get; set; }

@@ -1,4 +1,5 @@
 using Cohort.Simulation;
+using Cohort.TestSupport;
 
 namespace Cohort.Membership.Tests;
 

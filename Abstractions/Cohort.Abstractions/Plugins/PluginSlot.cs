@@ -24,4 +24,11 @@ public enum PluginSlot
     /// (default: none).
     /// </summary>
     QuorumDevice = 3,
+
+    /// <summary>
+    /// Keeps the versioned cluster document on every node and commits changes to it. Registers
+    /// <see cref="ClusterConfiguration.IConfigurationSystem"/>; always present: the host uses the plugin of
+    /// this slot named <c>ccs</c>.
+    /// </summary>
+    ConfigurationSystem = 4,
 }

@@ -12,6 +12,7 @@ internal static class PluginSlots
         PluginSlot.Transport => "transport",
         PluginSlot.QuorumPolicy => "quorum-policy",
         PluginSlot.QuorumDevice => "quorum-device",
+        PluginSlot.ConfigurationSystem => "config-system",
         _ => slot.ToString(),
     };
 
@@ -20,6 +21,7 @@ internal static class PluginSlots
         PluginSlot.Transport => typeof(ITransport),
         PluginSlot.QuorumPolicy => typeof(IQuorumPolicy),
         PluginSlot.QuorumDevice => typeof(IQuorumDevice),
+        PluginSlot.ConfigurationSystem => typeof(Cohort.ClusterConfiguration.IConfigurationSystem),
         _ => throw new ArgumentOutOfRangeException(nameof(slot), slot, "unknown slot"),
     };
 

@@ -1,10 +1,11 @@
 using System.Globalization;
 
-namespace Cohort.Membership.Tests;
+namespace Cohort.TestSupport;
 
 /// <summary>The wall-clock budget of a simulation suite: <c>COHORT_SIM_SECONDS</c> (CI sets about 60), default 15.</summary>
-internal static class SimulationBudget
+public static class SimulationBudget
 {
+    /// <summary>The budget, read at each use.</summary>
     public static TimeSpan PerSuite =>
         TimeSpan.FromSeconds(Environment.GetEnvironmentVariable("COHORT_SIM_SECONDS") is { } raw
             && int.TryParse(raw, NumberStyles.None, CultureInfo.InvariantCulture, out var seconds) && seconds > 0

@@ -1,0 +1,95 @@
+using System.Text;
+using Cohort.ClusterConfiguration;
+using Cohort.Cores;
+using Cohort.Membership;
+using Cohort.Simulation;
+
+namespace Cohort.Ccs.Tests;
+
+/// <summary>One core on its own: a one-node cluster commits alone; requests are judged as documented.</summary>
+public class CcsCoreTests
+{
+    private static readonly NodeIncarnation Self = new(new NodeId(1), 1);
+
+    private static (CcsCore Core, List<CoreOutput> Outputs) Started(string votes = "1:1")
+    {
+        var core = new CcsCore(new ConfigCoreSetup(ConfigSimulation.Inspect, TimeSpan.FromSeconds(10)));
+        var first = Encoding.UTF8.GetBytes($"votes={votes};n=1");
+        var seed = CcsCore.Seed(new ConfigVersion(1, first, CcsHash.Of(first), default, default, 0, DateTimeOffset.UnixEpoch));
+        var outputs = new List<CoreOutput>();
+        core.Handle(new CoreStarted(Self, seed.ToDictionary(r => r.Name, r => r.Contents)), TimeSpan.Zero, outputs);
+        core.Handle(new LocalRequest(new ConfigViewInstalled(new View(new ViewId(1, Self.Node), [Self]))), TimeSpan.Zero, outputs);
+        outputs.Clear();
+        return (core, outputs);
+    }
+
+    private static ConfigApplyCompleted Apply(CcsCore core, List<CoreOutput> outputs, long token, string text, long? expected)
+    {
+        core.Handle(new LocalRequest(new ConfigApply(token, Encoding.UTF8.GetBytes(text), expected, DateTimeOffset.UnixEpoch)), TimeSpan.FromSeconds(1), outputs);
+        return outputs.OfType<PublishEvent>().Select(e => e.Event).OfType<ConfigApplyCompleted>().Single(c => c.Token == token);
+    }
+
+    [Test]
+    public void A_one_node_cluster_commits_at_once_and_persists_before_it_answers()
+    {
+        var (core, outputs) = Started();
+        var done = Apply(core, outputs, 1, "votes=1:1;n=2", expected: 1);
+        Assert.That(done.Outcome, Is.EqualTo(ConfigApplyOutcome.Committed));
+        Assert.That(done.Version, Is.EqualTo(2));
+        Assert.That(core.Status.Committed, Is.EqualTo(2));
+        var acceptor = outputs.FindIndex(o => o is PersistRecord { Name: CcsCore.AcceptorRecord });
+        var answer = outputs.FindIndex(o => o is PublishEvent { Event: ConfigApplyCompleted });
+        var log = outputs.FindIndex(o => o is PersistRecord { Name: CcsCore.LogRecord });
+        Assert.That(acceptor, Is.GreaterThanOrEqualTo(0).And.LessThan(answer), "accepted durably before anything is answered");
+        Assert.That(log, Is.GreaterThan(acceptor));
+    }
+
+    [Test]
+    public void A_stale_expected_version_is_a_conflict_naming_the_winner()
+    {
+        var (core, outputs) = Started();
+        Apply(core, outputs, 1, "votes=1:1;n=2", expected: 1);
+        var second = Apply(core, outputs, 2, "votes=1:1;n=3", expected: 1);
+        Assert.That(second.Outcome, Is.EqualTo(ConfigApplyOutcome.Conflict));
+        Assert.That(second.Version, Is.EqualTo(2));
+        Assert.That(second.Winner, Is.EqualTo(Self.Node));
+        Assert.That(core.Status.Committed, Is.EqualTo(2));
+    }
+
+    [Test]
+    public void The_committed_document_again_is_committed_without_a_new_version()
+    {
+        var (core, outputs) = Started();
+        var same = Apply(core, outputs, 1, "votes=1:1;n=1", expected: null);
+        Assert.That(same.Outcome, Is.EqualTo(ConfigApplyOutcome.Committed));
+        Assert.That(same.Version, Is.EqualTo(1));
+        Assert.That(same.Detail, Does.Contain("unchanged"));
+    }
+
+    [Test]
+    public void An_invalid_document_is_refused_before_it_is_proposed()
+    {
+        var (core, outputs) = Started();
+        var invalid = Apply(core, outputs, 1, "garbage", expected: null);
+        Assert.That(invalid.Outcome, Is.EqualTo(ConfigApplyOutcome.Invalid));
+        Assert.That(outputs.OfType<PersistRecord>(), Is.Empty);
+        var voteless = Apply(core, outputs, 2, "votes=1:0;n=2", expected: null);
+        Assert.That(voteless.Outcome, Is.EqualTo(ConfigApplyOutcome.Invalid));
+        Assert.That(voteless.Detail, Does.Contain("votes above 0"));
+    }
+
+    [Test]
+    public void Without_a_majority_a_request_ends_outcome_unknown_after_the_timeout()
+    {
+        var (core, outputs) = Started("1:1,2:1,3:1");
+        core.Handle(new LocalRequest(new ConfigApply(1, Encoding.UTF8.GetBytes("votes=1:1,2:1,3:1;n=2"), null, DateTimeOffset.UnixEpoch)), TimeSpan.FromSeconds(1), outputs);
+        for (var t = 1.2; t < 12; t += 0.2)
+        {
+            core.Handle(new TimerFired("ccs-tick"), TimeSpan.FromSeconds(t), outputs);
+        }
+
+        var done = outputs.OfType<PublishEvent>().Select(e => e.Event).OfType<ConfigApplyCompleted>().Single();
+        Assert.That(done.Outcome, Is.EqualTo(ConfigApplyOutcome.OutcomeUnknown));
+        Assert.That(core.Status.Committed, Is.EqualTo(1));
+    }
+}
