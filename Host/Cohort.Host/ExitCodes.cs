@@ -12,6 +12,12 @@ public static class ExitCodes
     /// <summary>The command line was wrong.</summary>
     public const int Usage = 2;
 
+    /// <summary><c>cohort config apply</c>: the committed version was not the expected one; nothing changed.</summary>
+    public const int Conflict = 3;
+
+    /// <summary><c>cohort config apply</c>: no outcome was learned in time; the change may still commit.</summary>
+    public const int OutcomeUnknown = 4;
+
     /// <summary>No agent answers on the admin socket (EX_UNAVAILABLE).</summary>
     public const int Unavailable = 69;
 

@@ -14,4 +14,9 @@ namespace Cohort.Host;
 [JsonSerializable(typeof(DebugArguments))]
 [JsonSerializable(typeof(TransportReport))]
 [JsonSerializable(typeof(QuorumStatus))]
+[JsonSerializable(typeof(ConfigShowReport))]
+[JsonSerializable(typeof(ConfigHistoryEntry[]))]
+[JsonSerializable(typeof(ConfigApplyArguments))]
+[JsonSerializable(typeof(ConfigShowArguments))]
+[JsonSerializable(typeof(ConfigApplyReport))]
 internal sealed partial class HostJsonContext : JsonSerializerContext;

@@ -69,7 +69,7 @@ public sealed record ConfigMismatch(NodeIncarnation Peer, string PeerConfigHash,
 {
     /// <inheritdoc />
     public override string ToString() =>
-        $"refused {Peer}: it runs cluster document {PeerConfigHash}, this node runs {ConfigHash}; every node needs the same cluster file";
+        $"refused {Peer}: it was bootstrapped from cluster document {PeerConfigHash}, this node from {ConfigHash}; every node of a cluster seeds version 1 from the same cluster file";
 }
 
 /// <summary>A <see cref="Cores.LocalRequest"/> to the membership core: what the quorum device last

@@ -29,7 +29,8 @@ public static class ConfigSimulation
     /// <param name="seed">The schedule's seed.</param>
     /// <param name="span">Simulated time to run.</param>
     /// <param name="observer">Another observer to attach (a recorder), or null.</param>
-    public static (SimulatedCluster Cluster, ConfigChecker Checker) RunOne(ClusterSetup membership, IConfigurationSystem system, ulong seed, TimeSpan span, ISimulationObserver? observer = null)
+    /// <param name="nemesis">How hard to hit commits; default <see cref="ConfigNemesis.Default"/>.</param>
+    public static (SimulatedCluster Cluster, ConfigChecker Checker) RunOne(ClusterSetup membership, IConfigurationSystem system, ulong seed, TimeSpan span, ISimulationObserver? observer = null, ConfigNemesis? nemesis = null)
     {
         ArgumentNullException.ThrowIfNull(membership);
         ArgumentNullException.ThrowIfNull(system);
@@ -49,7 +50,7 @@ public static class ConfigSimulation
             }
         }
 
-        var checker = new ConfigChecker(cluster, [.. VoteSets.Where(set => set.Split(',').All(pair => int.Parse(pair.Split(':')[0], CultureInfo.InvariantCulture) <= cluster.Nodes.Count))]);
+        var checker = new ConfigChecker(cluster, nemesis ?? ConfigNemesis.Default, [.. VoteSets.Where(set => set.Split(',').All(pair => int.Parse(pair.Split(':')[0], CultureInfo.InvariantCulture) <= cluster.Nodes.Count))]);
         checker.Committed(genesis);
         cluster.Observe(checker);
         if (observer is not null)
@@ -57,9 +58,13 @@ public static class ConfigSimulation
             cluster.Observe(observer);
         }
 
-        var plan = FaultPlan.Install(cluster, faults: true, extraCalm: TimeSpan.FromSeconds(3));
-        plan.Calmed += checker.OnCalm;
-        plan.CalmEnding += checker.OnCalmEnding;
+        if (checker.Nemesis.Chaos)
+        {
+            var plan = FaultPlan.Install(cluster, faults: true, extraCalm: TimeSpan.FromSeconds(3));
+            plan.Calmed += checker.OnCalm;
+            plan.CalmEnding += checker.OnCalmEnding;
+        }
+
         checker.Propose();
         cluster.RunUntil(span);
         return (cluster, checker);
@@ -91,6 +96,24 @@ public static class ConfigSimulation
 
 }
 
+/// <summary>How often the CCS workload crashes nodes around a commit, each a probability.</summary>
+/// <param name="CrashDuringCommit">Per proposal during chaos: crash nodes in the middle of their next CCS step.</param>
+/// <param name="PowerFailure">Of those: every node at once instead.</param>
+/// <param name="EveryAcceptor">Otherwise: every node but the leader (else one to three random nodes).</param>
+/// <param name="LeaderAfterCommit">And: the leader right after its next commit, before it told anyone.</param>
+/// <param name="Chaos">Whether the fault plan runs too (crashes, partitions, pauses, loss, in chaos periods
+/// with calm periods between, at whose end convergence is checked); without it, these crashes are the only
+/// faults, and they never stop.</param>
+public sealed record ConfigNemesis(double CrashDuringCommit, double PowerFailure, double EveryAcceptor, double LeaderAfterCommit, bool Chaos = true)
+{
+    /// <summary>The mix the invariant suite runs.</summary>
+    public static ConfigNemesis Default { get; } = new(0.5, 0.3, 0.5, 0.5);
+
+    /// <summary>Commit after commit lost by every acceptor, the leader dying just after, and nothing else
+    /// going on: what it takes for an acknowledgement that was not durable to matter.</summary>
+    public static ConfigNemesis LostAcknowledgements { get; } = new(1.0, 0.05, 0.9, 0.9, Chaos: false);
+}
+
 /// <summary>The CCS checker and workload of <see cref="ConfigSimulation"/>.</summary>
 public sealed class ConfigChecker : ISimulationObserver
 {
@@ -107,15 +130,23 @@ public sealed class ConfigChecker : ISimulationObserver
     private (NodeIncarnation Node, TimeSpan Until)? _crashOnCommit;
 
     private readonly IReadOnlyList<string> _voteSets;
+    private readonly ConfigNemesis _nemesis;
 
-    internal ConfigChecker(SimulatedCluster cluster, IReadOnlyList<string> voteSets)
+    /// <summary>The crash mix.</summary>
+    internal ConfigNemesis Nemesis => _nemesis;
+
+    internal ConfigChecker(SimulatedCluster cluster, ConfigNemesis nemesis, IReadOnlyList<string> voteSets)
     {
         _cluster = cluster;
+        _nemesis = nemesis;
         _voteSets = voteSets;
     }
 
     /// <summary>Proposals made.</summary>
     public long Proposals { get; private set; }
+
+    /// <summary>Crashes around a commit the workload caused.</summary>
+    public long Nemeses { get; private set; }
 
     /// <summary>Proposals answered committed.</summary>
     public long Commits { get; private set; }
@@ -139,7 +170,7 @@ public sealed class ConfigChecker : ISimulationObserver
         {
             var proposer = random.Next(_cluster.Nodes.Count);
             ProposeOn(proposer);
-            if (!_calm && random.Chance(0.5))
+            if (!_calm && random.Chance(_nemesis.CrashDuringCommit))
             {
                 CrashDuringCommit(proposer);
             }
@@ -174,14 +205,15 @@ public sealed class ConfigChecker : ISimulationObserver
     {
         var random = _cluster.Random;
         var count = _cluster.Nodes.Count;
-        if (random.Chance(0.3))
+        Nemeses++;
+        if (random.Chance(_nemesis.PowerFailure))
         {
             PowerFailure();
             return;
         }
 
         var leaderId = _cluster.Nodes[proposer].Service is IConfigurationCore { Status.Leader: { } known } ? known : (NodeId?)null;
-        var victims = random.Chance(0.5) && leaderId is { } l
+        var victims = random.Chance(_nemesis.EveryAcceptor) && leaderId is { } l
             ? [.. Enumerable.Range(0, count).Where(i => _cluster.Nodes[i].Id != l)] // every acceptor but the leader
             : Enumerable.Range(0, count).OrderBy(_ => random.NextUInt64()).Take(1 + random.Next(3)).ToList();
         var at = random.Chance(0.7) ? _cluster.Now : _cluster.Now + random.Between(TimeSpan.Zero, TimeSpan.FromMilliseconds(3));
@@ -201,7 +233,7 @@ public sealed class ConfigChecker : ISimulationObserver
             _cluster.At(at + random.Between(TimeSpan.FromMilliseconds(30), TimeSpan.FromMilliseconds(600)), () => _cluster.Restart(victim));
         }
 
-        if (random.Chance(0.5) && leaderId is { } id)
+        if (random.Chance(_nemesis.LeaderAfterCommit) && leaderId is { } id)
         {
             // The leader dies right after its next commit (if that comes soon), before it told anyone.
             var leader = _cluster.Nodes[_cluster.IndexOf(id)];

@@ -4,13 +4,17 @@ import json
 import socket
 
 
-def ask(sock_path, verb="status", timeout=1.0):
-    """Sends one request; returns the parsed reply, or None when the agent does not answer (yet)."""
+def ask(sock_path, verb="status", timeout=1.0, arguments=None):
+    """Sends one request, with `arguments` (a dict) when given; returns the parsed reply, or None when
+    the agent does not answer (yet). `timeout` bounds the connect and each read."""
+    request = {"verb": verb}
+    if arguments is not None:
+        request["arguments"] = arguments
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
             s.settimeout(timeout)
             s.connect(sock_path)
-            s.sendall(json.dumps({"verb": verb}).encode() + b"\n")
+            s.sendall(json.dumps(request).encode() + b"\n")
             data = b""
             while not data.endswith(b"\n"):
                 chunk = s.recv(65536)

@@ -162,7 +162,7 @@ public sealed class AgentLifecycleTests : AgentTestBase
     [Test]
     public async Task A_clean_leave_runs_the_plugins_drain_hooks()
     {
-        Dir.CopyFolder(RepoPaths.BuildOutput("Cohort.TestPlugins.DrainProbe"), Path.Combine("plugins", "Cohort.TestPlugins.DrainProbe"));
+        Deploy("Cohort.TestPlugins.DrainProbe");
         var marker = Dir.Combine("drained.marker");
         var node = WriteConfig($$"""{ "Nodes": [ { "Id": 1, "Name": "n1" } ], "Quorum": { "Policy": "drain-probe", "DrainProbe": { "Marker": "{{marker}}" } } }""", nodeExtra: ", \"PluginDirectory\": \"plugins\"");
         var (agent, _) = await StartAgentAsync(node);
@@ -177,7 +177,7 @@ public sealed class AgentLifecycleTests : AgentTestBase
     [Test]
     public async Task A_drain_that_hangs_ends_at_the_drain_timeout_as_an_unclean_exit()
     {
-        Dir.CopyFolder(RepoPaths.BuildOutput("Cohort.TestPlugins.DrainProbe"), Path.Combine("plugins", "Cohort.TestPlugins.DrainProbe"));
+        Deploy("Cohort.TestPlugins.DrainProbe");
         var node = WriteConfig("""{ "Nodes": [ { "Id": 1, "Name": "n1" } ], "Quorum": { "Policy": "drain-probe", "DrainProbe": { "Hang": "true" } } }""", nodeExtra: ", \"PluginDirectory\": \"plugins\", \"DrainTimeout\": 1");
         var (agent, _) = await StartAgentAsync(node);
 
@@ -324,7 +324,7 @@ public sealed class AgentLifecycleTests : AgentTestBase
     [Test]
     public async Task Quorum_listeners_hear_each_change_with_the_no_quorum_policy()
     {
-        Dir.CopyFolder(RepoPaths.BuildOutput("Cohort.TestPlugins.DrainProbe"), Path.Combine("plugins", "Cohort.TestPlugins.DrainProbe"));
+        Deploy("Cohort.TestPlugins.DrainProbe");
         var log = Dir.Combine("quorum.log");
         var node = WriteConfig($$"""{ "Nodes": [ { "Id": 1, "Name": "n1" } ], "Quorum": { "Policy": "drain-probe", "NoQuorumPolicy": "freeze", "DrainProbe": { "QuorumLog": "{{log}}" } } }""", nodeExtra: ", \"PluginDirectory\": \"plugins\"");
         var (agent, status) = await StartAgentAsync(node);

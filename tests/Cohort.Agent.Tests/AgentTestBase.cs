@@ -38,6 +38,14 @@ public abstract class AgentTestBase : TempDirectoryTest
             """);
     }
 
+    /// <summary>Deploys a plugin's build output into the test's own plugin directory (<c>plugins</c>),
+    /// with the configuration system every agent needs beside it.</summary>
+    protected string Deploy(string project)
+    {
+        Dir.CopyFolder(RepoPaths.BuildOutput("Cohort.Ccs"), Path.Combine("plugins", "Cohort.Ccs"));
+        return Dir.CopyFolder(RepoPaths.BuildOutput(project), Path.Combine("plugins", project));
+    }
+
     protected CohortProcess Start(params string[] arguments)
     {
         var process = CohortProcess.Start(arguments);

@@ -7,9 +7,6 @@ namespace Cohort.Agent.Tests;
 [NonParallelizable]
 public sealed class PluginLoadingTests : AgentTestBase
 {
-    private string Deploy(string project) =>
-        Dir.CopyFolder(RepoPaths.BuildOutput(project), Path.Combine("plugins", project));
-
     [Test]
     public async Task A_third_party_policy_is_loaded_in_its_own_context_and_chosen_by_config()
     {
@@ -46,7 +43,7 @@ public sealed class PluginLoadingTests : AgentTestBase
         var plugins = await JsonOf("plugins", "--json", "--socket", Socket);
 
         var hostVersion = AssemblyName.GetAssemblyName(Path.Combine(RepoPaths.Install, "System.CommandLine.dll")).Version!;
-        var rule = plugins.EnumerateArray().Single();
+        var rule = plugins.EnumerateArray().Single(p => p.GetProperty("name").GetString() == "rule");
         var privateCopy = rule.GetProperty("privateAssemblies").EnumerateArray()
             .Single(a => a.GetProperty("name").GetString() == "System.CommandLine").GetProperty("version").GetString();
         Assert.Multiple(() =>
@@ -62,7 +59,7 @@ public sealed class PluginLoadingTests : AgentTestBase
     public async Task A_broken_plugin_in_the_directory_stops_the_agent_with_one_line_naming_it()
     {
         Deploy("Cohort.Quorum.VoteQuorum");
-        Dir.CopyFolder(RepoPaths.BuildOutput("Cohort.TestPlugins.Throwing"), Path.Combine("plugins", "Cohort.TestPlugins.Throwing"));
+        Deploy("Cohort.TestPlugins.Throwing");
         var node = WriteConfig("""{ "Nodes": [ { "Id": 1, "Name": "n1" } ] }""", nodeExtra: ", \"PluginDirectory\": \"plugins\"");
 
         var (code, _, stderr) = await CohortProcess.RunAsync("agent", "--config", node);

@@ -157,11 +157,12 @@ public sealed class RealClusterTests : ClusterTestBase
         var different = File.ReadAllText(Dir.Combine("cluster.json")).Replace("\"Name\": \"t\"", "\"Name\": \"t\", \"Description\": \"edited on node3 only\"", StringComparison.Ordinal);
         Dir.Write("cluster3.json", different);
         WriteNodeFile(3, bootstrap: "cluster3.json");
+        Directory.Delete(Dir.Combine("node3", "ccs"), recursive: true); // a node that starts afresh seeds version 1 from its own file
         StartAgents(3);
 
-        var ours = (await StatusAsync(1))!.Value.GetProperty("configHash").GetString();
+        var ours = (await StatusAsync(1))!.Value.GetProperty("config").GetProperty("genesis").GetString();
         var theirs = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(File.ReadAllBytes(Dir.Combine("cluster3.json"))));
-        await Poll.UntilAsync("node1 to refuse node3's cluster document", () => Agent(1).Stderr.Contains($"refused 3#2: it runs cluster document {theirs}, this node runs {ours}; every node needs the same cluster file", StringComparison.Ordinal));
+        await Poll.UntilAsync("node1 to refuse node3's cluster document", () => Agent(1).Stderr.Contains($"refused 3#2: it was bootstrapped from cluster document {theirs}, this node from {ours}; every node of a cluster seeds version 1 from the same cluster file", StringComparison.Ordinal));
         await WaitForViewAsync([1, 2], [1, 2]);
         Assert.That(MembersOf((await StatusAsync(3))!.Value), Is.EqualTo(new[] { 3 }));
     }

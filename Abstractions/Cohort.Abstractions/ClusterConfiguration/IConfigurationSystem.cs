@@ -54,7 +54,9 @@ public sealed record ConfigCoreSetup(ConfigDocumentInspector Inspect, TimeSpan A
 /// <param name="Committed">The latest version this node knows committed, or null.</param>
 /// <param name="InDoubt">A later version this node accepted without learning its outcome, or null.</param>
 /// <param name="History">Committed versions, oldest first, ending with <paramref name="Committed"/>.</param>
-public sealed record ConfigStoreContents(ConfigVersion? Committed, ConfigVersion? InDoubt, IReadOnlyList<ConfigVersion> History);
+/// <param name="GenesisSha256">The hash of version 1 (the bootstrap document), which identifies the
+/// cluster: nodes with different ones refuse each other. Null when the node holds no document.</param>
+public sealed record ConfigStoreContents(ConfigVersion? Committed, ConfigVersion? InDoubt, IReadOnlyList<ConfigVersion> History, string? GenesisSha256);
 
 /// <summary>A configuration core's state, for status.</summary>
 /// <param name="Committed">The latest committed version this node holds (0 for none).</param>

@@ -50,8 +50,13 @@ internal sealed class AdminClient
     public Task<JsonElement> CallAsync(string verb, CancellationToken cancellationToken) => CallAsync(verb, null, cancellationToken);
 
     /// <summary>Sends one request with arguments and returns the result of a successful reply.</summary>
-    public async Task<JsonElement> CallAsync(string verb, JsonElement? arguments, CancellationToken cancellationToken)
+    /// <param name="verb">The verb.</param>
+    /// <param name="arguments">Its arguments, or null.</param>
+    /// <param name="cancellationToken">Cancels the wait.</param>
+    /// <param name="replyTimeout">How long to wait for the answer; default 10 s.</param>
+    public async Task<JsonElement> CallAsync(string verb, JsonElement? arguments, CancellationToken cancellationToken, TimeSpan? replyTimeout = null)
     {
+        var wait = replyTimeout ?? ReplyTimeout;
         using var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
         try
         {
@@ -68,7 +73,7 @@ internal sealed class AdminClient
         await using var stream = new NetworkStream(socket, ownsSocket: false);
         var request = JsonSerializer.SerializeToUtf8Bytes(new AdminRequest(verb, arguments), HostJsonContext.Default.AdminRequest);
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        timeout.CancelAfter(ReplyTimeout);
+        timeout.CancelAfter(wait);
         using var reader = new StreamReader(stream, Encoding.UTF8);
         string? line;
         try
@@ -78,7 +83,7 @@ internal sealed class AdminClient
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
-            throw new CohortStartupException($"the agent on {SocketPath} did not answer \"{verb}\" within {ReplyTimeout.TotalSeconds:0} s", ExitCodes.Unavailable);
+            throw new CohortStartupException($"the agent on {SocketPath} did not answer \"{verb}\" within {wait.TotalSeconds:0} s", ExitCodes.Unavailable);
         }
         catch (IOException)
         {

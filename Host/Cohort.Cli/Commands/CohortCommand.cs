@@ -20,6 +20,7 @@ internal static class CohortCommand
             SimulateCommand.Create(),
             DebugCommand.Create(),
             WitnessCommand.Create(),
+            ConfigCommand.Create(),
         };
         var parse = root.Parse(args);
         // The agent and the demo handle SIGTERM and SIGINT themselves (graceful stop, then exit 0).

@@ -29,7 +29,51 @@ public sealed record StatusReport(
     QuorumReport Quorum,
     string StateDirectory,
     IReadOnlyList<PluginReport> Plugins,
-    TransportReport? Transport = null);
+    TransportReport? Transport = null,
+    ConfigReport? Config = null);
+
+/// <summary>The cluster configuration (CCS) in status.</summary>
+/// <param name="Version">The highest committed version whose document is fsynced on this node.</param>
+/// <param name="Sha256">Its hash.</param>
+/// <param name="InDoubt">A later version this node accepted and awaits the outcome of, or null.</param>
+/// <param name="Leader">The node proposing changes in this node's view (its coordinator), or null.</param>
+/// <param name="Phase">What the leader is doing, as this node's core sees it.</param>
+/// <param name="Genesis">The hash of version 1, which identifies the cluster.</param>
+public sealed record ConfigReport(long Version, string? Sha256, long? InDoubt, int? Leader, string Phase, string? Genesis);
+
+/// <summary><c>cohort config show --json</c>: a committed version and its document.</summary>
+/// <param name="Version">The version.</param>
+/// <param name="Sha256">The hash of the document's bytes.</param>
+/// <param name="Document">The document.</param>
+/// <param name="Text">The document's bytes as committed (what <c>config show</c> prints); not in <c>--json</c>.</param>
+public sealed record ConfigShowReport(long Version, string Sha256, JsonElement Document, string? Text = null);
+
+/// <summary>One committed version in <c>cohort config history</c>.</summary>
+/// <param name="Version">The version.</param>
+/// <param name="Sha256">Its document's hash.</param>
+/// <param name="Ballot">The view id it was proposed under (<c>0.0</c> for the bootstrap version).</param>
+/// <param name="Origin">The node whose request proposed it.</param>
+/// <param name="ProposedAt">The origin's wall-clock time of the request.</param>
+/// <param name="Bytes">The document's size.</param>
+/// <param name="Description">The document's <c>Description</c>.</param>
+public sealed record ConfigHistoryEntry(long Version, string Sha256, string Ballot, int Origin, DateTimeOffset ProposedAt, int Bytes, string Description);
+
+/// <summary>The arguments of <c>config-apply</c>.</summary>
+/// <param name="Document">The bare document, as the file holds it.</param>
+/// <param name="ExpectVersion">Commit only on top of this version; null: on top of the version the node holds.</param>
+/// <param name="Source">How problems name the document (the operator's file).</param>
+public sealed record ConfigApplyArguments(string Document, long? ExpectVersion, string Source);
+
+/// <summary>The arguments of <c>config-show</c>.</summary>
+/// <param name="Version">The version to show; null for the committed one.</param>
+public sealed record ConfigShowArguments(long? Version);
+
+/// <summary>The outcome of <c>config-apply</c>.</summary>
+/// <param name="Outcome"><c>committed</c>, <c>conflict</c>, <c>outcome-unknown</c> or <c>invalid</c>.</param>
+/// <param name="Version">The committed version (for a conflict: the one that won).</param>
+/// <param name="Winner">For a conflict, the node whose change committed that version.</param>
+/// <param name="Detail">Why.</param>
+public sealed record ConfigApplyReport(string Outcome, long Version, int? Winner, string Detail);
 
 /// <summary>The transport in status: where it listens, connections it refused, and each peer.</summary>
 /// <param name="Plugin">The transport plugin.</param>
@@ -66,7 +110,8 @@ public sealed record DebugArguments(string? Peer, string? OneWay = null);
 /// <param name="Epoch">The view id's sequence number.</param>
 /// <param name="Coordinator">The view id's coordinator.</param>
 /// <param name="Members">The members.</param>
-public sealed record ViewReport(long Epoch, int Coordinator, IReadOnlyList<MemberReport> Members);
+/// <param name="ConfigVersion">The version of the cluster document the view was judged under.</param>
+public sealed record ViewReport(long Epoch, int Coordinator, IReadOnlyList<MemberReport> Members, long ConfigVersion);
 
 /// <summary>A view member in status.</summary>
 public sealed record MemberReport(int NodeId, string Name, long Incarnation);

@@ -14,11 +14,11 @@ namespace Cohort.Host.Admin;
 internal sealed partial class AdminServer : BackgroundService
 {
     /// <summary>The longest request line accepted.</summary>
-    public const int MaxRequestBytes = 64 * 1024;
+    public const int MaxRequestBytes = 2 * 1024 * 1024; // a cluster document (at most 512 KiB) escaped as a JSON string
 
     private readonly Socket _listener;
     private readonly string _path;
-    private readonly IReadOnlyDictionary<string, Func<AdminRequest, JsonElement>> _verbs;
+    private readonly IReadOnlyDictionary<string, Func<AdminRequest, Task<JsonElement>>> _verbs;
     private readonly ILogger<AdminServer> _logger;
 
     public AdminServer(AdminSocketListener listener, AdminVerbs verbs, ILogger<AdminServer> logger)
@@ -60,7 +60,7 @@ internal sealed partial class AdminServer : BackgroundService
     {
         using var _ = client;
         await using var stream = new NetworkStream(client, ownsSocket: false);
-        var buffer = new byte[MaxRequestBytes];
+        var buffer = new byte[64 * 1024]; // grows, up to MaxRequestBytes, for a request that needs it
         var filled = 0;
         try
         {
@@ -69,6 +69,11 @@ internal sealed partial class AdminServer : BackgroundService
                 var newline = Array.IndexOf(buffer, (byte)'\n', 0, filled);
                 if (newline < 0)
                 {
+                    if (filled == buffer.Length && buffer.Length < MaxRequestBytes)
+                    {
+                        Array.Resize(ref buffer, Math.Min(buffer.Length * 2, MaxRequestBytes));
+                    }
+
                     if (filled == buffer.Length)
                     {
                         await WriteAsync(stream, new AdminReply(false, Error: $"request longer than {MaxRequestBytes} bytes"), cancellationToken);
@@ -85,7 +90,7 @@ internal sealed partial class AdminServer : BackgroundService
                     continue;
                 }
 
-                var reply = Dispatch(buffer.AsSpan(0, newline));
+                var reply = await DispatchAsync(buffer.AsMemory(0, newline));
                 await WriteAsync(stream, reply, cancellationToken);
                 if (!reply.Ok && reply.Error!.StartsWith("malformed", StringComparison.Ordinal))
                 {
@@ -102,12 +107,12 @@ internal sealed partial class AdminServer : BackgroundService
         }
     }
 
-    private AdminReply Dispatch(ReadOnlySpan<byte> line)
+    private async Task<AdminReply> DispatchAsync(ReadOnlyMemory<byte> line)
     {
         AdminRequest? request;
         try
         {
-            request = JsonSerializer.Deserialize(line, HostJsonContext.Default.AdminRequest);
+            request = JsonSerializer.Deserialize(line.Span, HostJsonContext.Default.AdminRequest);
         }
         catch (JsonException ex)
         {
@@ -126,7 +131,7 @@ internal sealed partial class AdminServer : BackgroundService
 
         try
         {
-            return new AdminReply(true, handler(request));
+            return new AdminReply(true, await handler(request));
         }
         catch (Exception ex) when (ex is InvalidOperationException or ArgumentException)
         {

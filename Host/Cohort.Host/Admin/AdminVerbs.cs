@@ -13,23 +13,85 @@ internal sealed class AdminVerbs
 {
     private readonly AgentState _state;
     private readonly TransportService? _transport;
+    private readonly ConfigService _config;
 
-    public AdminVerbs(AgentState state, MembershipService membership, TransportService? transport)
+    public AdminVerbs(AgentState state, MembershipService membership, TransportService? transport, ConfigService config)
     {
         _state = state;
         _transport = transport;
-        Table = new Dictionary<string, Func<AdminRequest, JsonElement>>(StringComparer.Ordinal)
+        _config = config;
+        Table = new Dictionary<string, Func<AdminRequest, Task<JsonElement>>>(StringComparer.Ordinal)
         {
-            ["status"] = _ => JsonSerializer.SerializeToElement(Status(), HostJsonContext.Default.StatusReport),
-            ["plugins"] = _ => JsonSerializer.SerializeToElement([.. Plugins()], HostJsonContext.Default.PluginReportArray),
-            ["leave"] = _ => Leave(membership),
-            ["quorum"] = _ => JsonSerializer.SerializeToElement(Quorum(), HostJsonContext.Default.QuorumStatus),
-            ["debug-partition"] = request => Debug(request, heal: false),
-            ["debug-heal"] = request => Debug(request, heal: true),
+            ["status"] = Sync(_ => JsonSerializer.SerializeToElement(Status(), HostJsonContext.Default.StatusReport)),
+            ["plugins"] = Sync(_ => JsonSerializer.SerializeToElement([.. Plugins()], HostJsonContext.Default.PluginReportArray)),
+            ["leave"] = Sync(_ => Leave(membership)),
+            ["quorum"] = Sync(_ => JsonSerializer.SerializeToElement(Quorum(), HostJsonContext.Default.QuorumStatus)),
+            ["debug-partition"] = Sync(request => Debug(request, heal: false)),
+            ["debug-heal"] = Sync(request => Debug(request, heal: true)),
+            ["config-show"] = Sync(ConfigShow),
+            ["config-history"] = Sync(_ => JsonSerializer.SerializeToElement([.. ConfigHistory()], HostJsonContext.Default.ConfigHistoryEntryArray)),
+            ["config-apply"] = ConfigApplyAsync,
         };
     }
 
-    public IReadOnlyDictionary<string, Func<AdminRequest, JsonElement>> Table { get; }
+    /// <summary>The verbs; each answers with its result or throws <see cref="InvalidOperationException"/>
+    /// or <see cref="ArgumentException"/> with a message for the operator.</summary>
+    public IReadOnlyDictionary<string, Func<AdminRequest, Task<JsonElement>>> Table { get; }
+
+    private static Func<AdminRequest, Task<JsonElement>> Sync(Func<AdminRequest, JsonElement> verb) => request => Task.FromResult(verb(request));
+
+    /// <summary>A committed version and its document (the latest, or the one asked for while this node keeps it).</summary>
+    private JsonElement ConfigShow(AdminRequest request)
+    {
+        var wanted = request.Arguments?.Deserialize(HostJsonContext.Default.ConfigShowArguments)?.Version;
+        var history = _config.History;
+        if (history.Count == 0)
+        {
+            throw new InvalidOperationException("this node holds no cluster document (start it with Node:Bootstrap or --bootstrap)");
+        }
+
+        var version = wanted is { } number
+            ? history.FirstOrDefault(v => v.Version == number)
+              ?? throw new ArgumentException($"version {number} is not kept on this node; it keeps versions {history[0].Version} to {history[^1].Version}")
+            : history[^1];
+        using var document = JsonDocument.Parse(version.Document);
+        var report = new ConfigShowReport(version.Version, version.Sha256, document.RootElement.Clone(), System.Text.Encoding.UTF8.GetString(version.Document.Span));
+        return JsonSerializer.SerializeToElement(report, HostJsonContext.Default.ConfigShowReport);
+    }
+
+    private IEnumerable<ConfigHistoryEntry> ConfigHistory() =>
+        _config.History.Select(v =>
+        {
+            string description;
+            try
+            {
+                using var document = JsonDocument.Parse(v.Document);
+                description = document.RootElement.TryGetProperty("Description", out var d) && d.ValueKind == JsonValueKind.String ? d.GetString()! : "";
+            }
+            catch (JsonException)
+            {
+                description = "";
+            }
+
+            return new ConfigHistoryEntry(v.Version, v.Sha256, v.Ballot.ToString(), v.Origin.Node.Value, v.ProposedAt, v.Document.Length, description);
+        });
+
+    /// <summary>Proposes a document; answers once its outcome is known (committed, conflict, invalid) or
+    /// the wait ran out (outcome unknown).</summary>
+    private async Task<JsonElement> ConfigApplyAsync(AdminRequest request)
+    {
+        var arguments = request.Arguments?.Deserialize(HostJsonContext.Default.ConfigApplyArguments)
+            ?? throw new ArgumentException("config-apply needs {\"document\": ..., \"source\": ...}");
+        var done = await _config.ApplyAsync(System.Text.Encoding.UTF8.GetBytes(arguments.Document), arguments.ExpectVersion, arguments.Source).ConfigureAwait(false);
+        var outcome = done.Outcome switch
+        {
+            ClusterConfiguration.ConfigApplyOutcome.Committed => "committed",
+            ClusterConfiguration.ConfigApplyOutcome.Conflict => "conflict",
+            ClusterConfiguration.ConfigApplyOutcome.Invalid => "invalid",
+            _ => "outcome-unknown",
+        };
+        return JsonSerializer.SerializeToElement(new ConfigApplyReport(outcome, done.Version, done.Winner?.Value, done.Detail), HostJsonContext.Default.ConfigApplyReport);
+    }
 
     /// <summary>Starts a clean leave: the node drains, is excluded from the next view as a clean
     /// leaver, and the agent exits. Answers at once with the status.</summary>
@@ -137,7 +199,10 @@ internal sealed class AdminVerbs
             QuorumReportOf(snapshot),
             _state.StateDirectory,
             [.. Plugins()],
-            TransportReport());
+            TransportReport(),
+            _config.Status is { } config
+                ? new ConfigReport(config.Committed, config.CommittedSha256, config.InDoubt, config.Leader?.Value, config.Phase, _state.GenesisSha256)
+                : null);
     }
 
     private ViewReport? ViewReportOf(AgentState.Snapshot snapshot) =>
@@ -146,7 +211,8 @@ internal sealed class AdminVerbs
             : new ViewReport(
                 snapshot.View.Id.Seq,
                 snapshot.View.Id.Coordinator.Value,
-                [.. snapshot.View.Members.Select(m => new MemberReport(m.Node.Value, NameOf(m.Node), m.Incarnation))]);
+                [.. snapshot.View.Members.Select(m => new MemberReport(m.Node.Value, NameOf(m.Node), m.Incarnation))],
+                _state.ConfigVersion);
 
     private QuorumReport QuorumReportOf(AgentState.Snapshot snapshot)
     {

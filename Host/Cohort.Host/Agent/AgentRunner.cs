@@ -1,10 +1,12 @@
 using System.Runtime.InteropServices;
 using Autofac;
 using Autofac.Extensions.DependencyInjection;
+using Cohort.ClusterConfiguration;
 using Cohort.Host.Admin;
 using Cohort.Host.Configuration;
 using Cohort.Host.Native;
 using Cohort.Host.Plugins;
+using Cohort.Host.Runtime;
 using Cohort.Host.State;
 using Cohort.Membership;
 using Cohort.Plugins;
@@ -37,12 +39,18 @@ public static partial class AgentRunner
         ArgumentNullException.ThrowIfNull(options);
         LeadOwnProcessGroup();
 
-        var configuration = ConfigurationLoader.Load(options.ConfigFile, options.ConfigArguments, bootstrapOverride: options.Bootstrap);
-        var node = configuration.Node;
-        var catalog = PluginCatalog.Load(node.EffectivePluginDirectory, configuration.DescribeSource("Node:PluginDirectory"));
+        var local = ConfigurationLoader.LoadNode(options.ConfigFile, options.ConfigArguments);
+        var node = local.Node;
+        var catalog = PluginCatalog.Load(node.EffectivePluginDirectory, local.DescribeSource("Node:PluginDirectory"));
+        var ccsPlugin = catalog.Select(PluginSlot.ConfigurationSystem, CcsPluginName, "the host");
+        var ccs = PluginCatalog.CreateEarly<IConfigurationSystem>(ccsPlugin, local.Root);
+        var stored = ReadConfigStore(ccs, node.StateDirectory);
+        var configuration = ConfigurationLoader.WithCluster(local, options.Bootstrap, stored.Committed is { } held
+            ? new CommittedDocument($"{ConfigService.RecordDirectory(node.StateDirectory)} (version {held.Version})", held.Document)
+            : null);
         ConfigurationLoader.CheckClusterKeys(configuration, catalog.OwnedSections);
 
-        var selected = new HashSet<LoadedPlugin>();
+        var selected = new HashSet<LoadedPlugin> { ccsPlugin };
         LoadedPlugin? policyPlugin = null;
         LoadedPlugin? transportPlugin = null;
         LoadedPlugin? devicePlugin = null;
@@ -69,11 +77,30 @@ public static partial class AgentRunner
 
         using var directory = StateDirectory.Open(node.StateDirectory);
         var incarnation = directory.BumpIncarnation();
+        if (stored.Committed is null && configuration.Cluster is { } bootstrap)
+        {
+            // Every node seeds version 1 from the same bootstrap file: its hash identifies the cluster.
+            var first = new ConfigVersion(1, bootstrap.Bytes, bootstrap.Sha256, default, new NodeIncarnation(new NodeId(node.Id), incarnation), 0, DateTimeOffset.UtcNow);
+            var records = ConfigService.RecordDirectory(node.StateDirectory);
+            Directory.CreateDirectory(records);
+            foreach (var record in ccs.Seed(first))
+            {
+                DurableFile.WriteAtomically(Path.Combine(records, record.Name), record.Contents.Span);
+            }
+
+            stored = ReadConfigStore(ccs, node.StateDirectory);
+        }
+
         directory.WritePidFile(AgentProcessInfo.Current(incarnation));
         using var admin = AdminSocketListener.Bind(node.EffectiveAdminSocket);
 
         var self = new NodeIncarnation(new NodeId(node.Id), incarnation);
-        var state = new AgentState(self, node.Name!, configuration, catalog, node.StateDirectory) { Selected = selected };
+        var state = new AgentState(self, node.Name!, configuration, catalog, node.StateDirectory)
+        {
+            Selected = selected,
+            GenesisSha256 = stored.GenesisSha256,
+            ConfigVersion = stored.Committed?.Version ?? 0,
+        };
 
         var builder = new HostApplicationBuilder(new HostApplicationBuilderSettings
         {
@@ -95,7 +122,7 @@ public static partial class AgentRunner
         builder.Services.AddSingleton(state);
         builder.Services.AddSingleton(directory);
         builder.Services.AddSingleton(admin);
-        builder.Services.AddSingleton(sp => new AdminVerbs(state, sp.GetRequiredService<MembershipService>(), sp.GetService<TransportService>()));
+        builder.Services.AddSingleton(sp => new AdminVerbs(state, sp.GetRequiredService<MembershipService>(), sp.GetService<TransportService>(), sp.GetRequiredService<ConfigService>()));
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(node.DrainTimeout + 10));
         if (transportPlugin is not null)
         {
@@ -116,7 +143,17 @@ public static partial class AgentRunner
             sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<IHostApplicationLifetime>(),
             sp.GetRequiredService<ILogger<MembershipService>>()));
+        builder.Services.AddSingleton(sp => new ConfigService(
+            state,
+            ccs,
+            stored,
+            sp.GetRequiredService<MembershipService>(),
+            sp.GetService<TransportService>(),
+            directory,
+            sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<ILogger<ConfigService>>()));
         builder.Services.AddHostedService<AdminServer>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<ConfigService>()); // before membership: it routes its frames first
         builder.Services.AddHostedService(sp => sp.GetRequiredService<MembershipService>());
 
         using var host = builder.Build();
@@ -129,6 +166,24 @@ public static partial class AgentRunner
         }
 
         await host.RunAsync(cancellationToken);
+    }
+
+    /// <summary>The configuration-system plugin the host uses.</summary>
+    private const string CcsPluginName = "ccs";
+
+    /// <summary>Reads what CCS holds in the state directory, without creating or locking anything; a
+    /// damaged record stops the start with one line naming it.</summary>
+    private static ConfigStoreContents ReadConfigStore(IConfigurationSystem ccs, string stateDirectory)
+    {
+        var directory = ConfigService.RecordDirectory(stateDirectory);
+        try
+        {
+            return ccs.Load(CoreRuntime.ReadRecords(directory));
+        }
+        catch (InvalidDataException ex)
+        {
+            throw new CohortStartupException($"{directory}/{ex.Message}; the node refuses to use it. Move the ccs directory away to let this node start as new (with --bootstrap) or restore it from a backup.", ExitCodes.Config);
+        }
     }
 
     /// <summary>The cluster key for a quorum device of a one-node cluster (which has no transport to read

@@ -21,6 +21,14 @@ internal sealed class AgentState(NodeIncarnation self, string name, CohortConfig
 
     public string StateDirectory { get; } = stateDirectory;
 
+    /// <summary>The hash of the cluster's version-1 document, which identifies the cluster: membership
+    /// refuses peers with another one. Null without a document.</summary>
+    public string? GenesisSha256 { get; init; }
+
+    /// <summary>The version of the cluster document this agent judges views under (its
+    /// <see cref="CohortConfiguration.Cluster"/>); 0 without one.</summary>
+    public long ConfigVersion { get; init; }
+
     /// <summary>The plugins chosen for their slots.</summary>
     public IReadOnlySet<LoadedPlugin> Selected { get; init; } = new HashSet<LoadedPlugin>();
 

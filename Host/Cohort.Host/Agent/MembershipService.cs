@@ -50,6 +50,10 @@ internal sealed partial class MembershipService : IHostedService, IAsyncDisposab
         _logger = logger;
     }
 
+    /// <summary>Raised on the membership core's task for every view this node installs; the services
+    /// (CCS, ...) queue it for their cores.</summary>
+    public event Action<View>? ViewInstalled;
+
     private TimeSpan DrainTimeout => TimeSpan.FromSeconds(_state.Configuration.Node.DrainTimeout);
 
     public async Task StartAsync(CancellationToken cancellationToken)
@@ -64,7 +68,7 @@ internal sealed partial class MembershipService : IHostedService, IAsyncDisposab
         _core = new MembershipCore(
             [.. cluster.Nodes.Select(n => n.ToClusterNode())],
             ClusterSnapshot(_state.Configuration.Root),
-            Convert.FromHexString(cluster.Sha256),
+            Convert.FromHexString(_state.GenesisSha256 ?? cluster.Sha256),
             _policy,
             cluster.Membership,
             _device is null || cluster.QuorumDevice is null ? null : new DeviceSetup(cluster.QuorumDevice, cluster.DeviceVotes));
@@ -182,6 +186,7 @@ internal sealed partial class MembershipService : IHostedService, IAsyncDisposab
         {
             case ViewInstalled installed:
                 LogViewInstalled(_logger, installed);
+                ViewInstalled?.Invoke(installed.View);
                 break;
             case QuorumChanged changed:
                 // The stamp is CLOCK_MONOTONIC, shared by every process on the machine: tests and

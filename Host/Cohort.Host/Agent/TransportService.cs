@@ -7,14 +7,20 @@ using Microsoft.Extensions.Logging;
 namespace Cohort.Host.Agent;
 
 /// <summary>
-/// The agent's side of the transport plugin: starts it, hands what it delivers to the membership
-/// core's input queue, addresses frames to each node's current session, and exposes its status and
-/// (when <c>Node:FaultInjection</c> is on) its fault injection.
+/// The agent's side of the transport plugin: starts it, hands what it delivers to the input queue of
+/// the core it is for (membership frames to membership, data frames by their first byte to the
+/// service that registered it, session resets to all), addresses frames to each node's current
+/// session, and exposes its status and (when <c>Node:FaultInjection</c> is on) its fault injection.
 /// </summary>
 internal sealed partial class TransportService(ITransport transport, TransportStartInfo start, string pluginName, ILogger<TransportService> logger) : ITransportHandler, IAsyncDisposable
 {
     private readonly ConcurrentDictionary<int, long> _sessions = new();
+    private readonly Dictionary<byte, Action<CoreInput>> _services = [];
     private Action<CoreInput>? _deliver;
+
+    /// <summary>Routes data-lane frames whose first byte is <paramref name="tag"/> (and every session
+    /// reset) to <paramref name="deliver"/>. Called before <see cref="StartAsync"/>.</summary>
+    public void Route(byte tag, Action<CoreInput> deliver) => _services[tag] = deliver;
 
     /// <summary>The transport plugin's name.</summary>
     public string PluginName { get; } = pluginName;
@@ -51,13 +57,26 @@ internal sealed partial class TransportService(ITransport transport, TransportSt
 
     void ITransportHandler.SessionOpened(NodeIncarnation peer) => _sessions[peer.Node.Value] = peer.Incarnation;
 
-    void ITransportHandler.FrameReceived(NodeIncarnation peer, TransportLane lane, ReadOnlyMemory<byte> frame) =>
-        _deliver?.Invoke(new FrameReceived(peer, lane, frame));
+    void ITransportHandler.FrameReceived(NodeIncarnation peer, TransportLane lane, ReadOnlyMemory<byte> frame)
+    {
+        if (lane == TransportLane.Membership)
+        {
+            _deliver?.Invoke(new FrameReceived(peer, lane, frame));
+        }
+        else if (frame.Length > 0 && _services.TryGetValue(frame.Span[0], out var service))
+        {
+            service(new FrameReceived(peer, lane, frame));
+        }
+    }
 
     void ITransportHandler.SessionReset(NodeIncarnation peer, string reason)
     {
         _sessions.TryRemove(new KeyValuePair<int, long>(peer.Node.Value, peer.Incarnation));
         _deliver?.Invoke(new SessionReset(peer));
+        foreach (var service in _services.Values)
+        {
+            service(new SessionReset(peer));
+        }
     }
 
     public async ValueTask DisposeAsync()

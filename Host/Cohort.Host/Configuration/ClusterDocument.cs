@@ -33,9 +33,10 @@ internal sealed class ClusterDocument
         "Id", "Name", "Votes", "Address",
     };
 
-    private ClusterDocument(string path, string name, string description, IReadOnlyList<ClusterNodeEntry> nodes, string quorumPolicy, string sha256)
+    private ClusterDocument(string path, string name, string description, IReadOnlyList<ClusterNodeEntry> nodes, string quorumPolicy, string sha256, byte[] bytes)
     {
         Path = path;
+        Bytes = bytes;
         Name = name;
         Description = description;
         Nodes = nodes;
@@ -43,8 +44,12 @@ internal sealed class ClusterDocument
         Sha256 = sha256;
     }
 
-    /// <summary>The cluster file it was read from.</summary>
+    /// <summary>Where it was read from, as errors name it: the cluster file, or the committed version in
+    /// the state directory.</summary>
     public string Path { get; }
+
+    /// <summary>The document's bytes (what CCS commits and hashes).</summary>
+    public byte[] Bytes { get; }
 
     /// <summary><c>Cluster:Name</c>, default <c>cohort</c>.</summary>
     public string Name { get; }
@@ -190,8 +195,9 @@ internal sealed class ClusterDocument
             throw new CohortStartupException(problems);
         }
 
-        var sha = Convert.ToHexStringLower(SHA256.HashData(contents ?? File.ReadAllBytes(path)));
-        return new ClusterDocument(path, name, cluster["Description"] ?? "", [.. nodes.OrderBy(n => n.Id)], policy, sha)
+        var bytes = contents ?? File.ReadAllBytes(path);
+        var sha = Convert.ToHexStringLower(SHA256.HashData(bytes));
+        return new ClusterDocument(path, name, cluster["Description"] ?? "", [.. nodes.OrderBy(n => n.Id)], policy, sha, bytes)
         {
             Membership = MembershipOptions.From(cluster.GetSection("Membership")),
             NoQuorumPolicy = noQuorum,

@@ -2,6 +2,11 @@ using Microsoft.Extensions.Configuration;
 
 namespace Cohort.Host.Configuration;
 
+/// <summary>The committed cluster document a node holds (CCS), used instead of its bootstrap file.</summary>
+/// <param name="Description">How errors name it: <c>&lt;state&gt;/ccs (version N)</c>.</param>
+/// <param name="Document">Its bytes.</param>
+internal sealed record CommittedDocument(string Description, ReadOnlyMemory<byte> Document);
+
 /// <summary>
 /// The configuration an agent runs with: node-local sources (node file, environment, command line)
 /// and the cluster file, merged into one <see cref="Root"/> with <c>Node:*</c> and <c>Cluster:*</c> keys.
@@ -32,6 +37,9 @@ internal sealed class CohortConfiguration
     public ClusterDocument? Cluster { get; }
 
     public IReadOnlyList<ConfigSource> Sources => _sources;
+
+    /// <summary>The source of the <c>Cluster:*</c> keys (the cluster document), or null.</summary>
+    public ConfigSource? ClusterSource => Cluster is null ? null : _sources[^1];
 
     /// <summary>Names the source that set <paramref name="key"/> last (the one in effect).</summary>
     public string DescribeSource(string key)

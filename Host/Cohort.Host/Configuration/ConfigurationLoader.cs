@@ -31,7 +31,17 @@ internal static class ConfigurationLoader
         string? nodeFile,
         IReadOnlyList<string> commandLine,
         IReadOnlyDictionary<string, string>? environment = null,
-        string? bootstrapOverride = null)
+        string? bootstrapOverride = null) =>
+        WithCluster(LoadNode(nodeFile, commandLine, environment), bootstrapOverride, committed: null);
+
+    /// <summary>Loads and validates node-local configuration only (no cluster document yet).</summary>
+    /// <param name="nodeFile">The node file (<c>--config</c>), or null.</param>
+    /// <param name="commandLine">Configuration arguments such as <c>--Node:Id=3</c>.</param>
+    /// <param name="environment">The environment variables to read; null reads the process's.</param>
+    public static CohortConfiguration LoadNode(
+        string? nodeFile,
+        IReadOnlyList<string> commandLine,
+        IReadOnlyDictionary<string, string>? environment = null)
     {
         var sources = new List<ConfigSource>();
         if (nodeFile is not null)
@@ -62,10 +72,26 @@ internal static class ConfigurationLoader
         var problems = new List<string>();
         var node = BindNode(sources, problems);
         ThrowIfAny(problems);
+        return new CohortConfiguration(sources, node, null);
+    }
 
+    /// <summary>Adds the cluster document to node-local configuration: the committed one the node holds,
+    /// else its bootstrap file (<c>Node:Bootstrap</c>, or <paramref name="bootstrapOverride"/>).</summary>
+    /// <param name="local">Node-local configuration (<see cref="LoadNode"/>).</param>
+    /// <param name="bootstrapOverride">A cluster file that replaces <c>Node:Bootstrap</c>.</param>
+    /// <param name="committed">The committed cluster document the node holds (CCS), or null.</param>
+    public static CohortConfiguration WithCluster(CohortConfiguration local, string? bootstrapOverride, CommittedDocument? committed)
+    {
+        var sources = local.Sources.ToList();
+        var node = local.Node;
         var bootstrap = bootstrapOverride is null ? node.Bootstrap : Path.GetFullPath(bootstrapOverride);
         ClusterDocument? cluster = null;
-        if (bootstrap is not null)
+        ConfigSource? clusterSource = null;
+        if (committed is { } held)
+        {
+            clusterSource = ConfigSource.Json(held.Description, held.Document, node.StateDirectory, prefix: "Cluster");
+        }
+        else if (bootstrap is not null)
         {
             if (!File.Exists(bootstrap))
             {
@@ -73,9 +99,13 @@ internal static class ConfigurationLoader
                 throw new CohortStartupException(ConfigErrors.Format(setBy, "Node:Bootstrap", "an existing cluster file", bootstrap));
             }
 
-            var clusterSource = ConfigSource.JsonFile(bootstrap, prefix: "Cluster");
+            clusterSource = ConfigSource.JsonFile(bootstrap, prefix: "Cluster");
+        }
+
+        if (clusterSource is not null)
+        {
             sources.Add(clusterSource);
-            cluster = ClusterDocument.Parse(bootstrap, clusterSource.Root.GetSection("Cluster"));
+            cluster = ClusterDocument.Parse(clusterSource.Description, clusterSource.Root.GetSection("Cluster"), clusterSource.Bytes);
             CheckLocalNodeListed(node, cluster, DescribeLast(sources, "Node:Id"));
             node.Name ??= cluster.Find(new NodeId(node.Id))!.Name;
         }
@@ -90,14 +120,18 @@ internal static class ConfigurationLoader
     /// </summary>
     public static void CheckClusterKeys(CohortConfiguration configuration, IEnumerable<string> ownedSections)
     {
-        if (configuration.Cluster is null)
+        if (configuration.Cluster is not null)
         {
-            return;
+            ThrowIfAny(UnknownClusterKeys(configuration.Sources[^1], ownedSections));
         }
+    }
 
+    /// <summary>The keys of a cluster document's <paramref name="source"/> that neither the core nor a
+    /// plugin's owned section knows, one problem each.</summary>
+    public static List<string> UnknownClusterKeys(ConfigSource source, IEnumerable<string> ownedSections)
+    {
         var owned = ownedSections.ToList();
         var problems = new List<string>();
-        var source = configuration.Sources[^1];
         foreach (var (key, _) in source.Leaves())
         {
             if (owned.Any(section => IsUnder(key, section)) || IsCoreClusterKey(key))
@@ -111,7 +145,7 @@ internal static class ConfigurationLoader
             problems.Add(ConfigErrors.Unknown(source.Description, key, known));
         }
 
-        ThrowIfAny(problems);
+        return problems;
     }
 
     private static bool IsCoreClusterKey(string key)
@@ -159,7 +193,7 @@ internal static class ConfigurationLoader
 
                 if (top.Equals("Cluster", StringComparison.OrdinalIgnoreCase))
                 {
-                    problems.Add($"{source.Description}: {key}: cluster-wide keys belong in the cluster file named by Node:Bootstrap, not in node-local configuration");
+                    problems.Add($"{source.Description}: {key}: cluster-wide keys belong in the cluster document (its first version is the file Node:Bootstrap names; change it with `cohort config apply`), not in node-local configuration");
                 }
                 else if (top.Equals(NodeOptions.Section, StringComparison.OrdinalIgnoreCase))
                 {

@@ -198,6 +198,29 @@ internal sealed class PluginCatalog
         }
     }
 
+    /// <summary>
+    /// Creates the slot's contract from a plugin before the host exists, from the plugin's own
+    /// registrations alone: for the configuration system, which the host needs in order to read the
+    /// cluster document its other plugins are chosen by. The plugin is registered again, normally, later.
+    /// </summary>
+    public static T CreateEarly<T>(LoadedPlugin plugin, IConfiguration configuration)
+        where T : notnull
+    {
+        var services = new ServiceCollection();
+        try
+        {
+            plugin.Entry.Register(services, configuration);
+            // Not disposed: what it created lives as long as the agent.
+            var provider = services.BuildServiceProvider();
+            return provider.GetService<T>()
+                ?? throw new CohortStartupException($"plugin {plugin.DisplayName} ({plugin.AssemblyPath}): refused: it registered no {typeof(T).Name}, which a {PluginSlots.Name(plugin.Manifest.Slot)} plugin must");
+        }
+        catch (Exception ex) when (ex is not CohortStartupException)
+        {
+            throw new CohortStartupException($"plugin {plugin.DisplayName} ({plugin.AssemblyPath}): refused: cannot create its {typeof(T).Name}: {ex.GetBaseException().Message}");
+        }
+    }
+
     /// <summary>Every registration of <typeparamref name="T"/> in any plugin's scope (hooks, listeners).</summary>
     public IReadOnlyList<T> ResolveAll<T>()
         where T : class =>

@@ -30,6 +30,7 @@ internal static class PluginSlots
         PluginSlot.Transport => "Node:Transport",
         PluginSlot.QuorumPolicy => "Cluster:Quorum:Policy",
         PluginSlot.QuorumDevice => "Cluster:Quorum:Device",
+        PluginSlot.ConfigurationSystem => "(the configuration system, always ccs)",
         _ => throw new ArgumentOutOfRangeException(nameof(slot), slot, "unknown slot"),
     };
 }

@@ -62,18 +62,28 @@ internal sealed partial class CoreRuntime : IAsyncDisposable
     public void Start(NodeIncarnation self)
     {
         Directory.CreateDirectory(_recordDirectory);
+        Post(new CoreStarted(self, ReadRecords(_recordDirectory)));
+        _loop = Task.Run(RunAsync);
+    }
+
+    /// <summary>The records a core persisted in <paramref name="directory"/> (none if it does not exist),
+    /// as the core sees them at start: a temporary file left by a crash is not a record.</summary>
+    public static Dictionary<string, ReadOnlyMemory<byte>> ReadRecords(string directory)
+    {
         var records = new Dictionary<string, ReadOnlyMemory<byte>>(StringComparer.Ordinal);
-        foreach (var file in Directory.EnumerateFiles(_recordDirectory).Order(StringComparer.Ordinal))
+        if (Directory.Exists(directory))
         {
-            var name = Path.GetFileName(file);
-            if (!name.EndsWith(".tmp", StringComparison.Ordinal))
+            foreach (var file in Directory.EnumerateFiles(directory).Order(StringComparer.Ordinal))
             {
-                records[name] = File.ReadAllBytes(file);
+                var name = Path.GetFileName(file);
+                if (!name.EndsWith(".tmp", StringComparison.Ordinal))
+                {
+                    records[name] = File.ReadAllBytes(file);
+                }
             }
         }
 
-        Post(new CoreStarted(self, records));
-        _loop = Task.Run(RunAsync);
+        return records;
     }
 
     /// <summary>Queues an input; safe from any thread.</summary>

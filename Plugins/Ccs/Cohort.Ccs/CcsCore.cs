@@ -45,7 +45,7 @@ public sealed class CcsCore : IConfigurationCore
 
     private readonly ConfigCoreSetup _setup;
     private readonly CcsMutant _mutant;
-    private readonly Dictionary<string, IReadOnlyList<ClusterNode>> _votes = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, ConfigDocumentCheck> _checks = new(StringComparer.Ordinal);
     private readonly List<ConfigVersion> _history = [];
     private readonly SortedDictionary<NodeId, Promised> _promises = [];
     private readonly SortedSet<NodeId> _accepts = [];
@@ -107,12 +107,12 @@ public sealed class CcsCore : IConfigurationCore
         var (_, accepted) = records.TryGetValue(AcceptorRecord, out var acceptor)
             ? CcsCodec.ReadAcceptor(acceptor.Span, AcceptorRecord)
             : (null, null);
-        var (_, history) = records.TryGetValue(LogRecord, out var log)
+        var (genesis, history) = records.TryGetValue(LogRecord, out var log)
             ? CcsCodec.ReadLog(log.Span, LogRecord)
             : (null, []);
         var committed = history.Count == 0 ? null : history[^1];
         var inDoubt = accepted is not null && accepted.Version > (committed?.Version ?? 0) ? accepted : null;
-        return new ConfigStoreContents(committed, inDoubt, history);
+        return new ConfigStoreContents(committed, inDoubt, history, genesis);
     }
 
     /// <summary>The records that make <paramref name="first"/> the committed document.</summary>
@@ -317,7 +317,7 @@ public sealed class CcsCore : IConfigurationCore
     private void OnAccepted(NodeId from, ViewId ballot, long version, string sha, Step step)
     {
         if (_phase != Phase.Proposing || ballot != Ballot || _proposal is not { } proposal
-            || proposal.Version != version || proposal.Sha256 != sha)
+            || proposal.Version != version || proposal.Sha256 != sha || proposal.Version != CommittedVersion + 1)
         {
             return;
         }
@@ -388,7 +388,7 @@ public sealed class CcsCore : IConfigurationCore
             return; // the leader is behind; our header tells it, and it fetches
         }
 
-        if (entry.Version > CommittedVersion + 1 || Check(entry.Document) is { IsValid: false })
+        if (entry.Version > CommittedVersion + 1 || Check(entry.Document, entry.Sha256) is { IsValid: false })
         {
             return; // behind the leader (the header started a fetch) or a document this node cannot accept
         }
@@ -428,6 +428,10 @@ public sealed class CcsCore : IConfigurationCore
         if (accepted.Sha256 == sha || _mutant == CcsMutant.NumberOnlyCompare)
         {
             Commit([accepted], step);
+            if (IsLeader && _phase is Phase.Preparing or Phase.Ready or Phase.Proposing)
+            {
+                StartPrepare(step); // another leader decided the version this one was working on
+            }
         }
         else
         {
@@ -811,32 +815,32 @@ public sealed class CcsCore : IConfigurationCore
     private ConfigVersion? FindCommitted(NodeIncarnation origin, long requestId) =>
         _history.LastOrDefault(e => e.Origin == origin && e.RequestId == requestId && e.Version > 1);
 
-    private ConfigDocumentCheck Check(ReadOnlyMemory<byte> document)
+    /// <summary>The inspector's verdict on a document, computed once per document (by hash): a proposal is
+    /// judged by its origin, its leader and every acceptor, and its votes are read at every count.</summary>
+    private ConfigDocumentCheck Check(ReadOnlyMemory<byte> document, string? sha256 = null)
     {
+        sha256 ??= CcsHash.Of(document.Span);
+        if (_checks.TryGetValue(sha256, out var known))
+        {
+            return known;
+        }
+
         var check = _setup.Inspect(document);
         if (check.IsValid && check.Nodes.Sum(n => (long)n.Votes) == 0)
         {
-            return check with { Problems = ["$.Nodes: expected at least one node with votes above 0"] };
+            check = check with { Problems = ["Cluster:Nodes: expected at least one node with votes above 0"] };
         }
 
+        if (_checks.Count >= 64)
+        {
+            _checks.Clear();
+        }
+
+        _checks[sha256] = check;
         return check;
     }
 
-    private IReadOnlyList<ClusterNode> VotesOf(ConfigVersion version)
-    {
-        if (!_votes.TryGetValue(version.Sha256, out var nodes))
-        {
-            nodes = _setup.Inspect(version.Document).Nodes;
-            if (_votes.Count > 64)
-            {
-                _votes.Clear();
-            }
-
-            _votes[version.Sha256] = nodes;
-        }
-
-        return nodes;
-    }
+    private IReadOnlyList<ClusterNode> VotesOf(ConfigVersion version) => Check(version.Document, version.Sha256).Nodes;
 
     private bool HasMajority(ConfigVersion document, IEnumerable<NodeId> nodes)
     {

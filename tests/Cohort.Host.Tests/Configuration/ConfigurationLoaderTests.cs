@@ -179,7 +179,7 @@ public sealed class ConfigurationLoaderTests : TempDirectoryTest
 
         var error = Assert.Throws<CohortStartupException>(() => ConfigurationLoader.Load(node, [], NoEnvironment))!;
 
-        Assert.That(error.Problems.Single(), Is.EqualTo($"{node}: Cluster:Quorum:Policy: cluster-wide keys belong in the cluster file named by Node:Bootstrap, not in node-local configuration"));
+        Assert.That(error.Problems.Single(), Is.EqualTo($"{node}: Cluster:Quorum:Policy: cluster-wide keys belong in the cluster document (its first version is the file Node:Bootstrap names; change it with `cohort config apply`), not in node-local configuration"));
     }
 
     [Test]

@@ -1,0 +1,95 @@
+using Cohort.ClusterConfiguration;
+using Cohort.Host.Plugins;
+using Cohort.Plugins;
+
+namespace Cohort.Host.Configuration;
+
+/// <summary>
+/// Judges a whole cluster document as an agent would before using it: a JSON object, its core keys,
+/// no key that neither the core nor a plugin knows, the policy and device plugins present, and every
+/// plugin section by its plugin's validator. The same check runs at start-up, in <c>cohort config
+/// validate</c>, before a proposal, and on every node before it accepts a proposed version.
+/// </summary>
+internal static class ClusterDocumentCheck
+{
+    /// <summary>Validates <paramref name="document"/>; every problem is reported at once.</summary>
+    /// <param name="description">How errors name the document (a file, "proposed document").</param>
+    /// <param name="document">The bare document's bytes.</param>
+    /// <param name="catalog">The plugins whose validators and names count.</param>
+    /// <param name="proposal">Whether it is proposed to CCS (then a <c>version</c> key is an error: CCS assigns versions).</param>
+    /// <exception cref="CohortStartupException">The document has problems.</exception>
+    public static ClusterDocument Validate(string description, ReadOnlyMemory<byte> document, PluginCatalog catalog, bool proposal = false)
+    {
+        var source = ConfigSource.Json(description, document, Directory.GetCurrentDirectory(), prefix: "Cluster");
+        if (proposal && source.Root.GetSection("Cluster").GetChildren().FirstOrDefault(c => c.Key.Equals("version", StringComparison.OrdinalIgnoreCase)) is { } version)
+        {
+            throw new CohortStartupException(ConfigErrors.Format(description, version.Path,
+                "no version key: CCS assigns versions (use --expect-version to apply only on top of a given one)", version.Value));
+        }
+
+        // Every problem at once: the core keys, unknown keys, then (when the core keys hold) the plugins.
+        var problems = new List<string>();
+        ClusterDocument? cluster = null;
+        try
+        {
+            cluster = ClusterDocument.Parse(description, source.Root.GetSection("Cluster"), source.Bytes);
+        }
+        catch (CohortStartupException ex)
+        {
+            problems.AddRange(ex.Problems);
+        }
+
+        problems.AddRange(ConfigurationLoader.UnknownClusterKeys(source, catalog.OwnedSections));
+        if (cluster is null)
+        {
+            throw new CohortStartupException(problems);
+        }
+
+        var configuration = new CohortConfiguration([source], new NodeOptions { Id = cluster.Nodes[0].Id.Value }, cluster);
+        var selected = new HashSet<LoadedPlugin>();
+        foreach (var (slot, name) in new[] { (PluginSlot.QuorumPolicy, (string?)cluster.QuorumPolicy), (PluginSlot.QuorumDevice, cluster.QuorumDevice) })
+        {
+            try
+            {
+                if (name is not null)
+                {
+                    selected.Add(catalog.Select(slot, name, description));
+                }
+            }
+            catch (CohortStartupException ex)
+            {
+                problems.AddRange(ex.Problems);
+            }
+        }
+
+        try
+        {
+            catalog.Validate(configuration, selected);
+        }
+        catch (CohortStartupException ex)
+        {
+            problems.AddRange(ex.Problems);
+        }
+
+        if (problems.Count > 0)
+        {
+            throw new CohortStartupException(problems);
+        }
+
+        return cluster;
+    }
+
+    /// <summary>The inspector CCS runs on every node: <see cref="Validate"/> as a pure function.</summary>
+    public static ConfigDocumentInspector Inspector(PluginCatalog catalog) => document =>
+    {
+        try
+        {
+            var cluster = Validate("proposed document", document, catalog, proposal: true);
+            return new ConfigDocumentCheck([.. cluster.Nodes.Select(n => n.ToClusterNode())], []);
+        }
+        catch (CohortStartupException ex)
+        {
+            return new ConfigDocumentCheck([], ex.Problems);
+        }
+    };
+}

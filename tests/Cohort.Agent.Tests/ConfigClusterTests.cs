@@ -1,0 +1,202 @@
+using System.Security.Cryptography;
+using System.Text.Json;
+using Cohort.Host.Native;
+using Cohort.TestSupport;
+
+namespace Cohort.Agent.Tests;
+
+/// <summary>CCS between real agents: <c>cohort config</c> against clusters on 127.0.0.1.</summary>
+[NonParallelizable]
+public sealed class ConfigClusterTests : ClusterTestBase
+{
+    private static readonly int[] All = [1, 2, 3];
+
+    /// <summary>A cluster document like the test cluster's, with another description (and so another hash).</summary>
+    private string WriteChange(string name, string description, int size = 3, string extra = "")
+    {
+        var nodes = string.Join(", ", Enumerable.Range(1, size).Select(i => $$"""{ "Id": {{i}}, "Name": "node{{i}}" }"""));
+        Dir.Write(name, $$"""{ "Name": "t", "Description": "{{description}}", "Nodes": [ {{nodes}} ]{{extra}} }""");
+        return Dir.Combine(name);
+    }
+
+    private async Task<(int Code, string Stdout, string Stderr)> ConfigAsync(int node, params string[] arguments) =>
+        await CohortProcess.RunAsync(["config", .. arguments, "--socket", SocketOf(node)]);
+
+    /// <summary>What a node shows as committed: its version and the hash of its bytes.</summary>
+    private async Task<(long Version, string Sha256)> CommittedAsync(int node)
+    {
+        var (code, json, stderr) = await ConfigAsync(node, "show", "--json");
+        Assert.That(code, Is.EqualTo(0), stderr);
+        var root = JsonDocument.Parse(json).RootElement;
+        return (root.GetProperty("version").GetInt64(), root.GetProperty("sha256").GetString()!);
+    }
+
+    private static string Sha256Of(string path) => Convert.ToHexStringLower(SHA256.HashData(File.ReadAllBytes(path)));
+
+    private static Task<string> UntilAsync(string awaited, Func<Task<bool>> condition) =>
+        Poll.UntilAsync(awaited, async () => await condition() ? "yes" : null);
+
+    private async Task<long> ConfigVersionOf(int node) =>
+        (await StatusAsync(node))!.Value.GetProperty("config").GetProperty("version").GetInt64();
+
+    [Test]
+    public async Task A_change_applied_on_one_node_is_committed_with_identical_bytes_on_every_node()
+    {
+        WriteCluster(3);
+        StartAgents();
+        await WaitForViewAsync(All, All);
+        var change = WriteChange("change.json", "applied on node1");
+        var (differs, diff, _) = await ConfigAsync(3, "diff", change);
+        Assert.That(differs, Is.EqualTo(1));
+        Assert.That(Lines(diff), Is.EqualTo(new[] { "against version 1:", "+ Description: applied on node1" }));
+
+        var (code, stdout, stderr) = await ConfigAsync(1, "apply", change);
+        Assert.That(code, Is.EqualTo(0), stderr);
+        Assert.That(stdout.Trim(), Is.EqualTo("committed: version 2"));
+
+        foreach (var node in new[] { 2, 3 })
+        {
+            await UntilAsync($"node{node} to hold version 2", async () => await ConfigVersionOf(node) == 2);
+            var (version, sha) = await CommittedAsync(node);
+            Assert.That(version, Is.EqualTo(2));
+            Assert.That(sha, Is.EqualTo(Sha256Of(change)), $"node{node} holds the bytes node1 was given");
+            var (_, text, _) = await ConfigAsync(node, "show");
+            Assert.That(text, Is.EqualTo(await File.ReadAllTextAsync(change) + "\n"), "config show prints those bytes (the capture adds the line end)");
+        }
+
+        var shows = new List<string>();
+        foreach (var node in All)
+        {
+            shows.Add((await ConfigAsync(node, "show", "--json")).Stdout);
+        }
+
+        Assert.That(shows.Distinct().Count(), Is.EqualTo(1), "config show --json is identical on every node");
+        var (_, history, _) = await ConfigAsync(3, "history", "--json");
+        var versions = JsonDocument.Parse(history).RootElement.EnumerateArray().Select(e => e.GetProperty("version").GetInt64()).ToList();
+        Assert.That(versions, Is.EqualTo(new long[] { 1, 2 }));
+        var (same, nothing, _) = await ConfigAsync(2, "diff", change);
+        Assert.That((same, nothing.Trim()), Is.EqualTo((0, "no change from version 2")));
+        var (again, unchanged, _) = await ConfigAsync(2, "apply", change);
+        Assert.That((again, unchanged.Trim()), Is.EqualTo((0, "committed: version 2 (unchanged: the document is the committed one)")));
+    }
+
+    [Test]
+    public async Task Of_two_concurrent_applies_on_one_base_version_exactly_one_commits()
+    {
+        WriteCluster(3);
+        StartAgents();
+        await WaitForViewAsync(All, All);
+        var a = WriteChange("a.json", "from node2");
+        var b = WriteChange("b.json", "from node3");
+
+        var results = await Task.WhenAll(ConfigAsync(2, "apply", a, "--expect-version", "1"), ConfigAsync(3, "apply", b, "--expect-version", "1"));
+        var codes = results.Select(r => r.Code).Order().ToArray();
+        Assert.That(codes, Is.EqualTo(new[] { 0, 3 }), string.Join("\n", results.Select(r => r.Stdout + r.Stderr)));
+        var loser = results.Single(r => r.Code == 3);
+        Assert.That(loser.Stdout, Does.StartWith("conflict: version 2 is committed"));
+
+        var winner = results[0].Code == 0 ? a : b;
+        foreach (var node in All)
+        {
+            await UntilAsync($"node{node} to hold version 2", async () => await ConfigVersionOf(node) == 2);
+            Assert.That((await CommittedAsync(node)).Sha256, Is.EqualTo(Sha256Of(winner)));
+        }
+    }
+
+    [Test]
+    public async Task When_the_proposer_is_killed_mid_commit_the_survivors_agree_and_go_on()
+    {
+        WriteCluster(3);
+        StartAgents();
+        await WaitForViewAsync(All, All);
+        var change = WriteChange("change.json", "node1 dies while it commits this");
+
+        // node1 leads (the view's coordinator is the lowest id); kill it while its apply is in flight.
+        var apply = ConfigAsync(1, "apply", change);
+        Agent(1).Signal(Signals.Kill);
+        await apply;
+        await WaitForViewAsync([2, 3], [2, 3]);
+
+        var survivors = await Poll.UntilAsync("nodes 2 and 3 to agree on the committed version", async () =>
+        {
+            var two = await CommittedAsync(2);
+            var three = await CommittedAsync(3);
+            return two == three ? two.Sha256 : null;
+        });
+        var next = WriteChange("next.json", "after node1 died");
+        var (code, stdout, stderr) = await ConfigAsync(2, "apply", next);
+        Assert.That(code, Is.EqualTo(0), stdout + stderr);
+        await UntilAsync("node3 to hold node2's change", async () => (await CommittedAsync(3)).Sha256 == Sha256Of(next));
+        Assert.That(survivors, Is.Not.Empty);
+
+        StartAgents(1);
+        await WaitForViewAsync(All, All);
+        await UntilAsync("node1, restarted, to catch up", async () => (await CommittedAsync(1)).Sha256 == Sha256Of(next));
+    }
+
+    [Test]
+    public async Task A_split_two_node_cluster_commits_on_neither_side()
+    {
+        WriteCluster(2, clusterExtra: """, "Quorum": { "VoteQuorum": { "TwoNode": true } }""");
+        StartAgents();
+        await WaitForViewAsync([1, 2], [1, 2]);
+        var (cut, _, cutError) = await CohortProcess.RunAsync("debug", "partition", "--peer", "node2", "--socket", SocketOf(1));
+        Assert.That(cut, Is.EqualTo(0), cutError);
+        await WaitForViewAsync([1], [1]);
+        await WaitForViewAsync([2], [2]);
+
+        var results = await Task.WhenAll(
+            ConfigAsync(1, "apply", WriteChange("one.json", "side one", size: 2, extra: """, "Quorum": { "VoteQuorum": { "TwoNode": true } }""")),
+            ConfigAsync(2, "apply", WriteChange("two.json", "side two", size: 2, extra: """, "Quorum": { "VoteQuorum": { "TwoNode": true } }""")));
+        Assert.That(results.Select(r => r.Code), Is.All.EqualTo(4), "one vote of two is no majority: the outcome stays unknown on both sides");
+        Assert.That(results[0].Stdout, Does.StartWith("outcome unknown"));
+        Assert.That(await ConfigVersionOf(1), Is.EqualTo(1));
+        Assert.That(await ConfigVersionOf(2), Is.EqualTo(1));
+
+        await CohortProcess.RunAsync("debug", "heal", "--socket", SocketOf(1));
+        await WaitForViewAsync([1, 2], [1, 2]);
+        var settled = await Poll.UntilAsync("both nodes to agree once healed", async () =>
+        {
+            var one = await CommittedAsync(1);
+            var two = await CommittedAsync(2);
+            return one == two ? one.Version.ToString(System.Globalization.CultureInfo.InvariantCulture) : null;
+        });
+        Assert.That(long.Parse(settled, System.Globalization.CultureInfo.InvariantCulture), Is.LessThanOrEqualTo(2), "at most one of the two documents ever commits");
+    }
+
+    [Test]
+    public async Task A_damaged_state_record_is_reported_at_start_up_and_never_used()
+    {
+        WriteCluster(1);
+        StartAgents(1);
+        await WaitForViewAsync([1], [1]);
+        Agent(1).Signal(Signals.Terminate);
+        await Agent(1).WaitForExitAsync();
+
+        var log = Dir.Combine("node1", "ccs", "log");
+        var bytes = await File.ReadAllBytesAsync(log);
+        await File.WriteAllBytesAsync(log, bytes[..(bytes.Length / 2)]);
+        var (code, _, stderr) = await CohortProcess.RunAsync("agent", "--config", NodeFile(1));
+        Assert.That(code, Is.EqualTo(78));
+        Assert.That(stderr, Does.Contain($"{log}: corrupt").And.Contain("refuses to use it"));
+    }
+
+    [Test]
+    public async Task A_restarted_node_judges_views_under_the_committed_document_not_its_bootstrap_file()
+    {
+        WriteCluster(3);
+        StartAgents();
+        await WaitForViewAsync(All, All);
+        var (code, _, stderr) = await ConfigAsync(1, "apply", WriteChange("change.json", "committed"));
+        Assert.That(code, Is.EqualTo(0), stderr);
+        await UntilAsync("node3 to hold version 2", async () => await ConfigVersionOf(3) == 2);
+
+        Agent(3).Signal(Signals.Kill);
+        await Agent(3).WaitForExitAsync();
+        StartAgents(3);
+        var statuses = await WaitForViewAsync(All, All);
+        Assert.That(statuses[3].GetProperty("view").GetProperty("configVersion").GetInt64(), Is.EqualTo(2));
+        Assert.That(statuses[3].GetProperty("config").GetProperty("genesis").GetString(), Is.EqualTo(statuses[1].GetProperty("config").GetProperty("genesis").GetString()),
+            "version 1 identifies the cluster, whatever version a node holds");
+    }
+}
