@@ -36,6 +36,27 @@ public sealed class SimulateCommandTests : AgentTestBase
     }
 
     [Test]
+    public async Task Ccs_is_simulated_and_its_mutants_are_caught()
+    {
+        string[] args = ["simulate", "--ccs", "--seed", "3", "--nodes", "5", "--seeds", "2", "--span", "20", "--json"];
+        var (code, stdout, stderr) = await CohortProcess.RunAsync(args);
+        Assert.That(code, Is.Zero, stderr);
+        var report = JsonDocument.Parse(stdout).RootElement;
+        Assert.That(report.GetProperty("violations").GetArrayLength(), Is.Zero);
+        Assert.That(report.GetProperty("schedules").GetInt32(), Is.EqualTo(2));
+        Assert.That(stderr, Does.Match(@"ccs: \d+ proposals, \d+ answered committed, [1-9]\d* versions committed"));
+        var again = JsonDocument.Parse((await CohortProcess.RunAsync(args)).Stdout).RootElement;
+        Assert.That(again.GetProperty("traceHash").GetString(), Is.EqualTo(report.GetProperty("traceHash").GetString()), "the same seed gives the same trace in another process");
+        Assert.That(again.GetProperty("steps").GetInt64(), Is.EqualTo(report.GetProperty("steps").GetInt64()));
+
+        (code, stdout, stderr) = await CohortProcess.RunAsync("simulate", "--mutant", "ack-before-fsync", "--nodes", "5", "--seeds", "30", "--span", "10", "--json");
+        Assert.That(code, Is.EqualTo(ExitCodes.Failure), stderr);
+        var caught = JsonDocument.Parse(stdout).RootElement.GetProperty("violations")[0];
+        Assert.That(caught.GetProperty("invariant").GetString(), Is.EqualTo("ccs"));
+        Assert.That(caught.GetProperty("detail").GetString(), Does.Contain("two documents under one version"));
+    }
+
+    [Test]
     public async Task A_cluster_file_with_a_third_party_policy_is_simulated_through_the_plugin_loader()
     {
         var cluster = Dir.Write("cluster.json", """

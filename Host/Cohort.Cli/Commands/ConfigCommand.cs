@@ -48,7 +48,7 @@ internal static class ConfigCommand
     }
 
     /// <summary><c>{"version": N, "sha256": "...", "document": {...}}</c>, the same on every node.</summary>
-    internal static string ShowJson(ConfigShowReport report)
+    private static string ShowJson(ConfigShowReport report)
     {
         using var buffer = new MemoryStream();
         using (var writer = new Utf8JsonWriter(buffer))
@@ -122,7 +122,7 @@ internal static class ConfigCommand
             .ToDictionary(kv => kv.Key, kv => kv.Value!, StringComparer.OrdinalIgnoreCase), StringComparer.OrdinalIgnoreCase);
 
     /// <summary><c>- key: old</c>, <c>+ key: new</c>, <c>~ key: old -> new</c>, in key order.</summary>
-    internal static List<string> DiffLines(SortedDictionary<string, string> before, SortedDictionary<string, string> after) =>
+    private static List<string> DiffLines(SortedDictionary<string, string> before, SortedDictionary<string, string> after) =>
     [
         .. before.Keys.Union(after.Keys, StringComparer.OrdinalIgnoreCase).Order(StringComparer.OrdinalIgnoreCase).SelectMany<string, string>(key =>
             (before.TryGetValue(key, out var old), after.TryGetValue(key, out var now)) switch

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
+using Cohort.Ccs;
 using Cohort.Host;
 using Cohort.Host.Simulation;
 using Cohort.Membership;
@@ -28,19 +29,21 @@ internal static class SimulateCommand
         var seconds = new Option<double>("--seconds") { Description = "Wall-clock budget in seconds: no schedule starts after it (the first always completes).", DefaultValueFactory = _ => 20 };
         var span = new Option<double>("--span") { Description = "Simulated seconds each schedule covers.", DefaultValueFactory = _ => 120 };
         var device = new Option<string?>("--device") { Description = "The quorum device (default: the cluster file's, else none; \"none\" for none): witness-node." };
-        var mutant = new Option<string?>("--mutant") { Description = "Run a deliberately broken core: " + string.Join(", ", SimulationSetupLoader.Mutants.Keys) + "." };
+        var mutant = new Option<string?>("--mutant") { Description = "Run a deliberately broken core: " + string.Join(", ", SimulationSetupLoader.Mutants.Keys.Concat(CcsMutants.Keys)) + "." };
+        var ccs = new Option<bool>("--ccs") { Description = "Run CCS, the cluster configuration system, beside membership, with proposers on random nodes and crashes around commits; check invariant 4. Implied by a CCS mutant." };
         var json = new Option<bool>("--json") { Description = "Print the report as JSON." };
         var command = new Command("simulate", "Run the real cores under the deterministic simulator with random faults; report invariant violations.")
         {
-            cluster, nodes, policy, device, plugins, seed, seeds, seconds, span, mutant, json,
+            cluster, nodes, policy, device, plugins, seed, seeds, seconds, span, mutant, ccs, json,
         };
         command.SetAction((parse, cancellationToken) => CohortCommand.Guard(() =>
         {
             var mutantName = parse.GetValue(mutant);
             var broken = MembershipMutant.None;
-            if (mutantName is not null && !SimulationSetupLoader.Mutants.TryGetValue(mutantName, out broken))
+            var brokenCcs = CcsMutant.None;
+            if (mutantName is not null && !SimulationSetupLoader.Mutants.TryGetValue(mutantName, out broken) && !CcsMutants.TryGetValue(mutantName, out brokenCcs))
             {
-                throw new CohortStartupException($"--mutant: expected one of {string.Join(", ", SimulationSetupLoader.Mutants.Keys)}, got \"{mutantName}\"", ExitCodes.Usage);
+                throw new CohortStartupException($"--mutant: expected one of {string.Join(", ", SimulationSetupLoader.Mutants.Keys.Concat(CcsMutants.Keys))}, got \"{mutantName}\"", ExitCodes.Usage);
             }
 
             if (parse.GetValue(span) is var spanSeconds && spanSeconds is <= 0 or > 86_400)
@@ -56,14 +59,16 @@ internal static class SimulateCommand
                 broken,
                 parse.GetValue(device));
             setup = WithWitness(setup);
-            var report = SimulationRunner.Run(new SimulationRequest
-            {
-                Setup = _ => setup,
-                Seed = parse.GetValue(seed),
-                MaxSchedules = parse.GetValue(seeds) ?? int.MaxValue,
-                Budget = TimeSpan.FromSeconds(parse.GetValue(seconds)),
-                Span = TimeSpan.FromSeconds(spanSeconds),
-            });
+            var report = parse.GetValue(ccs) || brokenCcs != CcsMutant.None
+                ? RunCcs(setup, brokenCcs, parse.GetValue(seed), parse.GetValue(seeds) ?? int.MaxValue, TimeSpan.FromSeconds(parse.GetValue(seconds)), TimeSpan.FromSeconds(spanSeconds))
+                : SimulationRunner.Run(new SimulationRequest
+                {
+                    Setup = _ => setup,
+                    Seed = parse.GetValue(seed),
+                    MaxSchedules = parse.GetValue(seeds) ?? int.MaxValue,
+                    Budget = TimeSpan.FromSeconds(parse.GetValue(seconds)),
+                    Span = TimeSpan.FromSeconds(spanSeconds),
+                });
             if (parse.GetValue(json))
             {
                 WriteJson(report, setup, parse.GetValue(seed), spanSeconds);
@@ -76,6 +81,49 @@ internal static class SimulateCommand
             return Task.FromResult(report.Violations.Count == 0 ? 0 : 1);
         }));
         return command;
+    }
+
+    /// <summary>The CCS mutants by their command-line names.</summary>
+    private static readonly IReadOnlyDictionary<string, CcsMutant> CcsMutants = new Dictionary<string, CcsMutant>(StringComparer.Ordinal)
+    {
+        ["ack-before-fsync"] = CcsMutant.AckBeforeFsync,
+        ["number-only-compare"] = CcsMutant.NumberOnlyCompare,
+    };
+
+    /// <summary>Schedules of CCS beside membership (<see cref="ConfigSimulation"/>), reported like the
+    /// membership ones (faults: the crashes around commits). A mutant runs under the nemesis that catches
+    /// it: commits hit hard, nothing else going on.</summary>
+    private static SimulationReport RunCcs(ClusterSetup setup, CcsMutant mutant, ulong first, int maxSchedules, TimeSpan budget, TimeSpan span)
+    {
+        if (setup.Nodes.Count < 3 || !setup.Nodes.Select(n => n.Id.Value).Order().SequenceEqual(Enumerable.Range(1, setup.Nodes.Count)))
+        {
+            throw new CohortStartupException("--ccs: the CCS simulation needs at least 3 nodes with ids 1..N (its documents move votes among them)", ExitCodes.Usage);
+        }
+
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var violations = new List<Violation>();
+        string? trace = null;
+        long steps = 0, crashes = 0, proposals = 0, commits = 0, versions = 0;
+        var schedules = 0;
+        var nemesis = mutant == CcsMutant.None ? ConfigNemesis.Default : ConfigNemesis.LostAcknowledgements;
+        for (var seed = first; schedules < maxSchedules && (schedules == 0 || clock.Elapsed < budget) && violations.Count == 0; seed++)
+        {
+            var (cluster, checker) = ConfigSimulation.RunOne(setup, new CcsSystem(mutant), seed, span, nemesis: nemesis);
+            schedules++;
+            trace ??= cluster.TraceHash;
+            steps += cluster.Steps;
+            crashes += checker.Nemeses;
+            proposals += checker.Proposals;
+            commits += checker.Commits;
+            versions += checker.HighestVersion - 1;
+            if (cluster.Violation is { } violation)
+            {
+                violations.Add(violation);
+            }
+        }
+
+        Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"ccs: {proposals} proposals, {commits} answered committed, {versions} versions committed, {crashes} crashes around commits"));
+        return new SimulationReport(schedules, violations, trace!, steps, crashes, 0, clock.Elapsed);
     }
 
     /// <summary>Attaches the model of the setup's quorum device: the device plugin's own arbiter.</summary>

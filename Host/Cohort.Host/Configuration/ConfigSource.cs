@@ -5,6 +5,8 @@ namespace Cohort.Host.Configuration;
 /// <summary>One configuration source kept apart, so that every problem can name where a key came from.</summary>
 internal sealed class ConfigSource(string description, IConfigurationRoot root, string baseDirectory, bool isFile)
 {
+    private (ReplaceableProvider Provider, string Prefix)? _replaceable;
+
     /// <summary>How errors name the source: a file path, "environment (COHORT_*)" or "command line".</summary>
     public string Description { get; } = description;
 
@@ -57,8 +59,6 @@ internal sealed class ConfigSource(string description, IConfigurationRoot root, 
         provider.Replace(Prefixed(Flatten(description, json), prefix));
         Bytes = json.ToArray();
     }
-
-    private (ReplaceableProvider Provider, string Prefix)? _replaceable;
 
     private static List<KeyValuePair<string, string?>> Flatten(string description, ReadOnlyMemory<byte> json)
     {
