@@ -127,7 +127,7 @@ public sealed class SimulateCommandTests : AgentTestBase
     {
         var (code, _, stderr) = await CohortProcess.RunAsync("simulate", "--mutant", "nope");
         Assert.That(code, Is.EqualTo(ExitCodes.Usage));
-        Assert.That(Lines(stderr), Is.EqualTo(new[] { "cohort: --mutant: expected one of lease-off, no-promise, install-without-all-acks, device-grant-never-ends, got \"nope\"" }));
+        Assert.That(Lines(stderr), Is.EqualTo(new[] { "cohort: --mutant: expected one of lease-off, no-promise, install-without-all-acks, device-grant-never-ends, ack-before-fsync, number-only-compare, got \"nope\"" }));
 
         var cluster = Dir.Write("bad.json", """{ "Nodes": [ { "Id": 1, "Name": "a" } ], "Membership": { "QuorumLease": "soon" } }""");
         (code, _, stderr) = await CohortProcess.RunAsync("simulate", "--cluster", cluster);
