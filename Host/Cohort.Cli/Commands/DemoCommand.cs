@@ -57,6 +57,8 @@ internal static class DemoCommand
             Console.WriteLine($"The demo cluster runs. Try: ./cohort status --socket {nodes[0].Socket}");
             Console.WriteLine($"Kill one (kill -9 {agents[^1].Process.Id}) and watch the others form a new view, or cut one off:");
             Console.WriteLine($"  ./cohort debug partition --peer node1,node2 --socket {nodes[2].Socket}   (then: ./cohort debug heal --socket ...)");
+            Console.WriteLine($"Change the cluster document on every node: ./cohort config show --socket {nodes[0].Socket} > c.json, edit it, then");
+            Console.WriteLine($"  ./cohort config apply c.json --socket {nodes[1].Socket}   (and: ./cohort config history --socket {nodes[2].Socket})");
             Console.WriteLine($"Logs: {directory}/node*.log. Ctrl-C stops the demo.");
             await WatchAsync(agents, nodes, stop.Token);
             Console.WriteLine("stopping the demo agents...");

@@ -50,6 +50,12 @@ internal static class StatusCommand
             rows.Add(("phase", status.Phase));
         }
 
+        if (status.Config is { } config)
+        {
+            rows.Add(("config", $"version {config.Version}" + (config.InDoubt is { } doubt ? $", version {doubt} in doubt" : "") + (status.View is { } judged && judged.ConfigVersion != config.Version ? $" (views judged under version {judged.ConfigVersion} until the agent restarts)" : "")));
+            rows.AddRange(config.Diverged.Select(d => ("DIVERGED", d)));
+        }
+
         var verdict = status.Quorate ? "quorate" : "NOT quorate";
         rows.Add(("quorum", $"{verdict}: {status.Quorum.Reason}" + (status.Quorum.Policy is null ? "" : $" [policy {status.Quorum.Policy}]")));
         rows.Add(("state", status.StateDirectory));

@@ -39,7 +39,9 @@ public sealed record StatusReport(
 /// <param name="Leader">The node proposing changes in this node's view (its coordinator), or null.</param>
 /// <param name="Phase">What the leader is doing, as this node's core sees it.</param>
 /// <param name="Genesis">The hash of version 1, which identifies the cluster.</param>
-public sealed record ConfigReport(long Version, string? Sha256, long? InDoubt, int? Leader, string Phase, string? Genesis);
+/// <param name="Diverged">Peers found holding another document under a version this node committed: a
+/// restored or copied state directory; one line each. Empty when all is well.</param>
+public sealed record ConfigReport(long Version, string? Sha256, long? InDoubt, int? Leader, string Phase, string? Genesis, IReadOnlyList<string> Diverged);
 
 /// <summary><c>cohort config show --json</c>: a committed version and its document.</summary>
 /// <param name="Version">The version.</param>

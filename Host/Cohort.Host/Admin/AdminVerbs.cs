@@ -201,7 +201,8 @@ internal sealed class AdminVerbs
             [.. Plugins()],
             TransportReport(),
             _config.Status is { } config
-                ? new ConfigReport(config.Committed, config.CommittedSha256, config.InDoubt, config.Leader?.Value, config.Phase, _state.GenesisSha256)
+                ? new ConfigReport(config.Committed, config.CommittedSha256, config.InDoubt, config.Leader?.Value, config.Phase, _state.GenesisSha256,
+                    [.. _config.Diverged.Select(d => $"node {d.Peer} holds another document under version {d.Version} (ours {d.Mine[..12]}, theirs {d.Theirs[..12]})")])
                 : null);
     }
 

@@ -34,6 +34,7 @@ internal sealed partial class ConfigService : IHostedService, IAsyncDisposable
     private readonly ConcurrentDictionary<long, TaskCompletionSource<ConfigApplyCompleted>> _waiting = new();
     private readonly Lock _historyLock = new();
     private readonly List<ConfigVersion> _history;
+    private readonly List<ConfigDiverged> _diverged = [];
     private IConfigurationCore? _core;
     private CoreRuntime? _runtime;
     private volatile ConfigCoreStatus? _status;
@@ -56,6 +57,19 @@ internal sealed partial class ConfigService : IHostedService, IAsyncDisposable
 
     /// <summary>The core's state, as of its last step; null before it started.</summary>
     public ConfigCoreStatus? Status => _status;
+
+    /// <summary>Peers found holding another document under a version this node committed (invariant 4
+    /// broken from outside: a restored or copied state directory), as reported.</summary>
+    public IReadOnlyList<ConfigDiverged> Diverged
+    {
+        get
+        {
+            lock (_historyLock)
+            {
+                return [.. _diverged];
+            }
+        }
+    }
 
     /// <summary>The committed versions this node keeps, oldest first.</summary>
     public IReadOnlyList<ConfigVersion> History
@@ -169,6 +183,11 @@ internal sealed partial class ConfigService : IHostedService, IAsyncDisposable
 
                 break;
             case ConfigDiverged diverged:
+                lock (_historyLock)
+                {
+                    _diverged.Add(diverged);
+                }
+
                 LogDiverged(_logger, diverged.Peer.Value, diverged.Version, diverged.Mine, diverged.Theirs);
                 break;
         }
