@@ -31,6 +31,7 @@ import time
 here = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(here, "..", "lib"))
 sys.path.insert(0, os.path.join(here, "..", "membership"))
+import bench_args  # noqa: E402
 from cohort_admin import ask  # noqa: E402
 from membership import FORM_DEADLINE_S, Cluster  # noqa: E402
 
@@ -243,17 +244,10 @@ def log_tails(cluster, lines=5):
 
 
 def main():
-    repo = os.path.abspath(os.path.join(here, "..", ".."))
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=20,
                         help="applies (default 20; alternately on the leader and on each follower in turn)")
-    parser.add_argument("--cohort", default=os.path.join(repo, "artifacts", "cohort", "cohort"),
-                        help="the cohort program (default: the build in artifacts/cohort)")
-    args = parser.parse_args()
-    if args.runs < 1:
-        parser.error("--runs must be at least 1")
-    if not os.access(args.cohort, os.X_OK):
-        sys.exit(f"{args.cohort}: not found or not executable; run ./cohort --version first to build it")
+    args = bench_args.parse(parser)
 
     root = tempfile.mkdtemp(prefix="cohort-bench-ccs-")
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))

@@ -28,6 +28,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import bench_args  # noqa: E402
 from cohort_admin import ask  # noqa: E402
 
 FAILOVER_TARGET_S = 0.5
@@ -211,26 +212,19 @@ def soak(cohort, folder, seconds, repo):
 
 
 def main():
-    repo = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=9, help="failover runs (default 9; the victim rotates over the three nodes)")
     parser.add_argument("--witness", action="store_const", const="node", help="two agents and a cohort witness instead of three agents")
     parser.add_argument("--witness-file", dest="witness", action="store_const", const="file", help="two agents sharing a witness-file instead of three agents")
     parser.add_argument("--soak", type=float, metavar="SECONDS", help="run the soak instead, for this long (target: 600)")
-    parser.add_argument("--cohort", default=os.path.join(repo, "artifacts", "cohort", "cohort"),
-                        help="the cohort program (default: the build in artifacts/cohort)")
-    args = parser.parse_args()
-    if args.runs < 1:
-        parser.error("--runs must be at least 1")
-    if not os.access(args.cohort, os.X_OK):
-        sys.exit(f"{args.cohort}: not found or not executable; run ./cohort --version first to build it")
+    args = bench_args.parse(parser)
 
     root = tempfile.mkdtemp(prefix="cohort-bench-membership-")
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     try:
         if args.soak is not None:
             os.makedirs(os.path.join(root, "soak"))
-            changes = soak(args.cohort, os.path.join(root, "soak"), args.soak, repo)
+            changes = soak(args.cohort, os.path.join(root, "soak"), args.soak, bench_args.REPO)
             total = sum(len(v) for v in changes.values())
             for node, lines in changes.items():
                 for line in lines:

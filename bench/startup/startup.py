@@ -15,6 +15,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import bench_args  # noqa: E402
 from cohort_admin import ask  # noqa: E402
 
 READY_TARGET_S = 1.0
@@ -90,16 +91,9 @@ def one_floor_run(cohort):
 
 
 def main():
-    repo = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=7, help="runs of each measurement (default 7)")
-    parser.add_argument("--cohort", default=os.path.join(repo, "artifacts", "cohort", "cohort"),
-                        help="the cohort program (default: the build in artifacts/cohort)")
-    args = parser.parse_args()
-    if args.runs < 1:
-        parser.error("--runs must be at least 1")
-    if not os.access(args.cohort, os.X_OK):
-        sys.exit(f"{args.cohort}: not found or not executable; run ./cohort --version first to build it")
+    args = bench_args.parse(parser)
 
     root = tempfile.mkdtemp(prefix="cohort-bench-startup-")
     live = []

@@ -13,8 +13,8 @@ public sealed record AdminRequest(string Verb, JsonElement? Arguments = null);
 /// <param name="Error">One line saying what went wrong when it did not.</param>
 public sealed record AdminReply(bool Ok, JsonElement? Result = null, string? Error = null);
 
-/// <summary><c>cohort status --json</c>. <c>ConfigHash</c> is the SHA-256 of the cluster document every
-/// view is judged under; <c>Phase</c> is joining, member, leaving, drained or left; <c>Transport</c> is
+/// <summary><c>cohort status --json</c>. <c>ConfigHash</c> is the SHA-256 of the cluster document this
+/// agent judges views under (the version committed when it started; <c>Config</c> shows what CCS holds now); <c>Phase</c> is joining, member, leaving, drained or left; <c>Transport</c> is
 /// null for a one-node cluster.</summary>
 public sealed record StatusReport(
     string Node,

@@ -33,6 +33,7 @@ internal sealed partial class ConfigService : IHostedService, IAsyncDisposable
     private readonly ILogger<ConfigService> _logger;
     private readonly ConcurrentDictionary<long, TaskCompletionSource<ConfigApplyCompleted>> _waiting = new();
     private readonly Lock _historyLock = new();
+    private readonly ConfigDocumentInspector _inspect;
     private readonly List<ConfigVersion> _history;
     private readonly List<ConfigDiverged> _diverged = [];
     private IConfigurationCore? _core;
@@ -50,6 +51,7 @@ internal sealed partial class ConfigService : IHostedService, IAsyncDisposable
         _time = time;
         _logger = logger;
         _history = [.. contents.History];
+        _inspect = ClusterDocumentCheck.Inspector(state.Plugins);
     }
 
     /// <summary>Where CCS keeps its records below a state directory.</summary>
@@ -90,7 +92,7 @@ internal sealed partial class ConfigService : IHostedService, IAsyncDisposable
             return Task.CompletedTask; // no document: nothing to keep
         }
 
-        var core = _system.CreateCore(new ConfigCoreSetup(ClusterDocumentCheck.Inspector(_state.Plugins), ApplyTimeout, HistoryLength));
+        var core = _system.CreateCore(new ConfigCoreSetup(_inspect, ApplyTimeout, HistoryLength));
         _core = core;
         _runtime = new CoreRuntime("ccs", core, _records, _time, Send, OnEvent, () => _status = core.Status, _logger);
         _transport?.Route(ConfigFrames.Tag, _runtime.Post);
@@ -126,13 +128,17 @@ internal sealed partial class ConfigService : IHostedService, IAsyncDisposable
             throw new InvalidOperationException("this node holds no cluster document: start it with Node:Bootstrap (or --bootstrap) first");
         }
 
-        try
+        if (!_inspect(document).IsValid)
         {
-            ClusterDocumentCheck.Validate(source, document, _state.Plugins, proposal: true);
-        }
-        catch (CohortStartupException ex)
-        {
-            return new ConfigApplyCompleted(0, ConfigApplyOutcome.Invalid, 0, null, string.Join("\n", ex.Problems));
+            // Judged again only to name the operator's file in each problem.
+            try
+            {
+                ClusterDocumentCheck.Validate(source, document, _state.Plugins, proposal: true);
+            }
+            catch (CohortStartupException ex)
+            {
+                return new ConfigApplyCompleted(0, ConfigApplyOutcome.Invalid, 0, null, string.Join("\n", ex.Problems));
+            }
         }
 
         var token = Interlocked.Increment(ref _nextToken);

@@ -79,17 +79,37 @@ internal static class ClusterDocumentCheck
         return cluster;
     }
 
-    /// <summary>The inspector CCS runs on every node: <see cref="Validate"/> as a pure function.</summary>
-    public static ConfigDocumentInspector Inspector(PluginCatalog catalog) => document =>
+    /// <summary>The inspector CCS runs on every node: <see cref="Validate"/> as a pure function, remembered
+    /// per document (by hash), so that the agent's own check before proposing and its core's checks judge
+    /// a document once.</summary>
+    public static ConfigDocumentInspector Inspector(PluginCatalog catalog)
     {
-        try
+        var known = new System.Collections.Concurrent.ConcurrentDictionary<string, ConfigDocumentCheck>(StringComparer.Ordinal);
+        return document =>
         {
-            var cluster = Validate("proposed document", document, catalog, proposal: true);
-            return new ConfigDocumentCheck([.. cluster.Nodes.Select(n => n.ToClusterNode())], []);
-        }
-        catch (CohortStartupException ex)
-        {
-            return new ConfigDocumentCheck([], ex.Problems);
-        }
-    };
+            var sha = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(document.Span));
+            if (known.TryGetValue(sha, out var check))
+            {
+                return check;
+            }
+
+            try
+            {
+                var cluster = Validate("proposed document", document, catalog, proposal: true);
+                check = new ConfigDocumentCheck([.. cluster.Nodes.Select(n => n.ToClusterNode())], []);
+            }
+            catch (CohortStartupException ex)
+            {
+                check = new ConfigDocumentCheck([], ex.Problems);
+            }
+
+            if (known.Count >= 64)
+            {
+                known.Clear();
+            }
+
+            known[sha] = check;
+            return check;
+        };
+    }
 }
