@@ -30,10 +30,12 @@ public enum MembershipPhase
 /// A sans-IO state machine (see <see cref="IProtocolCore"/>); docs/membership.md explains the protocol.
 /// </summary>
 /// <remarks>
-/// Requests it takes: <see cref="LeaveRequest"/>, <see cref="DrainComplete"/>. Events it publishes:
+/// Requests it takes: <see cref="LeaveRequest"/>, <see cref="DrainComplete"/>, <see cref="DeviceReport"/>,
+/// <see cref="AdoptConfiguration"/>, <see cref="ConfigurationPending"/>. Events it publishes:
 /// <see cref="ViewInstalled"/>, <see cref="QuorumChanged"/>, <see cref="Draining"/>,
-/// <see cref="LeftCluster"/>, <see cref="ConfigMismatch"/>. Records it persists: <c>membership</c>,
-/// <c>quorum-policy</c>.
+/// <see cref="LeftCluster"/>, <see cref="ConfigMismatch"/>, <see cref="ConfigurationAhead"/>. Records it
+/// persists: <c>membership</c>, <c>quorum-policy</c>. Each view is judged under the rules
+/// (<see cref="MembershipRules"/>) of the cluster document version it carries.
 /// </remarks>
 public sealed class MembershipCore : IProtocolCore
 {
@@ -48,21 +50,29 @@ public sealed class MembershipCore : IProtocolCore
     private const string LeaseTimer = "lease";
     private const string PolicyTimer = "policy";
     private const string DeviceTimer = "device";
+    private const string HoldTimer = "hold";
     private static readonly TimeSpan Never = TimeSpan.MinValue;
 
-    private readonly ClusterNode[] _nodes;
-    private readonly Dictionary<int, int> _index = [];
-    private readonly Peer[] _peers;
-    private readonly IConfiguration _cluster;
+    /// <summary>How often a peer that stays ahead is reported again (a fetch may be lost with its session).</summary>
+    private static readonly TimeSpan AheadRepeat = TimeSpan.FromSeconds(1);
+
+    private readonly Dictionary<int, Peer> _peers = [];
     private readonly byte[] _configHash;
-    private readonly IQuorumPolicy _policy;
-    private readonly MembershipOptions _options;
-    private readonly DeviceSetup? _device;
+    private readonly MembershipMutant _mutant;
+
+    // The newest rules adopted; those the installed view is judged by (the start rules before it); and
+    // those of the proposal accepted last.
+    private MembershipRules _latest;
+    private MembershipRules _judge;
+    private MembershipRules _acceptedRules;
+    private NodeId[] _recipients = [];
+    private long _pending;
+    private TimeSpan _holdUntil = Never;
+    private long _holdFor;
 
     private ICollection<CoreOutput> _out = [];
     private TimeSpan _now;
     private bool _started;
-    private int _selfIndex = -1;
     private long _maxSeq;
     private ViewId _lastInstalled;
     private View? _installed;
@@ -89,32 +99,40 @@ public sealed class MembershipCore : IProtocolCore
     /// <param name="device">The quorum device, or null when the cluster has none; its grants arrive as
     /// <see cref="DeviceReport"/> requests.</param>
     public MembershipCore(IReadOnlyList<ClusterNode> nodes, IConfiguration cluster, byte[] configHash, IQuorumPolicy policy, MembershipOptions options, DeviceSetup? device = null)
+        : this(MembershipRules.Unversioned(
+            nodes ?? throw new ArgumentNullException(nameof(nodes)),
+            cluster ?? throw new ArgumentNullException(nameof(cluster)),
+            policy ?? throw new ArgumentNullException(nameof(policy)),
+            options ?? throw new ArgumentNullException(nameof(options)),
+            device), configHash)
     {
-        ArgumentNullException.ThrowIfNull(nodes);
+    }
+
+    /// <summary>Creates the core for one node of a cluster, judging its first views by <paramref name="rules"/>.</summary>
+    /// <param name="rules">The rules of the committed cluster document version the node holds at start.</param>
+    /// <param name="configHash">The SHA-256 of the cluster's first document (version 1); peers with another are ignored.</param>
+    /// <remarks>The mutant of <paramref name="rules"/>' options stays for the core's life.</remarks>
+    public MembershipCore(MembershipRules rules, byte[] configHash)
+    {
+        ArgumentNullException.ThrowIfNull(rules);
         ArgumentNullException.ThrowIfNull(configHash);
         if (configHash.Length != MembershipFrames.HashBytes)
         {
             throw new ArgumentException($"a config hash is {MembershipFrames.HashBytes} bytes", nameof(configHash));
         }
 
-        _nodes = [.. nodes.OrderBy(n => n.Id.Value)];
-        _peers = new Peer[_nodes.Length];
-        for (var i = 0; i < _nodes.Length; i++)
-        {
-            if (!_index.TryAdd(_nodes[i].Id.Value, i))
-            {
-                throw new ArgumentException($"node {_nodes[i].Id} is configured twice", nameof(nodes));
-            }
-
-            _peers[i] = new Peer();
-        }
-
-        _cluster = cluster ?? throw new ArgumentNullException(nameof(cluster));
+        CheckNodes(rules, nameof(rules));
         _configHash = configHash;
-        _policy = policy ?? throw new ArgumentNullException(nameof(policy));
-        _options = options ?? throw new ArgumentNullException(nameof(options));
-        _device = device;
+        _mutant = rules.Options.Mutant;
+        _latest = _judge = _acceptedRules = rules;
+        Know(rules);
     }
+
+    /// <summary>The rules of the newest cluster document version this node adopted.</summary>
+    public MembershipRules Rules => _latest;
+
+    /// <summary>The newest cluster document version this node is about to acknowledge or holds.</summary>
+    public long PendingConfigVersion => Math.Max(_pending, _latest.ConfigVersion);
 
     /// <summary>This node and incarnation (default before <see cref="CoreStarted"/>).</summary>
     public NodeIncarnation Self { get; private set; }
@@ -191,6 +209,16 @@ public sealed class MembershipCore : IProtocolCore
             case LocalRequest { Request: DrainComplete } when _started:
                 Drained();
                 break;
+            case LocalRequest { Request: AdoptConfiguration adopt } when _started:
+                Adopt(adopt.Rules);
+                break;
+            case LocalRequest { Request: ConfigurationPending pending } when _started:
+                if (!string.Equals(pending.QuorumRules, _latest.QuorumRules, StringComparison.Ordinal))
+                {
+                    _pending = Math.Max(_pending, pending.Version);
+                }
+
+                break;
             case LocalRequest { Request: DeviceReport report } when _started:
                 _deviceGrant = report.Grant;
                 if (_installed is not null)
@@ -219,10 +247,8 @@ public sealed class MembershipCore : IProtocolCore
         }
 
         Self = started.Self;
-        if (!_index.TryGetValue(Self.Node.Value, out _selfIndex))
-        {
-            throw new ArgumentException($"node {Self.Node} is not in the cluster document", nameof(started));
-        }
+        _peers.Remove(Self.Node.Value); // a node its rules do not list joins no view until a version lists it
+        _recipients = Recipients();
 
         if (started.Records.TryGetValue(RecordName, out var bytes) && MembershipFrames.Decode(bytes.Span) is StateRecord record)
         {
@@ -237,7 +263,14 @@ public sealed class MembershipCore : IProtocolCore
 
         // A node that (re)starts counts as having promised at its start: it may have acknowledged
         // heartbeats in a life it no longer remembers.
-        _promiseAllUntil = _options.Mutant == MembershipMutant.NoPromise ? _now : _now + _options.PromiseHeld;
+        _promiseAllUntil = _mutant == MembershipMutant.NoPromise ? _now : _now + _latest.Options.PromiseHeld;
+        if (_latest.ConfigVersion > 1)
+        {
+            // Version 1 has no predecessor; a later one may have committed just before this start, while
+            // a lease under its predecessor still ran somewhere.
+            Hold(_latest.Options.PromiseHeld);
+        }
+
         _started = true;
         _nextHeartbeat = _now;
         SendHeartbeats();
@@ -261,6 +294,8 @@ public sealed class MembershipCore : IProtocolCore
             case LeaseTimer:
                 _leaseTimer = null;
                 break;
+            case HoldTimer:
+                break; // the evaluation after every input judges quorum again
             default:
                 break;
         }
@@ -327,6 +362,13 @@ public sealed class MembershipCore : IProtocolCore
 
         peer.LastHeard = _now;
         _maxSeq = Math.Max(_maxSeq, Math.Max(h.MaxSeq, Math.Max(h.Installed.Seq, h.Accepted.Seq)));
+        peer.ConfigVersion = Math.Max(peer.ConfigVersion, h.ConfigVersion);
+        if (h.ConfigVersion > _latest.ConfigVersion && (h.ConfigVersion > peer.AheadReported || peer.AheadReportedAt + AheadRepeat <= _now))
+        {
+            peer.AheadReported = h.ConfigVersion;
+            peer.AheadReportedAt = _now;
+            _out.Add(new PublishEvent(new ConfigurationAhead(from.Node, h.ConfigVersion)));
+        }
         if (h.SendTime >= peer.LastSendTime)
         {
             peer.LastSendTime = h.SendTime;
@@ -364,7 +406,7 @@ public sealed class MembershipCore : IProtocolCore
                 // The first heartbeat of a member in a new view: answer at once, so its lease starts
                 // a round trip after the install instead of a heartbeat interval later.
                 peer.Greeted = true;
-                SendHeartbeat(IndexOf(from.Node));
+                SendHeartbeat(from.Node);
             }
         }
         else if (_installed is not null && h.Accepted == _installed.Id && h.Installed < _installed.Id && IsMember(_installed, from) && _installed.Id.Coordinator == Self.Node)
@@ -382,7 +424,7 @@ public sealed class MembershipCore : IProtocolCore
     private void OnPropose(NodeIncarnation from, Peer peer, Propose p)
     {
         if (!p.ConfigHash.AsSpan().SequenceEqual(_configHash) || p.Id.Coordinator != from.Node || !p.Members.Contains(Self)
-            || Phase is MembershipPhase.Drained or MembershipPhase.Left || !WellFormed(p))
+            || Phase is MembershipPhase.Drained or MembershipPhase.Left || p.ConfigVersion != _latest.ConfigVersion || !WellFormed(p))
         {
             return;
         }
@@ -401,6 +443,7 @@ public sealed class MembershipCore : IProtocolCore
 
         _maxSeq = Math.Max(_maxSeq, p.Id.Seq);
         _accepted = p;
+        _acceptedRules = _latest;
         _coordinating = null;
         Send(from.Node, new Accept(p.Id));
     }
@@ -414,7 +457,7 @@ public sealed class MembershipCore : IProtocolCore
 
         c.Acked.Add(from);
         var complete = c.Acked.Count == c.Proposal.Members.Length;
-        if (!complete && _options.Mutant == MembershipMutant.InstallWithoutAllAcks)
+        if (!complete && _mutant == MembershipMutant.InstallWithoutAllAcks)
         {
             complete = IsQuorum(c.Proposal.Id, [.. c.Acked]);
         }
@@ -437,13 +480,14 @@ public sealed class MembershipCore : IProtocolCore
     private void DoInstall(Propose proposal)
     {
         var previous = _installed;
-        var view = new View(proposal.Id, proposal.Members);
+        var view = new View(proposal.Id, proposal.Members, proposal.ConfigVersion);
         _out.Add(new PersistRecord(RecordName, MembershipFrames.Encode(new StateRecord(_maxSeq, view.Id, _configHash, proposal.Members))));
         _installed = view;
+        _judge = _acceptedRules;
         _lastInstalled = view.Id;
         _reportedExpired = false;
         _selfEcho = Never;
-        foreach (var peer in _peers)
+        foreach (var peer in _peers.Values)
         {
             peer.LeaseEcho = Never;
             peer.Greeted = false;
@@ -476,7 +520,7 @@ public sealed class MembershipCore : IProtocolCore
         }
 
         _decision = decision;
-        AwaitingDevice = decision.Verdict == QuorumVerdict.NotQuorate && _device is not null
+        AwaitingDevice = decision.Verdict == QuorumVerdict.NotQuorate && _judge.Device is not null
             && AskPolicy(Context(_installed!, withDevice: true, assumeGranted: true)).Verdict == QuorumVerdict.Quorate;
         if (_deviceGrant is { } grant && grant.Holds(_installed!.Id, _now))
         {
@@ -552,15 +596,15 @@ public sealed class MembershipCore : IProtocolCore
     private void ChangeViewIfNeeded()
     {
         var desired = Desired();
-        if (desired[0] != Self)
+        if (desired.Length == 0 || desired[0] != Self)
         {
-            return; // the lowest live node coordinates
+            return; // the lowest live node holding the newest version coordinates
         }
 
         if (_coordinating is { } c)
         {
-            var fresh = _now - c.ProposedAt <= _options.FailureTimeout;
-            if (fresh && c.Proposal.Members.SequenceEqual(desired))
+            var fresh = _now - c.ProposedAt <= _latest.Options.FailureTimeout;
+            if (fresh && c.Proposal.Members.SequenceEqual(desired) && c.Proposal.ConfigVersion == _latest.ConfigVersion)
             {
                 return;
             }
@@ -569,6 +613,7 @@ public sealed class MembershipCore : IProtocolCore
         {
             var settled = _installed is not null
                 && _installed.Members.SequenceEqual(desired)
+                && _installed.ConfigVersion == _latest.ConfigVersion
                 && _accepted?.Id == _installed.Id
                 && !AnyMemberPending(_installed);
             if (settled)
@@ -584,7 +629,7 @@ public sealed class MembershipCore : IProtocolCore
     {
         foreach (var member in view.Members)
         {
-            if (member != Self && _peers[IndexOf(member.Node)] is var peer && peer.Incarnation == member.Incarnation && peer.AcceptedView > view.Id)
+            if (member != Self && PeerOf(member.Node) is { } peer && peer.Incarnation == member.Incarnation && peer.AcceptedView > view.Id)
             {
                 return true;
             }
@@ -600,11 +645,12 @@ public sealed class MembershipCore : IProtocolCore
         var clean = _installed is null
             ? []
             : _installed.Members.Where(m => !members.Contains(m) && m != Self && PeerOf(m.Node) is { } p && p.Incarnation == m.Incarnation && (p.Flags & HeartbeatFlags.Drained) != 0).ToArray();
-        var proposal = new Propose(id, _configHash, members, clean);
+        var proposal = new Propose(id, _configHash, members, clean, _latest.ConfigVersion);
 
         // The sequence is durable before anyone hears of it, so no restart of ours reuses the id.
         _out.Add(new PersistRecord(RecordName, MembershipFrames.Encode(new StateRecord(_maxSeq, _lastInstalled, _configHash, _installed?.Members.ToArray() ?? []))));
         _accepted = proposal;
+        _acceptedRules = _latest;
         _coordinating = new Coordination(proposal, _now);
         _coordinating.Acked.Add(Self);
         foreach (var member in members)
@@ -637,30 +683,41 @@ public sealed class MembershipCore : IProtocolCore
         }
     }
 
-    /// <summary>This node and every peer that is alive both ways, not drained, sorted by node id.</summary>
+    /// <summary>
+    /// This node and every peer of the newest rules that is alive both ways, not drained, and holds the
+    /// same cluster document version, sorted by node id; empty when a live peer holds a newer version
+    /// (this node catches up first) or the newest rules do not list this node.
+    /// </summary>
     private NodeIncarnation[] Desired()
     {
-        var desired = new List<NodeIncarnation>(_nodes.Length);
-        for (var i = 0; i < _nodes.Length; i++)
+        var nodes = _latest.Nodes;
+        var desired = new List<NodeIncarnation>(nodes.Count);
+        var timeout = _latest.Options.FailureTimeout;
+        foreach (var node in nodes)
         {
-            if (i == _selfIndex)
+            if (node.Id == Self.Node)
             {
                 desired.Add(Self);
                 continue;
             }
 
-            var peer = _peers[i];
+            var peer = _peers[node.Id.Value];
             var alive = peer.Incarnation > 0
-                && peer.LastHeard >= _now - _options.FailureTimeout
-                && peer.EchoAny >= _now - _options.FailureTimeout
+                && peer.LastHeard >= _now - timeout
+                && peer.EchoAny >= _now - timeout
                 && (peer.Flags & HeartbeatFlags.Drained) == 0;
-            if (alive)
+            if (alive && peer.ConfigVersion > _latest.ConfigVersion)
             {
-                desired.Add(new NodeIncarnation(_nodes[i].Id, peer.Incarnation));
+                return [];
+            }
+
+            if (alive && peer.ConfigVersion == _latest.ConfigVersion)
+            {
+                desired.Add(new NodeIncarnation(node.Id, peer.Incarnation));
             }
         }
 
-        return [.. desired];
+        return desired.Contains(Self) ? [.. desired] : [];
     }
 
     private void SendHeartbeats()
@@ -670,12 +727,9 @@ public sealed class MembershipCore : IProtocolCore
             return;
         }
 
-        for (var i = 0; i < _nodes.Length; i++)
+        foreach (var node in _recipients)
         {
-            if (i != _selfIndex)
-            {
-                SendHeartbeat(i);
-            }
+            SendHeartbeat(node);
         }
 
         if (_installed is not null && _accepted?.Id == _installed.Id && Phase is not (MembershipPhase.Drained or MembershipPhase.Left))
@@ -685,15 +739,15 @@ public sealed class MembershipCore : IProtocolCore
 
         if (_nextHeartbeat <= _now)
         {
-            _nextHeartbeat = _now + _options.HeartbeatInterval;
+            _nextHeartbeat = _now + _latest.Options.HeartbeatInterval;
             _out.Add(new SetTimer(HeartbeatTimer, _nextHeartbeat));
         }
     }
 
-    private void SendHeartbeat(int index)
+    private void SendHeartbeat(NodeId node)
     {
-        var peer = _peers[index];
-        var member = new NodeIncarnation(_nodes[index].Id, peer.Incarnation);
+        var peer = _peers[node.Value];
+        var member = new NodeIncarnation(node, peer.Incarnation);
         var echoView = default(ViewId);
         var echoTime = -1L;
         // Each heartbeat is acknowledged once: echoing an old one again would renew the promise for
@@ -704,9 +758,9 @@ public sealed class MembershipCore : IProtocolCore
             peer.EchoedSendTime = peer.LastSendTime;
             echoView = _installed!.Id;
             echoTime = peer.LastSendTime;
-            if (_options.Mutant != MembershipMutant.NoPromise)
+            if (_mutant != MembershipMutant.NoPromise)
             {
-                peer.PromiseUntil = _now + _options.PromiseHeld;
+                peer.PromiseUntil = _now + _judge.Options.PromiseHeld;
             }
         }
 
@@ -721,7 +775,7 @@ public sealed class MembershipCore : IProtocolCore
             flags |= HeartbeatFlags.PromisesExpired;
         }
 
-        Send(_nodes[index].Id, new Heartbeat(
+        Send(node, new Heartbeat(
             _configHash,
             peer.Incarnation,
             _now.Ticks,
@@ -731,7 +785,8 @@ public sealed class MembershipCore : IProtocolCore
             peer.LastSendTime,
             echoView,
             echoTime,
-            flags));
+            flags,
+            _latest.ConfigVersion));
     }
 
     /// <summary>
@@ -742,6 +797,7 @@ public sealed class MembershipCore : IProtocolCore
     private bool CanEcho(NodeIncarnation member, Peer peer) =>
         _installed is not null
         && _accepted?.Id == _installed.Id
+        && !Superseded(_installed)
         && Phase is not (MembershipPhase.Drained or MembershipPhase.Left)
         && peer.InstalledView == _installed.Id
         && (peer.Flags & HeartbeatFlags.Drained) == 0
@@ -752,11 +808,10 @@ public sealed class MembershipCore : IProtocolCore
     {
         // The promise of a start binds towards every node that may be outside; when every configured
         // node is in the view (a one-node cluster, say), there is nobody it could bind towards.
-        var latest = view.Members.Count < _nodes.Length ? _promiseAllUntil : Never;
-        for (var i = 0; i < _nodes.Length; i++)
+        var latest = view.Members.Count < _peers.Count + 1 ? _promiseAllUntil : Never;
+        foreach (var (id, peer) in _peers)
         {
-            var peer = _peers[i];
-            if (i != _selfIndex && peer.PromiseUntil > latest && !IsMember(view, new NodeIncarnation(_nodes[i].Id, peer.Incarnation)))
+            if (peer.PromiseUntil > latest && !IsMember(view, new NodeIncarnation(new NodeId(id), peer.Incarnation)))
             {
                 latest = peer.PromiseUntil;
             }
@@ -797,6 +852,20 @@ public sealed class MembershipCore : IProtocolCore
             return null;
         }
 
+        if (Superseded(_installed))
+        {
+            reason = _latest.Nodes.Any(n => n.Id == Self.Node)
+                ? $"view {_installed.Id} was judged under cluster document version {_installed.ConfigVersion}; version {PendingConfigVersion} is {(PendingConfigVersion > _latest.ConfigVersion ? "being committed" : "committed")}: waiting for a view under it"
+                : $"cluster document version {_latest.ConfigVersion} does not list this node";
+            return null;
+        }
+
+        if (_now < _holdUntil && _mutant != MembershipMutant.NoHoldDown)
+        {
+            reason = $"cluster document version {_holdFor} changed the quorum rules: waiting for leases granted under the version before to run out";
+            return null;
+        }
+
         // Quorums that declare dual quorum are used only when no other will do, and then the node's
         // quorum is dual as a whole: the lease and the promise reports may rest on such a quorum.
         if (QuorumFrom(allowDual: false, out reason) is { } strict)
@@ -821,7 +890,7 @@ public sealed class MembershipCore : IProtocolCore
         {
             var reported = member == Self
                 ? _reportedExpired
-                : _peers[IndexOf(member.Node)] is var peer && peer.Incarnation == member.Incarnation && peer.ExpiredReportedFor == view.Id;
+                : PeerOf(member.Node) is { } peer && peer.Incarnation == member.Incarnation && peer.ExpiredReportedFor == view.Id;
             if (reported)
             {
                 reporters.Add(member);
@@ -834,7 +903,7 @@ public sealed class MembershipCore : IProtocolCore
             return null;
         }
 
-        if (_options.Mutant == MembershipMutant.LeaseOff)
+        if (_mutant == MembershipMutant.LeaseOff)
         {
             reason = _decision!.Reason;
             return TimeSpan.MaxValue;
@@ -842,10 +911,11 @@ public sealed class MembershipCore : IProtocolCore
 
         // The lease the members earn by themselves, and the one they earn with the device's votes,
         // which ends no later than the device's grant.
-        TimeSpan? until = LeaseStart(view, withDevice: false, allowDual) is { } own ? own + _options.LeaseHeld : null;
+        var leaseHeld = _judge.Options.LeaseHeld;
+        TimeSpan? until = LeaseStart(view, withDevice: false, allowDual) is { } own ? own + leaseHeld : null;
         if (_deviceGrant is { } grant && DeviceHolds(view.Id) && LeaseStart(view, withDevice: true, allowDual) is { } helped)
         {
-            var capped = _options.Mutant == MembershipMutant.DeviceGrantNeverEnds ? helped + _options.LeaseHeld : Min(helped + _options.LeaseHeld, grant.Until);
+            var capped = _mutant == MembershipMutant.DeviceGrantNeverEnds ? helped + leaseHeld : Min(helped + leaseHeld, grant.Until);
             until = until is { } u ? Max(u, capped) : capped;
         }
 
@@ -872,7 +942,7 @@ public sealed class MembershipCore : IProtocolCore
             var member = view.Members[i];
             var echoed = member == Self
                 ? _selfEcho
-                : _peers[IndexOf(member.Node)] is var peer && peer.Incarnation == member.Incarnation ? peer.LeaseEcho : Never;
+                : PeerOf(member.Node) is { } peer && peer.Incarnation == member.Incarnation ? peer.LeaseEcho : Never;
             echoes[i] = (echoed, member);
         }
 
@@ -940,7 +1010,7 @@ public sealed class MembershipCore : IProtocolCore
     {
         try
         {
-            return _policy.Decide(context);
+            return _judge.Policy.Decide(context);
         }
         catch (Exception ex)
         {
@@ -952,15 +1022,15 @@ public sealed class MembershipCore : IProtocolCore
     /// when <paramref name="withDevice"/> and the device's latest grant holds for the view now.</summary>
     private QuorumContext Context(View view, bool withDevice = true, bool assumeGranted = false)
     {
-        IReadOnlyList<QuorumDeviceVote> devices = _device is { } device
+        IReadOnlyList<QuorumDeviceVote> devices = _judge.Device is { } device
             ? [new QuorumDeviceVote(device.Name, device.Votes, withDevice && (assumeGranted || DeviceHolds(view.Id)), DeviceDetail(view.Id))]
             : [];
-        return new(Self.Node, view, _nodes, _cluster, _now, _policyState, Self.Incarnation, devices);
+        return new(Self.Node, view, _judge.Nodes, _judge.Cluster, _now, _policyState, Self.Incarnation, devices);
     }
 
     /// <summary>Whether the device's latest grant gives its votes to <paramref name="view"/> now.</summary>
     private bool DeviceHolds(ViewId view) =>
-        _deviceGrant is { } grant && (grant.Holds(view, _now) || (_options.Mutant == MembershipMutant.DeviceGrantNeverEnds && grant.View == view));
+        _deviceGrant is { } grant && (grant.Holds(view, _now) || (_mutant == MembershipMutant.DeviceGrantNeverEnds && grant.View == view));
 
     private string DeviceDetail(ViewId view) => _deviceGrant switch
     {
@@ -973,22 +1043,85 @@ public sealed class MembershipCore : IProtocolCore
     private void Send(NodeId to, object frame) =>
         _out.Add(new SendFrame(to, TransportLane.Membership, MembershipFrames.Encode(frame)));
 
-    private Peer? PeerOf(NodeId node) => _index.TryGetValue(node.Value, out var i) ? _peers[i] : null;
+    private Peer? PeerOf(NodeId node) => _peers.GetValueOrDefault(node.Value);
 
-    private int IndexOf(NodeId node) => _index[node.Value];
-
-    /// <summary>Members configured, sorted, each node once; clean leavers configured.</summary>
+    /// <summary>Members configured in the newest rules, sorted, each node once; clean leavers known.</summary>
     private bool WellFormed(Propose p)
     {
         for (var i = 0; i < p.Members.Length; i++)
         {
-            if (!_index.ContainsKey(p.Members[i].Node.Value) || p.Members[i].Incarnation < 1 || (i > 0 && p.Members[i].Node <= p.Members[i - 1].Node))
+            if (!_latest.Nodes.Any(n => n.Id == p.Members[i].Node) || p.Members[i].Incarnation < 1 || (i > 0 && p.Members[i].Node <= p.Members[i - 1].Node))
             {
                 return false;
             }
         }
 
-        return p.CleanLeavers.All(m => _index.ContainsKey(m.Node.Value));
+        return p.CleanLeavers.All(m => m.Node == Self.Node || _peers.ContainsKey(m.Node.Value));
+    }
+
+    /// <summary>Adopts a newer committed version's rules: views under it are proposed from the next
+    /// evaluation on; if it judges quorum differently, quorum waits out the old rules' leases.</summary>
+    private void Adopt(MembershipRules rules)
+    {
+        CheckNodes(rules, nameof(rules));
+        if (rules.ConfigVersion <= _latest.ConfigVersion)
+        {
+            return;
+        }
+
+        if (!string.Equals(rules.QuorumRules, _latest.QuorumRules, StringComparison.Ordinal))
+        {
+            // A lease granted under the old rules rests on a heartbeat echoed before that echoer
+            // accepted the new version, so before it committed: it ends within the old promise time.
+            Hold(_latest.Options.PromiseHeld);
+            _holdFor = rules.ConfigVersion;
+        }
+
+        _latest = rules;
+        Know(rules);
+        _recipients = Recipients();
+    }
+
+    /// <summary>No view is quorate here before <paramref name="length"/> from now.</summary>
+    private void Hold(TimeSpan length)
+    {
+        if (_now + length > _holdUntil)
+        {
+            _holdUntil = _now + length;
+            _holdFor = _latest.ConfigVersion;
+            _out.Add(new SetTimer(HoldTimer, _holdUntil));
+        }
+    }
+
+    /// <summary>Whether <paramref name="view"/> was judged under a version older than one this node holds
+    /// or is about to acknowledge: it may act in it no more, and acknowledges nobody's heartbeats in it.</summary>
+    private bool Superseded(View view) =>
+        view.ConfigVersion < _latest.ConfigVersion
+        || (view.ConfigVersion < _pending && _mutant != MembershipMutant.EchoWhileAccepting);
+
+    /// <summary>Makes a peer entry for every node of <paramref name="rules"/>; entries of nodes it dropped
+    /// stay, for the promises made to them.</summary>
+    private void Know(MembershipRules rules)
+    {
+        foreach (var node in rules.Nodes)
+        {
+            if (node.Id != Self.Node)
+            {
+                _peers.TryAdd(node.Id.Value, new Peer());
+            }
+        }
+    }
+
+    /// <summary>Who gets heartbeats: every other node of any version adopted, so that a node a version
+    /// dropped still hears of the newer versions (and learns it is out) and one it adds again catches up.</summary>
+    private NodeId[] Recipients() => [.. _peers.Keys.Order().Select(id => new NodeId(id))];
+
+    private static void CheckNodes(MembershipRules rules, string parameter)
+    {
+        foreach (var twice in rules.Nodes.GroupBy(n => n.Id.Value).Where(g => g.Count() > 1))
+        {
+            throw new ArgumentException($"node {twice.Key} is configured twice", parameter);
+        }
     }
 
     /// <summary>Whether <paramref name="member"/> (that incarnation) announced it drained.</summary>
@@ -1039,6 +1172,14 @@ public sealed class MembershipCore : IProtocolCore
 
         public bool MismatchReported { get; set; }
 
+        /// <summary>The newest cluster document version its heartbeats announced.</summary>
+        public long ConfigVersion { get; set; }
+
+        /// <summary>The newest version reported as <see cref="ConfigurationAhead"/>, and when.</summary>
+        public long AheadReported { get; set; }
+
+        public TimeSpan AheadReportedAt { get; set; } = Never;
+
         /// <summary>A newer incarnation: the old one is dead (its state directory lock says so), and
         /// everything known of it goes, promises included.</summary>
         public void Reset(long incarnation)
@@ -1056,6 +1197,9 @@ public sealed class MembershipCore : IProtocolCore
             ExpiredReportedFor = default;
             Greeted = false;
             MismatchReported = false;
+            ConfigVersion = 0;
+            AheadReported = 0;
+            AheadReportedAt = Never;
         }
     }
 

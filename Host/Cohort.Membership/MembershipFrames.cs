@@ -35,7 +35,8 @@ internal enum HeartbeatFlags : byte
 /// Sent every heartbeat interval to every configured node. It proves the sender alive, carries its
 /// view state, and echoes the recipient's latest heartbeat twice: <see cref="EchoAny"/> proves the
 /// link works both ways, <see cref="EchoTime"/> (only in a shared installed view) renews the
-/// recipient's quorum lease and binds the sender by a promise.
+/// recipient's quorum lease and binds the sender by a promise. <see cref="ConfigVersion"/> is the newest
+/// cluster document version the sender adopted: a node that is behind catches up before it joins a view.
 /// </summary>
 internal sealed record Heartbeat(
     byte[] ConfigHash,
@@ -47,10 +48,12 @@ internal sealed record Heartbeat(
     long EchoAny,
     ViewId EchoView,
     long EchoTime,
-    HeartbeatFlags Flags);
+    HeartbeatFlags Flags,
+    long ConfigVersion);
 
-/// <summary>The coordinator proposes a view; <see cref="CleanLeavers"/> are the excluded members that left cleanly.</summary>
-internal sealed record Propose(ViewId Id, byte[] ConfigHash, NodeIncarnation[] Members, NodeIncarnation[] CleanLeavers);
+/// <summary>The coordinator proposes a view, judged under cluster document version <see cref="ConfigVersion"/>;
+/// <see cref="CleanLeavers"/> are the excluded members that left cleanly.</summary>
+internal sealed record Propose(ViewId Id, byte[] ConfigHash, NodeIncarnation[] Members, NodeIncarnation[] CleanLeavers, long ConfigVersion);
 
 /// <summary>A member accepts proposal <see cref="Id"/>: it stopped acknowledging heartbeats of older views.</summary>
 internal sealed record Accept(ViewId Id);
@@ -113,15 +116,15 @@ internal static class MembershipFrames
     /// <summary>One line describing a frame, for traces.</summary>
     public static string Describe(ReadOnlySpan<byte> frame) => Decode(frame) switch
     {
-        Heartbeat h => $"heartbeat(view {h.Installed}, accepted {h.Accepted}, echo {h.EchoView}@{h.EchoTime}, {h.Flags})",
-        Propose p => $"propose {p.Id} [{string.Join(", ", p.Members)}]",
+        Heartbeat h => $"heartbeat(view {h.Installed}, accepted {h.Accepted}, echo {h.EchoView}@{h.EchoTime}, {h.Flags}, config version {h.ConfigVersion})",
+        Propose p => $"propose {p.Id} [{string.Join(", ", p.Members)}] under config version {p.ConfigVersion}",
         null => $"malformed ({frame.Length} bytes)",
         var other => other.ToString()!,
     };
 
     private static byte[] EncodeHeartbeat(Heartbeat h)
     {
-        var writer = new Writer(2 + HashBytes + 8 + 8 + ViewIdBytes * 3 + 8 + 8 + 8 + 1, FrameType.Heartbeat);
+        var writer = new Writer(2 + HashBytes + 8 + 8 + ViewIdBytes * 3 + 8 + 8 + 8 + 1 + 8, FrameType.Heartbeat);
         writer.Bytes(h.ConfigHash);
         writer.Int64(h.ToIncarnation);
         writer.Int64(h.SendTime);
@@ -132,6 +135,7 @@ internal static class MembershipFrames
         writer.ViewId(h.EchoView);
         writer.Int64(h.EchoTime);
         writer.Byte((byte)h.Flags);
+        writer.Int64(h.ConfigVersion);
         return writer.Done();
     }
 
@@ -147,18 +151,20 @@ internal static class MembershipFrames
         var echoView = r.ViewId();
         var echoTime = r.Int64();
         var flags = r.Byte();
-        return r.Failed || (flags & ~7) != 0
+        var configVersion = r.Int64();
+        return r.Failed || (flags & ~7) != 0 || configVersion < 0
             ? null
-            : new Heartbeat(hash!, to, sent, installed!.Value, accepted!.Value, maxSeq, echoAny, echoView!.Value, echoTime, (HeartbeatFlags)flags);
+            : new Heartbeat(hash!, to, sent, installed!.Value, accepted!.Value, maxSeq, echoAny, echoView!.Value, echoTime, (HeartbeatFlags)flags, configVersion);
     }
 
     private static byte[] EncodePropose(Propose p)
     {
-        var writer = new Writer(2 + ViewIdBytes + HashBytes + 4 + ((p.Members.Length + p.CleanLeavers.Length) * MemberBytes), FrameType.Propose);
+        var writer = new Writer(2 + ViewIdBytes + HashBytes + 4 + ((p.Members.Length + p.CleanLeavers.Length) * MemberBytes) + 8, FrameType.Propose);
         writer.ViewId(p.Id);
         writer.Bytes(p.ConfigHash);
         writer.Members(p.Members);
         writer.Members(p.CleanLeavers);
+        writer.Int64(p.ConfigVersion);
         return writer.Done();
     }
 
@@ -168,7 +174,8 @@ internal static class MembershipFrames
         var hash = r.Bytes(HashBytes);
         var members = r.Members();
         var clean = r.Members();
-        return r.Failed ? null : new Propose(id!.Value, hash!, members!, clean!);
+        var configVersion = r.Int64();
+        return r.Failed || configVersion < 0 ? null : new Propose(id!.Value, hash!, members!, clean!, configVersion);
     }
 
     private static byte[] EncodeRecord(StateRecord r)

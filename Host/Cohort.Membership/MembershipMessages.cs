@@ -28,7 +28,7 @@ public sealed record ViewInstalled(View View, string ConfigHash, IReadOnlyList<N
 {
     /// <inheritdoc />
     public override string ToString() =>
-        $"installed {View} (+[{string.Join(", ", Joined)}] clean-[{string.Join(", ", LeftCleanly)}] gone-[{string.Join(", ", Departed)}])";
+        $"installed {View} (+[{string.Join(", ", Joined)}] clean-[{string.Join(", ", LeftCleanly)}] gone-[{string.Join(", ", Departed)}]) under config version {View.ConfigVersion}";
 }
 
 /// <summary>Published when this node becomes quorate or stops being quorate.</summary>
@@ -81,3 +81,32 @@ public sealed record DeviceReport(Quorum.QuorumDeviceGrant Grant);
 /// <param name="Name">Its plugin name (<c>Cluster:Quorum:Device</c>).</param>
 /// <param name="Votes">Its votes (<c>Cluster:Quorum:DeviceVotes</c>).</param>
 public sealed record DeviceSetup(string Name, int Votes);
+
+/// <summary>A <see cref="Cores.LocalRequest"/> to the membership core: a newer version of the cluster
+/// document committed here. It takes effect at the first view installed after it: the coordinator
+/// proposes a view under it at once, and nodes that do not hold it yet are left out of views until they
+/// do. When it judges quorum differently from the version before, no view under it is quorate on this
+/// node until the quorum leases granted under the old rules ran out (their promise time).</summary>
+/// <param name="Rules">The rules of the new version.</param>
+public sealed record AdoptConfiguration(MembershipRules Rules);
+
+/// <summary>A <see cref="Cores.LocalRequest"/> to the membership core, handled before the configuration
+/// system acknowledges <paramref name="Version"/> (see <c>ConfigAccepting</c>): unless that version
+/// judges quorum as the newest adopted one does, this node stops acknowledging heartbeats in, and
+/// counting itself quorate in, views under older versions until it holds that version or a newer one.
+/// The driver must not let the acknowledgement leave before this request was handled.</summary>
+/// <param name="Version">The version about to be acknowledged.</param>
+/// <param name="QuorumRules">Its <see cref="MembershipRules.QuorumRules"/>.</param>
+public sealed record ConfigurationPending(long Version, string QuorumRules);
+
+/// <summary>Published when a peer's heartbeats show it holds a newer cluster document version than this
+/// node (once per peer and version, and again every second while it lasts): the driver asks the
+/// configuration system to fetch it.
+/// Until it holds that version, this node stays out of views.</summary>
+/// <param name="Peer">The peer.</param>
+/// <param name="Version">The version it holds.</param>
+public sealed record ConfigurationAhead(NodeId Peer, long Version)
+{
+    /// <inheritdoc />
+    public override string ToString() => $"node {Peer} holds cluster document version {Version}, newer than this node's: catching up before joining a view";
+}

@@ -136,4 +136,12 @@ public enum MembershipMutant
 
     /// <summary>A quorum device's grant never runs out: its votes count for the granted view for good.</summary>
     DeviceGrantNeverEnds,
+
+    /// <summary>A node adopting a cluster document version that changes the quorum rules is quorate under
+    /// it at once, while leases granted under the old rules may still run.</summary>
+    NoHoldDown,
+
+    /// <summary>A node about to acknowledge a new cluster document version goes on acknowledging
+    /// heartbeats in (and acting in) views under the old one.</summary>
+    EchoWhileAccepting,
 }

@@ -168,8 +168,9 @@ public sealed class ViewChecker : ISimulationObserver
 }
 
 /// <summary>
-/// Liveness: once the network has healed and every node runs, all of them install one view holding
-/// exactly them and are quorate within <see cref="Bound"/>.
+/// Liveness: once the network has healed and every node runs, all of them that the newest cluster
+/// document version (held by any of them) lists install one view holding exactly them and are quorate
+/// within <see cref="Bound"/>; nodes behind catch up in that time.
 /// </summary>
 public static class LivenessChecker
 {
@@ -193,6 +194,9 @@ public static class LivenessChecker
         {
             return;
         }
+
+        var newest = up.Select(n => n.Core!.Rules).MaxBy(r => r.ConfigVersion)!;
+        up = [.. up.Where(n => newest.Nodes.Any(listed => listed.Id == n.Id))];
 
         if (Unconverged(cluster, up) is { } why)
         {

@@ -12,7 +12,9 @@ namespace Cohort.Simulation;
 /// </summary>
 /// <remarks>
 /// Documents are small text documents, <c>votes=1:1,2:1,3:0;n=7</c>: the votes decide each version's
-/// majority, and changes move votes between nodes, so reconfigurations are exercised too. A document
+/// majority and the membership rules of the views under it, and changes move votes between nodes and
+/// drop and add nodes, so reconfigurations are exercised too: the split-brain checker watching beside
+/// this one sees quorum judged under every version. Version 1 lists every node with one vote. A document
 /// <c>invalid</c> is refused by the inspector.
 /// </remarks>
 public static class ConfigSimulation
@@ -35,12 +37,29 @@ public static class ConfigSimulation
         ArgumentNullException.ThrowIfNull(membership);
         ArgumentNullException.ThrowIfNull(system);
         var setup = new ConfigCoreSetup(Inspect, TimeSpan.FromSeconds(10), HistoryLength: 8);
+        MembershipRules RulesOf(ConfigVersion version)
+        {
+            var nodes = Inspect(version.Document).Nodes;
+            return new MembershipRules(version.Version, nodes, membership.Cluster, membership.Policy(), membership.Membership, membership.Device, MembershipRules.Describe(nodes, membership.Cluster, membership.Device));
+        }
+
         var cluster = new SimulatedCluster(membership with
         {
             Service = _ => system.CreateCore(setup),
             ServiceView = view => new ConfigViewInstalled(view),
+            // As the host: membership judges views by the committed version, stops acting under an older
+            // one before this node acknowledges a newer one, and has the configuration system fetch what
+            // a peer holds that this node does not.
+            StartRules = records => system.Load(records).Committed is { } held ? RulesOf(held) : null,
+            ServiceToMembership = published => published switch
+            {
+                ConfigAccepting accepting => new ConfigurationPending(accepting.Version, MembershipRules.Describe(Inspect(accepting.Document).Nodes, membership.Cluster, membership.Device)),
+                ConfigCommitted committed => new AdoptConfiguration(RulesOf(committed.Version)),
+                _ => null,
+            },
+            MembershipToService = published => published is ConfigurationAhead ahead ? new ConfigCatchUp(ahead.Peer, ahead.Version) : null,
         }, seed);
-        var first = Document(VoteSets[0], 1);
+        var first = Document(string.Join(",", membership.Nodes.Select(n => $"{n.Id.Value}:1")), 1);
         var genesis = new ConfigVersion(1, first, Sha(first), default, default, 0, DateTimeOffset.UnixEpoch);
         foreach (var node in cluster.Nodes)
         {
@@ -53,6 +72,8 @@ public static class ConfigSimulation
         var checker = new ConfigChecker(cluster, nemesis ?? ConfigNemesis.Default, [.. VoteSets.Where(set => set.Split(',').All(pair => int.Parse(pair.Split(':')[0], CultureInfo.InvariantCulture) <= cluster.Nodes.Count))]);
         checker.Committed(genesis);
         cluster.Observe(checker);
+        cluster.Observe(new SplitBrainChecker());
+        cluster.Observe(new ViewChecker());
         if (observer is not null)
         {
             cluster.Observe(observer);
@@ -128,6 +149,7 @@ public sealed class ConfigChecker : ISimulationObserver
     private long _durableAtCalm;
     private bool _calm;
     private (NodeIncarnation Node, TimeSpan Until)? _crashOnCommit;
+    private HashSet<NodeId> _listed = [];
 
     private readonly IReadOnlyList<string> _voteSets;
     private readonly ConfigNemesis _nemesis;
@@ -160,19 +182,28 @@ public sealed class ConfigChecker : ISimulationObserver
     /// <summary>The highest version committed anywhere.</summary>
     public long HighestVersion => _truth.Count == 0 ? 0 : _truth.Keys.Max();
 
-    internal void Committed(ConfigVersion version) => _truth[version.Version] = version.Sha256;
+    internal void Committed(ConfigVersion version)
+    {
+        _truth[version.Version] = version.Sha256;
+        _listed = [.. ConfigSimulation.Inspect(version.Document).Nodes.Select(n => n.Id)];
+    }
 
-    /// <summary>Proposes on a random running node, then again a little later.</summary>
+    /// <summary>Proposes on a random running node (outside calm periods), then again a little later.</summary>
     internal void Propose()
     {
         var random = _cluster.Random;
         _cluster.At(_cluster.Now + random.Between(TimeSpan.FromMilliseconds(20), TimeSpan.FromMilliseconds(400)), () =>
         {
-            var proposer = random.Next(_cluster.Nodes.Count);
-            ProposeOn(proposer);
-            if (!_calm && random.Chance(_nemesis.CrashDuringCommit))
+            // In calm, only the probe proposes: every change of the quorum rules holds quorum back for a
+            // promise period, and a cluster reconfigured without pause would never be seen converged.
+            if (!_calm)
             {
-                CrashDuringCommit(proposer);
+                var proposer = random.Next(_cluster.Nodes.Count);
+                ProposeOn(proposer);
+                if (random.Chance(_nemesis.CrashDuringCommit))
+                {
+                    CrashDuringCommit(proposer);
+                }
             }
 
             Propose();
@@ -269,7 +300,12 @@ public sealed class ConfigChecker : ISimulationObserver
     {
         _calm = true;
         _durableAtCalm = _acknowledged;
-        _cluster.At(converged, () => _probe = ProposeOn(_cluster.Random.Next(_cluster.Nodes.Count)));
+        _cluster.At(converged, () =>
+        {
+            // A node the newest version dropped is out of every view: nothing promises it an answer in time.
+            var listed = Enumerable.Range(0, _cluster.Nodes.Count).Where(i => _listed.Contains(_cluster.Nodes[i].Id)).ToList();
+            _probe = ProposeOn(listed[_cluster.Random.Next(listed.Count)]);
+        });
     }
 
     internal void OnCalmEnding()
@@ -284,7 +320,8 @@ public sealed class ConfigChecker : ISimulationObserver
         _probe = null;
         foreach (var node in _cluster.Nodes)
         {
-            if (node.State == SimNodeState.Up && node.Service is IConfigurationCore core && core.Status.Committed < _durableAtCalm)
+            // A node the newest version dropped may not hear of it: peers that restarted since know it no more.
+            if (node.State == SimNodeState.Up && _listed.Contains(node.Id) && node.Service is IConfigurationCore core && core.Status.Committed < _durableAtCalm)
             {
                 _cluster.Fail(ConfigSimulation.Name, $"{node.Self} holds version {core.Status.Committed} after a calm period, but version {_durableAtCalm} was acknowledged committed before it");
                 return;
@@ -318,6 +355,11 @@ public sealed class ConfigChecker : ISimulationObserver
                 }
 
                 _truth[version.Version] = version.Sha256;
+                if (version.Version == HighestVersion)
+                {
+                    _listed = [.. ConfigSimulation.Inspect(version.Document).Nodes.Select(n => n.Id)];
+                }
+
                 if (_lastCommitted.TryGetValue(node.Self, out var last) && version.Version <= last)
                 {
                     cluster.Fail(ConfigSimulation.Name, $"{node.Self} committed version {version.Version} after version {last}: versions must only grow");

@@ -36,6 +36,20 @@ public sealed record ClusterSetup
     /// (queued behind what the service has to handle already), or null to tell it nothing.</summary>
     public Func<View, object>? ServiceView { get; init; }
 
+    /// <summary>The membership rules a node starts with, from the service records on its disk (the cluster
+    /// document version its configuration system holds), or null (also as the result) for
+    /// <see cref="Nodes"/>, <see cref="Cluster"/>, <see cref="Policy"/> and <see cref="Device"/>.</summary>
+    public Func<IReadOnlyDictionary<string, ReadOnlyMemory<byte>>, MembershipRules?>? StartRules { get; init; }
+
+    /// <summary>Maps an event the service publishes to a local request its node's membership core
+    /// handles at once, before the service's next output (as the host does for <c>ConfigAccepting</c>),
+    /// or to null; null for none.</summary>
+    public Func<object, object?>? ServiceToMembership { get; init; }
+
+    /// <summary>Maps an event membership publishes to a local request queued for the service, or to
+    /// null; null for none (views go through <see cref="ServiceView"/>).</summary>
+    public Func<object, object?>? MembershipToService { get; init; }
+
     /// <summary>The quorum device, or null for none; its witness is <see cref="Witness"/>.</summary>
     public DeviceSetup? Device { get; init; }
 
@@ -137,7 +151,7 @@ public sealed class SimulatedCluster
     private readonly IncrementalHash _trace = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
     private readonly StepRecord[] _recent = new StepRecord[32];
     private readonly List<ISimulationObserver> _observers = [];
-    private readonly List<CoreOutput> _outputs = [];
+    private readonly Stack<List<CoreOutput>> _outputPool = new();
     private readonly byte[] _scratch = new byte[64];
     private readonly Dictionary<(int, int), Session> _sessions = [];
     private readonly Dictionary<long, (NodeIncarnation From, NodeIncarnation To, TimeSpan Until)> _lastWords = [];
@@ -445,12 +459,24 @@ public sealed class SimulatedCluster
         BinaryPrimitives.WriteInt64LittleEndian(bytes, incarnation);
         node.Disk.Persist("incarnation", bytes);
 
+        var serviceRecords = new Dictionary<string, ReadOnlyMemory<byte>>(StringComparer.Ordinal);
+        foreach (var name in node.Disk.Names())
+        {
+            if (name is not ("incarnation" or MembershipCore.RecordName or MembershipCore.PolicyRecordName) && !name.EndsWith(".tmp", StringComparison.Ordinal))
+            {
+                serviceRecords[name] = node.Disk.Read(name)!;
+            }
+        }
+
         var drift = _setup.Membership.ClockDriftBound;
+        var rules = _setup.StartRules?.Invoke(serviceRecords);
         node.Start(
             incarnation,
             Now,
             (_random.NextDouble() * 2 - 1) * drift,
-            new MembershipCore(_setup.Nodes, _setup.Cluster, _setup.ConfigHash, _setup.Policy(), _setup.Membership, _setup.Device));
+            rules is null
+                ? new MembershipCore(_setup.Nodes, _setup.Cluster, _setup.ConfigHash, _setup.Policy(), _setup.Membership, _setup.Device)
+                : new MembershipCore(rules, _setup.ConfigHash));
 
         var records = new Dictionary<string, ReadOnlyMemory<byte>>(StringComparer.Ordinal);
         foreach (var name in new[] { MembershipCore.RecordName, MembershipCore.PolicyRecordName })
@@ -469,15 +495,6 @@ public sealed class SimulatedCluster
         if (_setup.Service is not null && node.State == SimNodeState.Up)
         {
             node.Service = _setup.Service(node.Self);
-            var serviceRecords = new Dictionary<string, ReadOnlyMemory<byte>>(StringComparer.Ordinal);
-            foreach (var name in node.Disk.Names())
-            {
-                if (name is not ("incarnation" or MembershipCore.RecordName or MembershipCore.PolicyRecordName) && !name.EndsWith(".tmp", StringComparison.Ordinal))
-                {
-                    serviceRecords[name] = node.Disk.Read(name)!;
-                }
-            }
-
             Step(index, new CoreStarted(node.Self, serviceRecords), service: true);
         }
     }
@@ -514,16 +531,30 @@ public sealed class SimulatedCluster
     {
         var node = _nodes[index];
         var local = node.LocalAt(Now);
-        _outputs.Clear();
+        // Steps nest (a service event handled by membership at once), so each has its own list.
+        var outputs = _outputPool.Count > 0 ? _outputPool.Pop() : [];
+        outputs.Clear();
+        try
+        {
+            RunStep(index, node, input, local, outputs, service);
+        }
+        finally
+        {
+            _outputPool.Push(outputs);
+        }
+    }
+
+    private void RunStep(int index, SimNode node, CoreInput input, TimeSpan local, List<CoreOutput> outputs, bool service)
+    {
         IProtocolCore core = service ? node.Service! : node.Core!;
-        core.Handle(input, local, _outputs);
+        core.Handle(input, local, outputs);
         Steps++;
-        Record(node, input, local, service);
+        Record(node, input, local, service, outputs);
 
         var ops = 0;
         var stopped = false;
         var armed = node.CrashAfterOps >= 0 && (service || !node.CrashInServiceStep);
-        foreach (var output in _outputs)
+        foreach (var output in outputs)
         {
             var cost = output is PersistRecord ? 4 : 1;
             if (armed && ops + cost > node.CrashAfterOps)
@@ -651,6 +682,16 @@ public sealed class SimulatedCluster
                 if (!service && publish.Event is ViewInstalled installed && _setup.ServiceView is { } tell)
                 {
                     RequestService(index, tell(installed.View));
+                }
+
+                if (!service && _setup.MembershipToService?.Invoke(publish.Event) is { } serviceRequest)
+                {
+                    RequestService(index, serviceRequest);
+                }
+
+                if (service && _setup.ServiceToMembership?.Invoke(publish.Event) is { } membershipRequest)
+                {
+                    Step(index, new LocalRequest(membershipRequest));
                 }
 
                 if (publish.Event is LeftCluster)
@@ -804,7 +845,7 @@ public sealed class SimulatedCluster
         }
     }
 
-    private void Record(SimNode node, CoreInput input, TimeSpan local, bool service)
+    private void Record(SimNode node, CoreInput input, TimeSpan local, bool service, List<CoreOutput> outputs)
     {
         var s = _scratch.AsSpan();
         BinaryPrimitives.WriteInt64LittleEndian(s, Now.Ticks);
@@ -836,7 +877,7 @@ public sealed class SimulatedCluster
                 break;
         }
 
-        foreach (var output in _outputs)
+        foreach (var output in outputs)
         {
             switch (output)
             {
@@ -861,7 +902,7 @@ public sealed class SimulatedCluster
             }
         }
 
-        _recent[Steps % _recent.Length] = new StepRecord(Now, node.Self, input, [.. _outputs.Where(o => o is not SetTimer and not CancelTimer)]);
+        _recent[Steps % _recent.Length] = new StepRecord(Now, node.Self, input, [.. outputs.Where(o => o is not SetTimer and not CancelTimer)]);
     }
 
     private List<string> RecentSteps()

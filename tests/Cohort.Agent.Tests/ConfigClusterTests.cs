@@ -199,4 +199,36 @@ public sealed class ConfigClusterTests : ClusterTestBase
         Assert.That(statuses[3].GetProperty("config").GetProperty("genesis").GetString(), Is.EqualTo(statuses[1].GetProperty("config").GetProperty("genesis").GetString()),
             "version 1 identifies the cluster, whatever version a node holds");
     }
+
+    [Test]
+    public async Task A_change_of_votes_takes_effect_at_the_next_view_on_every_node_without_a_restart()
+    {
+        WriteCluster(3);
+        StartAgents();
+        var before = await WaitForViewAsync(All, All);
+        Assert.That(before[2].GetProperty("quorum").GetProperty("expected").GetInt32(), Is.EqualTo(3));
+        Dir.Write("votes.json", """{ "Name": "t", "Nodes": [ { "Id": 1, "Name": "node1", "Votes": 3 }, { "Id": 2, "Name": "node2" }, { "Id": 3, "Name": "node3" } ] }""");
+        var (code, _, stderr) = await ConfigAsync(3, "apply", Dir.Combine("votes.json"));
+        Assert.That(code, Is.EqualTo(0), stderr);
+
+        foreach (var node in All)
+        {
+            await UntilAsync($"node{node} to be quorate in a view under version 2, judged by its votes", async () =>
+                await StatusAsync(node) is { } status
+                && status.GetProperty("view").GetProperty("configVersion").GetInt64() == 2
+                && status.GetProperty("quorum").GetProperty("expected").GetInt32() == 5
+                && status.GetProperty("quorate").GetBoolean());
+        }
+
+        var views = new HashSet<long>();
+        foreach (var node in All)
+        {
+            var status = (await StatusAsync(node))!.Value;
+            views.Add(status.GetProperty("view").GetProperty("epoch").GetInt64());
+            Assert.That(status.GetProperty("view").GetProperty("members").GetArrayLength(), Is.EqualTo(3));
+        }
+
+        Assert.That(views, Has.Count.EqualTo(1), "one view under version 2 on every node");
+        Assert.That(before[1].GetProperty("view").GetProperty("epoch").GetInt64(), Is.LessThan(views.Single()), "a new view was installed for it");
+    }
 }

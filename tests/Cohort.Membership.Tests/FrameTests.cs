@@ -8,8 +8,8 @@ public class FrameTests
 
     private static IEnumerable<object> Frames() =>
     [
-        new Heartbeat(Hash, 7, 123_456, new ViewId(4, new NodeId(1)), new ViewId(5, new NodeId(2)), 9, 777, new ViewId(4, new NodeId(1)), 555, HeartbeatFlags.PromisesExpired | HeartbeatFlags.Leaving),
-        new Propose(new ViewId(5, new NodeId(2)), Hash, [new NodeIncarnation(new NodeId(2), 3), new NodeIncarnation(new NodeId(4), 1)], [new NodeIncarnation(new NodeId(5), 2)]),
+        new Heartbeat(Hash, 7, 123_456, new ViewId(4, new NodeId(1)), new ViewId(5, new NodeId(2)), 9, 777, new ViewId(4, new NodeId(1)), 555, HeartbeatFlags.PromisesExpired | HeartbeatFlags.Leaving, 3),
+        new Propose(new ViewId(5, new NodeId(2)), Hash, [new NodeIncarnation(new NodeId(2), 3), new NodeIncarnation(new NodeId(4), 1)], [new NodeIncarnation(new NodeId(5), 2)], 4),
         new Accept(new ViewId(5, new NodeId(2))),
         new Install(new ViewId(5, new NodeId(2))),
         new Farewell(new ViewId(6, new NodeId(1))),
@@ -50,7 +50,7 @@ public class FrameTests
         var outputs = new List<Cores.CoreOutput>();
         core.Handle(new Cores.CoreStarted(new NodeIncarnation(new NodeId(1), 1), new Dictionary<string, ReadOnlyMemory<byte>>()), TimeSpan.Zero, outputs);
         var valid = Frames().Select(MembershipFrames.Encode).ToList();
-        valid.Add(MembershipFrames.Encode(new Propose(new ViewId(9, new NodeId(2)), setup.ConfigHash, [new NodeIncarnation(new NodeId(1), 1), new NodeIncarnation(new NodeId(2), 1)], [])));
+        valid.Add(MembershipFrames.Encode(new Propose(new ViewId(9, new NodeId(2)), setup.ConfigHash, [new NodeIncarnation(new NodeId(1), 1), new NodeIncarnation(new NodeId(2), 1)], [], 0)));
         var now = TimeSpan.Zero;
         for (var i = 0; i < 50_000; i++)
         {

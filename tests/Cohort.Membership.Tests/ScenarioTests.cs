@@ -137,7 +137,7 @@ public class ScenarioTests
         RunUntilConverged(cluster, [0, 1, 2], cluster.Now + TimeSpan.FromSeconds(3));
         var node1 = cluster.Nodes[0].Core!;
         var before = node1.Accepted;
-        var stale = new Propose(new ViewId(1000, new NodeId(3)), cluster.Setup.ConfigHash, [node1.Self, new NodeIncarnation(new NodeId(3), 1)], []);
+        var stale = new Propose(new ViewId(1000, new NodeId(3)), cluster.Setup.ConfigHash, [node1.Self, new NodeIncarnation(new NodeId(3), 1)], [], 0);
         var outputs = new List<Cores.CoreOutput>();
         node1.Handle(new Cores.FrameReceived(new NodeIncarnation(new NodeId(3), 1), Transport.TransportLane.Membership, MembershipFrames.Encode(stale)), cluster.Nodes[0].LocalAt(cluster.Now), outputs);
         Assert.That(node1.Accepted, Is.EqualTo(before));

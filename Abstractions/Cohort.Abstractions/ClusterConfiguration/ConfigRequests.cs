@@ -32,6 +32,24 @@ public enum ConfigApplyOutcome
     Invalid = 3,
 }
 
+/// <summary>Local request: membership heard <paramref name="Peer"/> hold committed version
+/// <paramref name="Version"/>, newer than this node's: fetch from it. A node behind the cluster is kept
+/// out of views (it judges quorum by rules the others no longer use) until it caught up this way.</summary>
+/// <param name="Peer">The peer that is ahead.</param>
+/// <param name="Version">The version it holds.</param>
+public sealed record ConfigCatchUp(NodeId Peer, long Version);
+
+/// <summary>
+/// Event: this node is about to acknowledge <paramref name="Version"/>, not yet committed. Published
+/// before the acknowledgement (or the leader's own vote) in the same step: the host must make
+/// membership stop supporting views judged under an older version before the acknowledgement leaves,
+/// so no view under the old rules stays quorate once the new version can commit (when the new version
+/// judges quorum as the old one does, membership needs to do nothing).
+/// </summary>
+/// <param name="Version">The version accepted.</param>
+/// <param name="Document">Its document.</param>
+public sealed record ConfigAccepting(long Version, ReadOnlyMemory<byte> Document);
+
 /// <summary>Event: a version committed (on this node, durably: its document is fsynced here).</summary>
 /// <param name="Version">The version.</param>
 public sealed record ConfigCommitted(ConfigVersion Version);

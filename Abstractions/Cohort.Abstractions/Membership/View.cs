@@ -9,6 +9,17 @@ public sealed class View
     /// <summary>Creates a view; the members are copied and sorted by node id.</summary>
     /// <exception cref="ArgumentException">Two members share a node id.</exception>
     public View(ViewId id, IEnumerable<NodeIncarnation> members)
+        : this(id, members, 0)
+    {
+    }
+
+    /// <summary>Creates a view judged under cluster document version <paramref name="configVersion"/>.</summary>
+    /// <param name="id">The view id.</param>
+    /// <param name="members">The members; copied and sorted by node id.</param>
+    /// <param name="configVersion">The committed version of the cluster document whose rules (nodes,
+    /// votes, quorum policy, timings) every member judges this view by; 0 where there is none.</param>
+    /// <exception cref="ArgumentException">Two members share a node id.</exception>
+    public View(ViewId id, IEnumerable<NodeIncarnation> members, long configVersion)
     {
         ArgumentNullException.ThrowIfNull(members);
         var sorted = members.ToArray();
@@ -23,7 +34,11 @@ public sealed class View
 
         Id = id;
         Members = sorted;
+        ConfigVersion = configVersion;
     }
+
+    /// <summary>The cluster document version every member judges this view by (0: none).</summary>
+    public long ConfigVersion { get; }
 
     /// <summary>The view id.</summary>
     public ViewId Id { get; }

@@ -52,7 +52,7 @@ internal static class StatusCommand
 
         if (status.Config is { } config)
         {
-            rows.Add(("config", $"version {config.Version}" + (config.InDoubt is { } doubt ? $", version {doubt} in doubt" : "") + (status.View is { } judged && judged.ConfigVersion != config.Version ? $" (views judged under version {judged.ConfigVersion} until the agent restarts)" : "")));
+            rows.Add(("config", $"version {config.Version}" + (config.InDoubt is { } doubt ? $", version {doubt} in doubt" : "") + (status.View is { } judged && judged.ConfigVersion != config.Version ? $" (the view was judged under version {judged.ConfigVersion}; one under version {config.Version} follows)" : "")));
             rows.AddRange(config.Diverged.Select(d => ("DIVERGED", d)));
         }
 

@@ -213,7 +213,7 @@ internal sealed class AdminVerbs
                 snapshot.View.Id.Seq,
                 snapshot.View.Id.Coordinator.Value,
                 [.. snapshot.View.Members.Select(m => new MemberReport(m.Node.Value, NameOf(m.Node), m.Incarnation))],
-                _state.ConfigVersion);
+                snapshot.View.ConfigVersion);
 
     private QuorumReport QuorumReportOf(AgentState.Snapshot snapshot)
     {

@@ -97,6 +97,7 @@ internal sealed partial class ConfigService : IHostedService, IAsyncDisposable
         _runtime = new CoreRuntime("ccs", core, _records, _time, Send, OnEvent, () => _status = core.Status, _logger);
         _transport?.Route(ConfigFrames.Tag, _runtime.Post);
         _membership.ViewInstalled += view => _runtime.Post(new LocalRequest(new ConfigViewInstalled(view)));
+        _membership.ConfigurationAhead += ahead => _runtime.Post(new LocalRequest(new ConfigCatchUp(ahead.Peer, ahead.Version)));
         _runtime.Start(_state.Self);
         return Task.CompletedTask;
     }
@@ -179,7 +180,13 @@ internal sealed partial class ConfigService : IHostedService, IAsyncDisposable
                 // The stamp is CLOCK_MONOTONIC, shared by every process on the machine (bench/ccs reads it).
                 var monotonic = _time.GetTimestamp() / (double)_time.TimestampFrequency;
                 LogCommitted(_logger, version.Version, version.Sha256, version.Origin.Node.Value, version.Ballot, monotonic);
-                _state.Configuration.ClusterSource?.Replace($"{_records} (version {version.Version})", version.Document);
+                var description = $"{_records} (version {version.Version})";
+                _state.Configuration.ClusterSource?.Replace(description, version.Document);
+                _membership.Adopt(version.Version, description, version.Document);
+                break;
+            case ConfigAccepting accepting:
+                // Before the acknowledgement leaves (the next output): see ConfigAccepting.
+                _membership.Pending(accepting.Version, accepting.Document);
                 break;
             case ConfigApplyCompleted completed:
                 if (_waiting.TryGetValue(completed.Token, out var waiting))

@@ -1,5 +1,7 @@
 using Cohort.Cores;
 using Cohort.Host.Configuration;
+using Cohort.Host.Plugins;
+using Cohort.Plugins;
 using Cohort.Host.Runtime;
 using Cohort.Host.State;
 using Cohort.Membership;
@@ -54,6 +56,10 @@ internal sealed partial class MembershipService : IHostedService, IAsyncDisposab
     /// (CCS, ...) queue it for their cores.</summary>
     public event Action<View>? ViewInstalled;
 
+    /// <summary>Raised on the membership core's task when a peer holds a newer cluster document version:
+    /// CCS fetches it.</summary>
+    public event Action<ConfigurationAhead>? ConfigurationAhead;
+
     private TimeSpan DrainTimeout => TimeSpan.FromSeconds(_state.Configuration.Node.DrainTimeout);
 
     public async Task StartAsync(CancellationToken cancellationToken)
@@ -65,13 +71,7 @@ internal sealed partial class MembershipService : IHostedService, IAsyncDisposab
             return;
         }
 
-        _core = new MembershipCore(
-            [.. cluster.Nodes.Select(n => n.ToClusterNode())],
-            ClusterSnapshot(_state.Configuration.Root),
-            Convert.FromHexString(_state.GenesisSha256 ?? cluster.Sha256),
-            _policy,
-            cluster.Membership,
-            _device is null || cluster.QuorumDevice is null ? null : new DeviceSetup(cluster.QuorumDevice, cluster.DeviceVotes));
+        _core = new MembershipCore(RulesOf(_state.ConfigVersion, cluster, ClusterSnapshot(_state.Configuration.Root)), Convert.FromHexString(_state.GenesisSha256 ?? cluster.Sha256));
         _runtime = new CoreRuntime("membership", _core, Path.Combine(_directory.Path, "membership"), _time, Send, OnEvent, AfterStep, _logger);
         _state.Clock = () => _runtime.Now;
         _runtime.Start(_state.Self);
@@ -169,6 +169,82 @@ internal sealed partial class MembershipService : IHostedService, IAsyncDisposab
 
     public ValueTask DisposeAsync() => _runtime?.DisposeAsync() ?? ValueTask.CompletedTask;
 
+    /// <summary>How long CCS waits for membership to stop supporting views under older rules before an
+    /// acknowledgement; membership handles it within a step, so running out means it is stuck.</summary>
+    private static readonly TimeSpan PendingTimeout = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// Called by CCS, on its task, before it acknowledges an uncommitted version: returns once the
+    /// membership core has handled it (and so acknowledges no heartbeat in a view under older rules,
+    /// unless the version judges quorum alike).
+    /// </summary>
+    /// <exception cref="TimeoutException">Membership did not handle it in time; the acknowledgement must not leave.</exception>
+    public void Pending(long version, ReadOnlyMemory<byte> document)
+    {
+        if (_runtime is null)
+        {
+            return;
+        }
+
+        string rules;
+        try
+        {
+            rules = RulesOf(version, $"proposed version {version}", document).QuorumRules;
+        }
+        catch (Exception ex) when (ex is CohortStartupException or InvalidOperationException)
+        {
+            rules = "unreadable version " + version; // judged as different rules: the safe side
+        }
+
+        if (!_runtime.PostAndWait(new LocalRequest(new ConfigurationPending(version, rules)), PendingTimeout))
+        {
+            throw new TimeoutException($"membership did not take pending cluster document version {version} within {PendingTimeout.TotalSeconds} s");
+        }
+    }
+
+    /// <summary>Hands a newly committed version to membership: it takes effect at the next view.</summary>
+    public void Adopt(long version, string description, ReadOnlyMemory<byte> document)
+    {
+        if (_runtime is null)
+        {
+            return;
+        }
+
+        try
+        {
+            _runtime.Post(new LocalRequest(new AdoptConfiguration(RulesOf(version, description, document))));
+        }
+        catch (CohortStartupException ex)
+        {
+            LogAdoptFailed(_logger, version, ex.Problems);
+        }
+    }
+
+    /// <summary>The membership rules of a committed (or proposed) document.</summary>
+    private MembershipRules RulesOf(long version, string description, ReadOnlyMemory<byte> document)
+    {
+        var source = ConfigSource.Json(description, document, Directory.GetCurrentDirectory(), prefix: "Cluster");
+        var cluster = ClusterDocument.Parse(description, source.Root.GetSection("Cluster"), source.Bytes);
+        return RulesOf(version, cluster, ClusterSnapshot(source.Root));
+    }
+
+    private MembershipRules RulesOf(long version, ClusterDocument cluster, IConfiguration snapshot)
+    {
+        IReadOnlyList<ClusterNode> nodes = [.. cluster.Nodes.Select(n => n.ToClusterNode())];
+        var started = _state.Configuration.Cluster!;
+        var policy = _policy!;
+        if (!string.Equals(cluster.QuorumPolicy, started.QuorumPolicy, StringComparison.OrdinalIgnoreCase))
+        {
+            policy = PluginCatalog.Resolve<IQuorumPolicy>(_state.Plugins.Select(PluginSlot.QuorumPolicy, cluster.QuorumPolicy, cluster.Path));
+        }
+
+        // The device client runs as started: another device takes effect when the agent restarts.
+        var device = _device is not null && cluster.QuorumDevice is { } name && string.Equals(name, started.QuorumDevice, StringComparison.OrdinalIgnoreCase)
+            ? new DeviceSetup(name, cluster.DeviceVotes)
+            : null;
+        return new MembershipRules(version, nodes, snapshot, policy, cluster.Membership, device, MembershipRules.Describe(nodes, snapshot, device));
+    }
+
     private void Send(NodeId to, TransportLane lane, ReadOnlyMemory<byte> frame) => _transport?.Send(to, lane, frame);
 
     private void AfterStep()
@@ -205,6 +281,10 @@ internal sealed partial class MembershipService : IHostedService, IAsyncDisposab
                 break;
             case ConfigMismatch mismatch:
                 LogConfigMismatch(_logger, mismatch);
+                break;
+            case ConfigurationAhead ahead:
+                LogBehind(_logger, ahead);
+                ConfigurationAhead?.Invoke(ahead);
                 break;
             default:
                 break;
@@ -341,6 +421,12 @@ internal sealed partial class MembershipService : IHostedService, IAsyncDisposab
 
     [LoggerMessage(Level = LogLevel.Information, Message = "{Left}")]
     private static partial void LogLeft(ILogger logger, LeftCluster left);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "{Ahead}")]
+    private static partial void LogBehind(ILogger logger, ConfigurationAhead ahead);
+
+    [LoggerMessage(Level = LogLevel.Critical, Message = "committed cluster document version {Version} cannot be used here ({Problems}): this node stays out of views under it")]
+    private static partial void LogAdoptFailed(ILogger logger, long version, IReadOnlyList<string> problems);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "{Mismatch}")]
     private static partial void LogConfigMismatch(ILogger logger, ConfigMismatch mismatch);

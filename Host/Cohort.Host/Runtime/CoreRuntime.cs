@@ -89,6 +89,15 @@ internal sealed partial class CoreRuntime : IAsyncDisposable
     /// <summary>Queues an input; safe from any thread.</summary>
     public void Post(CoreInput input) => _inbox.Writer.TryWrite(new Item(input, -1));
 
+    /// <summary>Queues an input and blocks until the core handled it and its outputs were carried out,
+    /// or <paramref name="timeout"/> ran out (false). For a caller on another core's task that must not
+    /// go on before this core changed its mind; never call it from this runtime's own task.</summary>
+    public bool PostAndWait(CoreInput input, TimeSpan timeout)
+    {
+        var handled = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        return _inbox.Writer.TryWrite(new Item(input, -1, handled)) && handled.Task.Wait(timeout);
+    }
+
     public async ValueTask DisposeAsync()
     {
         _inbox.Writer.TryComplete();
@@ -136,6 +145,7 @@ internal sealed partial class CoreRuntime : IAsyncDisposable
                 }
 
                 _afterStep();
+                item.Handled?.TrySetResult();
             }
             catch (Exception ex)
             {
@@ -197,7 +207,7 @@ internal sealed partial class CoreRuntime : IAsyncDisposable
         _timers[name] = (timer, generation, at);
     }
 
-    private readonly record struct Item(CoreInput Input, long Generation);
+    private readonly record struct Item(CoreInput Input, long Generation, TaskCompletionSource? Handled = null);
 
     [LoggerMessage(Level = LogLevel.Critical, Message = "the {Core} core threw on {Input}: this is a bug; the node stops")]
     private static partial void LogCoreFailed(ILogger logger, Exception exception, string core, string input);

@@ -139,6 +139,13 @@ public sealed class CcsCore : IConfigurationCore
             case LocalRequest { Request: ConfigApply apply }:
                 OnApply(apply, step);
                 break;
+            case LocalRequest { Request: ConfigCatchUp catchUp } when _started:
+                if (catchUp.Version > CommittedVersion)
+                {
+                    Fetch(catchUp.Peer, step);
+                }
+
+                break;
             case FrameReceived { Lane: TransportLane.Data } frame when _started:
                 OnFrame(frame.From, frame.Frame, step);
                 break;
@@ -292,6 +299,13 @@ public sealed class CcsCore : IConfigurationCore
             {
                 Answer(next, ConfigApplyOutcome.Committed, committed.Version, null, "unchanged: the document is the committed one", step);
             }
+            else if (!Majority(Check(next.Document).Nodes, _view!.Members.Select(m => m.Node)))
+            {
+                // Its accept quorum could only form with nodes outside the view; meanwhile the members
+                // that accepted it would wait, out of quorum (docs/ccs.md, "Effect").
+                Answer(next, ConfigApplyOutcome.Invalid, 0, null,
+                    $"nodes holding a majority of the new document's votes must be members of the current view ({string.Join(", ", _view.Members.Select(m => m.Node.Value))}); add or re-vote nodes a few at a time", step);
+            }
             else
             {
                 var sha = CcsHash.Of(next.Document.Span);
@@ -393,6 +407,8 @@ public sealed class CcsCore : IConfigurationCore
             return; // behind the leader (the header started a fetch) or a document this node cannot accept
         }
 
+        // Membership stops acting in views under older versions before this acknowledgement leaves.
+        step.Outputs.Add(new PublishEvent(new ConfigAccepting(entry.Version, entry.Document)));
         _promised = ballot;
         _accepted = entry;
         if (_mutant == CcsMutant.AckBeforeFsync)
@@ -842,9 +858,10 @@ public sealed class CcsCore : IConfigurationCore
 
     private IReadOnlyList<ClusterNode> VotesOf(ConfigVersion version) => Check(version.Document, version.Sha256).Nodes;
 
-    private bool HasMajority(ConfigVersion document, IEnumerable<NodeId> nodes)
+    private bool HasMajority(ConfigVersion document, IEnumerable<NodeId> nodes) => Majority(VotesOf(document), nodes);
+
+    private static bool Majority(IReadOnlyList<ClusterNode> votes, IEnumerable<NodeId> nodes)
     {
-        var votes = VotesOf(document);
         var set = nodes.ToHashSet();
         long total = 0, held = 0;
         foreach (var node in votes)
