@@ -49,7 +49,7 @@ public sealed class SimulateCommandTests : AgentTestBase
         Assert.That(again.GetProperty("traceHash").GetString(), Is.EqualTo(report.GetProperty("traceHash").GetString()), "the same seed gives the same trace in another process");
         Assert.That(again.GetProperty("steps").GetInt64(), Is.EqualTo(report.GetProperty("steps").GetInt64()));
 
-        (code, stdout, stderr) = await CohortProcess.RunAsync("simulate", "--mutant", "ack-before-fsync", "--nodes", "5", "--seeds", "30", "--span", "10", "--json");
+        (code, stdout, stderr) = await CohortProcess.RunAsync("simulate", "--mutant", "ack-before-fsync", "--nodes", "5", "--seeds", "100", "--span", "10", "--json");
         Assert.That(code, Is.EqualTo(ExitCodes.Failure), stderr);
         var caught = JsonDocument.Parse(stdout).RootElement.GetProperty("violations")[0];
         Assert.That(caught.GetProperty("invariant").GetString(), Is.EqualTo("ccs"));

@@ -27,8 +27,10 @@ public interface IConfigurationSystem
 
 /// <summary>The core of a configuration system. Inputs: <see cref="CoreStarted"/>, frames on
 /// <see cref="Transport.TransportLane.Data"/> whose first byte is <see cref="ConfigFrames.Tag"/>, session
-/// resets, its timers, and the local requests <see cref="ConfigViewInstalled"/> and <see cref="ConfigApply"/>.
-/// Events: <see cref="ConfigCommitted"/>, <see cref="ConfigApplyCompleted"/>, <see cref="ConfigDiverged"/>.</summary>
+/// resets, its timers, and the local requests <see cref="ConfigViewInstalled"/>, <see cref="ConfigApply"/> and
+/// <see cref="ConfigCatchUp"/>. Events: <see cref="ConfigAccepting"/> (before every acknowledgement of an
+/// uncommitted version, in the same step), <see cref="ConfigCommitted"/>, <see cref="ConfigApplyCompleted"/>,
+/// <see cref="ConfigDiverged"/>.</summary>
 public interface IConfigurationCore : IProtocolCore
 {
     /// <summary>What the core is doing; read between calls only.</summary>
