@@ -297,7 +297,7 @@ public sealed class AgentLifecycleTests : AgentTestBase
         var (code, _, stderr) = await CohortProcess.RunAsync("agent", "--config", node);
 
         Assert.That(code, Is.EqualTo(ExitCodes.Config));
-        Assert.That(Lines(stderr), Is.EqualTo(new[] { $"cohort: {Dir.Combine("cluster.json")}: Cluster:Quorum:Policy: expected the name of a quorum-policy plugin in {RepoPaths.Plugins} (found: keep-oldest, percent, rule, static, votequorum), got \"majority\"" }));
+        Assert.That(Lines(stderr), Is.EqualTo(new[] { $"cohort: {Dir.Combine("cluster.json")}: $.Quorum.Policy: expected the name of a quorum-policy plugin in {RepoPaths.Plugins} (found: keep-oldest, percent, rule, static, votequorum), got \"majority\"" }));
     }
 
     [Test]

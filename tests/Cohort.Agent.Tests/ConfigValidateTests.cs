@@ -23,22 +23,22 @@ public sealed class ConfigValidateTests : AgentTestBase
         Assert.That(code, Is.EqualTo(78));
         Assert.That(Lines(stderr), Is.EqualTo(new[]
         {
-            $"cohort: {file}: Cluster:version: expected no version key: CCS assigns versions (use --expect-version to apply only on top of a given one), got \"4\"",
+            $"cohort: {file}: $.version: expected no version key: CCS assigns versions (use --expect-version to apply only on top of a given one), got \"4\"",
         }), "a version key is refused first: it means the file is not a bare document");
 
         Dir.Write("cluster.json", """{ "Nodes": [ { "Id": 1, "Name": "a", "Votes": -2 } ], "Colour": "blue" }""");
         (code, _, stderr) = await CohortProcess.RunAsync("config", "validate", file);
         Assert.That(code, Is.EqualTo(78));
         Assert.That(Lines(stderr), Has.Length.EqualTo(2));
-        Assert.That(Lines(stderr)[0], Is.EqualTo($"cohort: {file}: Cluster:Nodes:0:Votes: expected an integer from 0 to 1000000, got \"-2\""));
-        Assert.That(Lines(stderr)[1], Does.StartWith($"cohort: {file}: Cluster:Colour: unknown key; the document knows "));
+        Assert.That(Lines(stderr)[0], Is.EqualTo($"cohort: {file}: $.Nodes[0].Votes: expected an integer from 0 to 1000000, got \"-2\""));
+        Assert.That(Lines(stderr)[1], Does.StartWith($"cohort: {file}: $.Colour: unknown key; the document knows "));
 
         Dir.Write("cluster.json", """{ "Nodes": [ { "Id": 1, "Name": "a" } ], "Quorum": { "Policy": "nosuch", "VoteQuorum": { "ExpectedVotes": "many" } } }""");
         (code, _, stderr) = await CohortProcess.RunAsync("config", "validate", file);
         Assert.That(code, Is.EqualTo(78));
         Assert.That(Lines(stderr), Has.Length.EqualTo(2));
-        Assert.That(Lines(stderr)[0], Does.StartWith($"cohort: {file}: Cluster:Quorum:Policy: expected the name of a quorum-policy plugin in "));
-        Assert.That(Lines(stderr)[1], Does.StartWith($"cohort: {file}: Cluster:Quorum:VoteQuorum:ExpectedVotes: "), "the plugin's own validator judged its section");
+        Assert.That(Lines(stderr)[0], Does.StartWith($"cohort: {file}: $.Quorum.Policy: expected the name of a quorum-policy plugin in "));
+        Assert.That(Lines(stderr)[1], Does.StartWith($"cohort: {file}: $.Quorum.VoteQuorum.ExpectedVotes: "), "the plugin's own validator judged its section");
     }
 
     [Test]

@@ -82,7 +82,7 @@ public sealed class SimulateCommandTests : AgentTestBase
         var report = await JsonOf("simulate", "--cluster", safeFile, "--seeds", "2", "--span", "30", "--json");
 
         Assert.That(code, Is.EqualTo(ExitCodes.Config));
-        Assert.That(Lines(stderr), Is.EqualTo(new[] { $"cohort: {unsafeFile}: Cluster:Quorum:Static:MinimumMembers: expected more than half of the 4 voting nodes (at least 3), or AllowDualQuorum: true to accept that both sides of a split may be quorate, got \"2\"" }));
+        Assert.That(Lines(stderr), Is.EqualTo(new[] { $"cohort: {unsafeFile}: $.Quorum.Static.MinimumMembers: expected more than half of the 4 voting nodes (at least 3), or AllowDualQuorum: true to accept that both sides of a split may be quorate, got \"2\"" }));
         Assert.That(report.GetProperty("violations").GetArrayLength(), Is.Zero);
         Assert.That(report.GetProperty("viewsInstalled").GetInt64(), Is.GreaterThan(0));
     }
@@ -132,6 +132,6 @@ public sealed class SimulateCommandTests : AgentTestBase
         var cluster = Dir.Write("bad.json", """{ "Nodes": [ { "Id": 1, "Name": "a" } ], "Membership": { "QuorumLease": "soon" } }""");
         (code, _, stderr) = await CohortProcess.RunAsync("simulate", "--cluster", cluster);
         Assert.That(code, Is.EqualTo(ExitCodes.Config));
-        Assert.That(Lines(stderr), Is.EqualTo(new[] { $"cohort: {cluster}: Cluster:Membership:QuorumLease: expected a whole number of milliseconds, at least 1, got \"soon\"" }));
+        Assert.That(Lines(stderr), Is.EqualTo(new[] { $"cohort: {cluster}: $.Membership.QuorumLease: expected a whole number of milliseconds, at least 1, got \"soon\"" }));
     }
 }

@@ -181,7 +181,7 @@ internal sealed class ClusterDocument
             }
             else if (device is null)
             {
-                Problem("Cluster:Quorum:DeviceVotes", "no value unless Cluster:Quorum:Device names a device", rawVotes);
+                Problem("Cluster:Quorum:DeviceVotes", "no value unless $.Quorum.Device names a device", rawVotes);
             }
         }
 

@@ -141,7 +141,7 @@ internal static class ConfigurationLoader
 
             var known = key.StartsWith("Cluster:Nodes:", StringComparison.OrdinalIgnoreCase)
                 ? "a node entry has " + string.Join(", ", ClusterDocument.NodeKeys.Order(StringComparer.Ordinal))
-                : "the document knows " + string.Join(", ", ClusterDocument.CoreKeys.Select(k => "Cluster:" + k).Concat(owned).Order(StringComparer.Ordinal));
+                : "the document knows " + string.Join(", ", ClusterDocument.CoreKeys.Select(k => "Cluster:" + k).Concat(owned).Select(ConfigErrors.Name).Order(StringComparer.Ordinal));
             problems.Add(ConfigErrors.Unknown(source.Description, key, known));
         }
 

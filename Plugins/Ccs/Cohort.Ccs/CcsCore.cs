@@ -844,7 +844,7 @@ public sealed class CcsCore : IConfigurationCore
         var check = _setup.Inspect(document);
         if (check.IsValid && check.Nodes.Sum(n => (long)n.Votes) == 0)
         {
-            check = check with { Problems = ["Cluster:Nodes: expected at least one node with votes above 0"] };
+            check = check with { Problems = ["$.Nodes: expected at least one node with votes above 0"] };
         }
 
         if (_checks.Count >= 64)

@@ -29,6 +29,17 @@ public sealed class ConfigurationLoaderTests : TempDirectoryTest
         });
     }
 
+    [TestCase("Cluster", "$")]
+    [TestCase("Cluster:Nodes:12:Votes", "$.Nodes[12].Votes")]
+    [TestCase("cluster:Quorum:My Plugin:x'y", "$.Quorum['My Plugin']['x\\'y']")]
+    [TestCase("Cluster:Transport:Tcp:Idle-Timeout", "$.Transport.Tcp.Idle-Timeout")]
+    [TestCase("Node:Seeds:0", "Node:Seeds:0")]
+    [TestCase("Clusters:Name", "Clusters:Name")]
+    public void Errors_name_cluster_document_keys_by_json_path_and_node_keys_by_key_path(string key, string named)
+    {
+        Assert.That(ConfigErrors.Name(key), Is.EqualTo(named));
+    }
+
     [Test]
     public void Seeds_come_from_a_json_array_a_comma_list_or_indexed_keys_and_a_later_source_replaces_them()
     {
@@ -90,7 +101,7 @@ public sealed class ConfigurationLoaderTests : TempDirectoryTest
         var error = Assert.Throws<CohortStartupException>(() => ConfigurationLoader.Load(node, [], NoEnvironment))!;
 
         Assert.That(defaults.NoQuorumPolicy, Is.EqualTo(Cohort.Quorum.NoQuorumPolicy.Stop));
-        Assert.That(error.Message, Is.EqualTo($"{cluster}: Cluster:Quorum:NoQuorumPolicy: expected one of stop, freeze, ignore, self-fence, got \"suicide\""));
+        Assert.That(error.Message, Is.EqualTo($"{cluster}: $.Quorum.NoQuorumPolicy: expected one of stop, freeze, ignore, self-fence, got \"suicide\""));
     }
 
     [Test]
@@ -108,8 +119,8 @@ public sealed class ConfigurationLoaderTests : TempDirectoryTest
 
         Assert.That((defaults.QuorumDevice, defaults.DeviceVotes), Is.EqualTo(((string?)null, 1)));
         Assert.That((withDevice.QuorumDevice, withDevice.DeviceVotes), Is.EqualTo(("witness-node", 2)));
-        Assert.That(bad.Message, Is.EqualTo($"{cluster}: Cluster:Quorum:DeviceVotes: expected an integer from 1 to 1000000, got \"0\""));
-        Assert.That(orphan.Message, Is.EqualTo($"{cluster}: Cluster:Quorum:DeviceVotes: expected no value unless Cluster:Quorum:Device names a device, got \"1\""));
+        Assert.That(bad.Message, Is.EqualTo($"{cluster}: $.Quorum.DeviceVotes: expected an integer from 1 to 1000000, got \"0\""));
+        Assert.That(orphan.Message, Is.EqualTo($"{cluster}: $.Quorum.DeviceVotes: expected no value unless $.Quorum.Device names a device, got \"1\""));
     }
 
     [Test]
@@ -120,7 +131,7 @@ public sealed class ConfigurationLoaderTests : TempDirectoryTest
 
         var error = Assert.Throws<CohortStartupException>(() => ConfigurationLoader.Load(node, [], NoEnvironment))!;
 
-        Assert.That(error.Message, Is.EqualTo($"{cluster}: Cluster:Nodes:0:Address: expected host:port, such as 127.0.0.1:7401, got \"127.0.0.1\""));
+        Assert.That(error.Message, Is.EqualTo($"{cluster}: $.Nodes[0].Address: expected host:port, such as 127.0.0.1:7401, got \"127.0.0.1\""));
     }
 
     [Test]
@@ -240,9 +251,9 @@ public sealed class ConfigurationLoaderTests : TempDirectoryTest
 
         Assert.That(error.Problems, Is.EquivalentTo(new[]
         {
-            $"{cluster}: Cluster:Nodes:1:Votes: expected an integer from 0 to 1000000, got \"-2\"",
-            $"{cluster}: Cluster:Nodes:2:Id: expected an integer from 1 to 2147483647",
-            $"{cluster}: Cluster:Nodes:2:Name: expected a node name of letters, digits, '-', '_' or '.', got \"bad name\"",
+            $"{cluster}: $.Nodes[1].Votes: expected an integer from 0 to 1000000, got \"-2\"",
+            $"{cluster}: $.Nodes[2].Id: expected an integer from 1 to 2147483647",
+            $"{cluster}: $.Nodes[2].Name: expected a node name of letters, digits, '-', '_' or '.', got \"bad name\"",
         }));
     }
 
@@ -254,7 +265,7 @@ public sealed class ConfigurationLoaderTests : TempDirectoryTest
 
         var error = Assert.Throws<CohortStartupException>(() => ConfigurationLoader.Load(node, [], NoEnvironment))!;
 
-        Assert.That(error.Problems.Single(), Is.EqualTo($"{cluster}: Cluster:Nodes: expected unique node ids, got \"id 1 is listed 2 times\""));
+        Assert.That(error.Problems.Single(), Is.EqualTo($"{cluster}: $.Nodes: expected unique node ids, got \"id 1 is listed 2 times\""));
     }
 
     [Test]
@@ -265,7 +276,7 @@ public sealed class ConfigurationLoaderTests : TempDirectoryTest
 
         var error = Assert.Throws<CohortStartupException>(() => ConfigurationLoader.Load(node, [], NoEnvironment))!;
 
-        Assert.That(error.Message, Is.EqualTo($"{cluster}: Cluster:Nodes: expected an entry for this node (Node:Id 7, set in {node}); listed ids: 1, 2"));
+        Assert.That(error.Message, Is.EqualTo($"{cluster}: $.Nodes: expected an entry for this node (Node:Id 7, set in {node}); listed ids: 1, 2"));
     }
 
     [Test]
@@ -278,8 +289,8 @@ public sealed class ConfigurationLoaderTests : TempDirectoryTest
         var error = Assert.Throws<CohortStartupException>(() => ConfigurationLoader.CheckClusterKeys(config, ["Cluster:Quorum:Mine"]))!;
 
         Assert.That(error.Problems, Has.Count.EqualTo(2));
-        Assert.That(error.Problems, Has.One.EqualTo($"{cluster}: Cluster:Nodes:0:Colour: unknown key; a node entry has Address, Id, Name, Votes"));
-        Assert.That(error.Problems, Has.One.EqualTo($"{cluster}: Cluster:Quorum:Polcy: unknown key; the document knows Cluster:Description, Cluster:Membership:ClockDriftBound, Cluster:Membership:FailureTimeout, Cluster:Membership:HeartbeatInterval, Cluster:Membership:QuorumLease, Cluster:Name, Cluster:Nodes, Cluster:Quorum:Device, Cluster:Quorum:DeviceVotes, Cluster:Quorum:Mine, Cluster:Quorum:NoQuorumPolicy, Cluster:Quorum:Policy"));
+        Assert.That(error.Problems, Has.One.EqualTo($"{cluster}: $.Nodes[0].Colour: unknown key; a node entry has Address, Id, Name, Votes"));
+        Assert.That(error.Problems, Has.One.EqualTo($"{cluster}: $.Quorum.Polcy: unknown key; the document knows $.Description, $.Membership.ClockDriftBound, $.Membership.FailureTimeout, $.Membership.HeartbeatInterval, $.Membership.QuorumLease, $.Name, $.Nodes, $.Quorum.Device, $.Quorum.DeviceVotes, $.Quorum.Mine, $.Quorum.NoQuorumPolicy, $.Quorum.Policy"));
     }
 
     [Test]

@@ -66,7 +66,7 @@ public sealed class PluginCatalogTests : TempDirectoryTest
         var error = Assert.Throws<CohortStartupException>(() => catalog.Select(PluginSlot.QuorumPolicy, "majority", "cluster.json"))!;
         var transport = Assert.Throws<CohortStartupException>(() => catalog.Select(PluginSlot.Transport, "tcp", "node.json"))!;
 
-        Assert.That(error.Message, Is.EqualTo($"cluster.json: Cluster:Quorum:Policy: expected the name of a quorum-policy plugin in {PluginDirectory} (found: votequorum), got \"majority\""));
+        Assert.That(error.Message, Is.EqualTo($"cluster.json: $.Quorum.Policy: expected the name of a quorum-policy plugin in {PluginDirectory} (found: votequorum), got \"majority\""));
         Assert.That(transport.Message, Is.EqualTo($"node.json: Node:Transport: expected the name of a transport plugin in {PluginDirectory} (found: none), got \"tcp\""));
     }
 
@@ -175,8 +175,8 @@ public sealed class PluginCatalogTests : TempDirectoryTest
         var cluster = Dir.Combine("cluster.json");
         Assert.That(error.Problems, Is.EquivalentTo(new[]
         {
-            $"{cluster}: Cluster:Quorum:VoteQuorum:TwoNodes: expected one of ExpectedVotes, TwoNode, WaitForAll, ExpectedVotesTracking, AutoTieBreaker, AutoTieBreakerNode, LastManStanding, LastManStandingWindow, got \"True\"",
-            $"{cluster}: Cluster:Quorum:VoteQuorum:ExpectedVotes: expected an integer of at least 1, got \"many\"",
+            $"{cluster}: $.Quorum.VoteQuorum.TwoNodes: expected one of ExpectedVotes, TwoNode, WaitForAll, ExpectedVotesTracking, AutoTieBreaker, AutoTieBreakerNode, LastManStanding, LastManStandingWindow, got \"True\"",
+            $"{cluster}: $.Quorum.VoteQuorum.ExpectedVotes: expected an integer of at least 1, got \"many\"",
         }));
     }
 
