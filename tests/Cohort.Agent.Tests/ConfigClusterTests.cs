@@ -231,4 +231,37 @@ public sealed class ConfigClusterTests : ClusterTestBase
         Assert.That(views, Has.Count.EqualTo(1), "one view under version 2 on every node");
         Assert.That(before[1].GetProperty("view").GetProperty("epoch").GetInt64(), Is.LessThan(views.Single()), "a new view was installed for it");
     }
+
+    [Test]
+    public async Task A_node_with_only_node_local_configuration_joins_once_a_committed_version_lists_it()
+    {
+        WriteCluster(4); // ports and node files for four; the cluster starts with three
+        Dir.Write("cluster.json", """{ "Name": "t", "Nodes": [ { "Id": 1, "Name": "node1" }, { "Id": 2, "Name": "node2" }, { "Id": 3, "Name": "node3" } ] }""");
+        StartAgents(1, 2, 3);
+        await WaitForViewAsync(All, All);
+        Dir.Write("node4.json", $$"""
+            { "Node": { "Id": 4, "Listen": "{{Address(4)}}", "Seeds": [ "{{Address(2)}}" ], "KeyFile": "cluster.key", "StateDirectory": "node4" } }
+            """);
+        StartAgents(4);
+        await Poll.UntilAsync("node4 to say it joins through its seeds", () => Agent(4).Stderr.Contains("joining through its seeds", StringComparison.Ordinal));
+        Assert.That(await StatusAsync(4), Is.Null, "a joining node serves no status: it is not an agent of the cluster yet");
+
+        Dir.Write("four.json", $$"""{ "Name": "t", "Nodes": [ { "Id": 1, "Name": "node1" }, { "Id": 2, "Name": "node2" }, { "Id": 3, "Name": "node3" }, { "Id": 4, "Name": "node4", "Address": "{{Address(4)}}" } ] }""");
+        var (code, stdout, stderr) = await ConfigAsync(1, "apply", Dir.Combine("four.json"));
+        Assert.That(code, Is.EqualTo(0), stdout + stderr);
+
+        var statuses = await WaitForViewAsync([1, 2, 3, 4], [1, 2, 3, 4]);
+        Assert.That(Agent(4).Stderr, Does.Contain("joined: holds cluster document version 2"));
+        Assert.That(statuses[4].GetProperty("incarnation").GetInt64(), Is.EqualTo(2), "the member is a new incarnation; the one that joined had no vote");
+        foreach (var (node, status) in statuses)
+        {
+            Assert.That(status.GetProperty("view").GetProperty("configVersion").GetInt64(), Is.EqualTo(2), $"node{node}");
+            Assert.That(status.GetProperty("quorum").GetProperty("expected").GetInt32(), Is.EqualTo(4), $"node{node}");
+            Assert.That(status.GetProperty("config").GetProperty("genesis").GetString(), Is.EqualTo(Sha256Of(Dir.Combine("cluster.json"))), $"node{node} has the cluster's identity");
+        }
+
+        Assert.That((await CommittedAsync(4)).Sha256, Is.EqualTo(Sha256Of(Dir.Combine("four.json"))));
+        var (_, quorum, _) = await CohortProcess.RunAsync("quorum", "--json", "--socket", SocketOf(1));
+        Assert.That(JsonDocument.Parse(quorum).RootElement.GetProperty("nodes").GetArrayLength(), Is.EqualTo(4), "status lists the nodes of the committed version, not of the one the agent started with");
+    }
 }

@@ -92,4 +92,34 @@ public class CcsCoreTests
         Assert.That(done.Outcome, Is.EqualTo(ConfigApplyOutcome.OutcomeUnknown));
         Assert.That(core.Status.Committed, Is.EqualTo(1));
     }
+
+    [Test]
+    public void A_node_holding_no_document_catches_up_from_a_peer_with_the_genesis_its_history_no_longer_holds()
+    {
+        var (leader, outputs) = Started();
+        for (var n = 2; n <= 20; n++)
+        {
+            Apply(leader, outputs, n, $"votes=1:1;n={n}", expected: null);
+        }
+
+        var joiner = new CcsCore(new ConfigCoreSetup(ConfigSimulation.Inspect, TimeSpan.FromSeconds(10)));
+        var joinerOut = new List<CoreOutput>();
+        var self = new NodeIncarnation(new NodeId(2), 1);
+        joiner.Handle(new CoreStarted(self, new Dictionary<string, ReadOnlyMemory<byte>>()), TimeSpan.Zero, joinerOut);
+        joiner.Handle(new LocalRequest(new ConfigCatchUp(Self.Node, long.MaxValue)), TimeSpan.FromSeconds(2), joinerOut);
+        var fetch = joinerOut.OfType<SendFrame>().Single(f => f.To == Self.Node);
+        outputs.Clear();
+        leader.Handle(new FrameReceived(self, fetch.Lane, fetch.Frame), TimeSpan.FromSeconds(2), outputs);
+        var entries = outputs.OfType<SendFrame>().Single(f => f.To == self.Node);
+        joinerOut.Clear();
+        joiner.Handle(new FrameReceived(Self, entries.Lane, entries.Frame), TimeSpan.FromSeconds(2), joinerOut);
+
+        var committed = joinerOut.OfType<PublishEvent>().Select(e => e.Event).OfType<ConfigCommitted>().Select(c => c.Version.Version).ToList();
+        Assert.That(committed, Is.EqualTo(Enumerable.Range(5, 16).Select(v => (long)v)), "the 16 versions the peer keeps, 1 not among them");
+        var log = joinerOut.OfType<PersistRecord>().Last(r => r.Name == CcsCore.LogRecord);
+        var held = CcsCore.Load(new Dictionary<string, ReadOnlyMemory<byte>> { [log.Name] = log.Contents });
+        var first = Encoding.UTF8.GetBytes("votes=1:1;n=1");
+        Assert.That(held.GenesisSha256, Is.EqualTo(CcsHash.Of(first)), "the cluster's identity came with the versions");
+        Assert.That(held.Committed!.Version, Is.EqualTo(20));
+    }
 }

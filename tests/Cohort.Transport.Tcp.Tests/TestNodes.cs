@@ -58,14 +58,14 @@ public sealed class TestNode : IAsyncDisposable
 
     /// <summary>Starts node <paramref name="id"/> of a cluster of nodes 1..<paramref name="clusterSize"/>
     /// on a free loopback port, dialing <paramref name="seeds"/>.</summary>
-    public static async Task<TestNode> StartAsync(int id, int clusterSize, IEnumerable<string> seeds, long incarnation = 1, byte[]? key = null, TcpTransportOptions? options = null, IReadOnlyDictionary<int, string>? addresses = null, ITransportHandler? handler = null)
+    public static async Task<TestNode> StartAsync(int id, int clusterSize, IEnumerable<string> seeds, long incarnation = 1, byte[]? key = null, TcpTransportOptions? options = null, IReadOnlyDictionary<int, string>? addresses = null, ITransportHandler? handler = null, bool admitUnlisted = false)
     {
         var self = new NodeIncarnation(new NodeId(id), incarnation);
         var transport = new TcpTransport(options ?? new TcpTransportOptions(), TimeProvider.System, NullLogger<TcpTransport>.Instance);
         var recorder = new RecordingHandler();
         var peers = Enumerable.Range(1, clusterSize).Where(n => n != id)
             .Select(n => new TransportPeer(new NodeId(n), addresses?.GetValueOrDefault(n))).ToList();
-        await transport.StartAsync(new TransportStartInfo(self, "127.0.0.1:0", peers, [.. seeds], key ?? Key), handler ?? recorder, CancellationToken.None);
+        await transport.StartAsync(new TransportStartInfo(self, "127.0.0.1:0", peers, [.. seeds], key ?? Key, admitUnlisted), handler ?? recorder, CancellationToken.None);
         return new TestNode(self, transport, recorder);
     }
 

@@ -14,14 +14,15 @@ namespace Cohort.Transport;
 /// membership. A new incarnation of a peer gets a new session, and so may the same incarnation after
 /// a reset.</para>
 /// <para><b>Authentication.</b> A session opens only after both ends proved knowledge of the cluster key
-/// with fresh nonces, and only with a node id that is in <see cref="TransportStartInfo.Peers"/>. Every
+/// with fresh nonces, and only with a node id that is in the peer list (<see cref="TransportStartInfo.Peers"/>,
+/// later <see cref="UpdatePeers"/>), unless <see cref="TransportStartInfo.AdmitUnlisted"/> is set. Every
 /// frame is authenticated together with its sequence number, so a recorded frame cannot be replayed.
 /// A malformed or unauthenticated frame closes the connection it came on, and nothing else; the
 /// session resumes on a new connection without losing a frame.</para>
 /// <para><b>Lanes.</b> <see cref="TransportLane.Membership"/> frames overtake queued
 /// <see cref="TransportLane.Data"/> frames, so heartbeats stay on time while bulk data flows.</para>
-/// <para><b>Concurrency.</b> <see cref="TrySend"/> and <see cref="GetStatus"/> may be called from any
-/// thread, concurrently. <see cref="StartAsync"/> is called once, before anything else;
+/// <para><b>Concurrency.</b> <see cref="TrySend"/>, <see cref="UpdatePeers"/> and <see cref="GetStatus"/>
+/// may be called from any thread, concurrently. <see cref="StartAsync"/> is called once, before anything else;
 /// <see cref="IAsyncDisposable.DisposeAsync"/> once, last.</para>
 /// </remarks>
 public interface ITransport : IAsyncDisposable
@@ -43,6 +44,17 @@ public interface ITransport : IAsyncDisposable
     /// queued frame is delivered unless the session is later reset.</returns>
     /// <exception cref="ArgumentException">The frame is larger than <see cref="TransportLimits.MaxFrameBytes"/>.</exception>
     bool TrySend(NodeIncarnation peer, TransportLane lane, ReadOnlyMemory<byte> frame);
+
+    /// <summary>
+    /// Replaces the peer list while running, as a committed cluster document adds, drops or moves nodes:
+    /// a new peer is dialed (when it has an address) and admitted; a peer whose address changed is dialed
+    /// there from now on, keeping its session; a peer no longer listed has its session reset (reported
+    /// through <see cref="ITransportHandler.SessionReset"/>) and is refused from then on. Peers that are
+    /// listed before and after, at the same address, are not disturbed.
+    /// </summary>
+    /// <param name="peers">Every other node of the cluster, as in <see cref="TransportStartInfo.Peers"/>;
+    /// an entry for the local node is ignored.</param>
+    void UpdatePeers(IReadOnlyList<TransportPeer> peers);
 
     /// <summary>A snapshot of the peers and their sessions, for status.</summary>
     TransportStatus GetStatus();

@@ -142,11 +142,11 @@ internal sealed class AdminVerbs
     }
 
     private IEnumerable<NodeId> OtherNodes() =>
-        _state.Configuration.Cluster!.Nodes.Select(n => n.Id).Where(id => id != _state.Self.Node);
+        _state.Cluster!.Nodes.Select(n => n.Id).Where(id => id != _state.Self.Node);
 
     private NodeId ResolvePeer(string peer)
     {
-        var nodes = _state.Configuration.Cluster!.Nodes;
+        var nodes = _state.Cluster!.Nodes;
         var entry = nodes.FirstOrDefault(n => n.Name.Equals(peer, StringComparison.OrdinalIgnoreCase))
             ?? (int.TryParse(peer, NumberStyles.None, CultureInfo.InvariantCulture, out var id) ? nodes.FirstOrDefault(n => n.Id.Value == id) : null);
         if (entry is null || entry.Id == _state.Self.Node)
@@ -163,7 +163,7 @@ internal sealed class AdminVerbs
         var snapshot = _state.Current;
         var remaining = snapshot.QuorateUntil is { } until ? (until - _state.Clock()).TotalMilliseconds : (double?)null;
         var quorate = _state.IsQuorate;
-        var nodes = _state.Configuration.Cluster?.Nodes
+        var nodes = _state.Cluster?.Nodes
             .Select(n => new NodeVotes(n.Id.Value, n.Name, n.Votes, snapshot.View?.Contains(n.Id) == true))
             .ToList() ?? [];
         return new QuorumStatus(quorate, quorate ? remaining : null, QuorumReportOf(snapshot), ViewReportOf(snapshot), nodes, DeviceStatusOf(snapshot));
@@ -219,7 +219,7 @@ internal sealed class AdminVerbs
     {
         var decision = snapshot.Decision;
         return new QuorumReport(
-            _state.Configuration.Cluster?.QuorumPolicy,
+            _state.Cluster?.QuorumPolicy,
             decision?.Votes ?? 0,
             decision?.ExpectedVotes ?? 0,
             snapshot.Reason,
@@ -265,7 +265,7 @@ internal sealed class AdminVerbs
                 }))]);
     }
 
-    private string NameOf(NodeId node) => _state.Configuration.Cluster?.Find(node)?.Name ?? $"node{node}";
+    private string NameOf(NodeId node) => _state.Cluster?.Find(node)?.Name ?? $"node{node}";
 
     private IEnumerable<PluginReport> Plugins() =>
         _state.Plugins.Plugins.Select(p => new PluginReport(

@@ -45,6 +45,16 @@ public static partial class AgentRunner
         var ccsPlugin = catalog.Select(PluginSlot.ConfigurationSystem, CcsPluginName, "the host");
         var ccs = PluginCatalog.CreateEarly<IConfigurationSystem>(ccsPlugin, local.Root);
         var stored = ReadConfigStore(ccs, node.StateDirectory);
+        if (ClusterJoin.Applies(node, options.Bootstrap, stored))
+        {
+            if (!await ClusterJoin.RunAsync(local, catalog, ccs, cancellationToken).ConfigureAwait(false))
+            {
+                return; // stopped while joining
+            }
+
+            stored = ReadConfigStore(ccs, node.StateDirectory);
+        }
+
         var configuration = ConfigurationLoader.WithCluster(local, options.Bootstrap, stored.Committed is { } held
             ? new CommittedDocument($"{ConfigService.RecordDirectory(node.StateDirectory)} (version {held.Version})", held.Document)
             : null);
@@ -109,14 +119,7 @@ public static partial class AgentRunner
         });
         builder.Configuration.AddConfiguration(configuration.Root);
         builder.ConfigureContainer(new AutofacServiceProviderFactory());
-        builder.Logging.AddConfiguration(configuration.Root.GetSection("Logging"));
-        builder.Logging.AddSimpleConsole(o =>
-        {
-            o.SingleLine = true;
-            o.TimestampFormat = "HH:mm:ss.fff ";
-            o.UseUtcTimestamp = false;
-        });
-        builder.Services.Configure<ConsoleLoggerOptions>(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
+        ConfigureLogging(builder.Logging, configuration.Root);
         builder.Services.Configure<ConsoleLifetimeOptions>(o => o.SuppressStatusMessages = true);
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddSingleton(state);
@@ -166,6 +169,20 @@ public static partial class AgentRunner
         }
 
         await host.RunAsync(cancellationToken);
+    }
+
+    /// <summary>How the agent logs: one line per message, with a local timestamp, all to standard error,
+    /// filtered by the <c>Logging</c> section.</summary>
+    internal static void ConfigureLogging(ILoggingBuilder logging, IConfiguration configuration)
+    {
+        logging.AddConfiguration(configuration.GetSection("Logging"));
+        logging.AddSimpleConsole(o =>
+        {
+            o.SingleLine = true;
+            o.TimestampFormat = "HH:mm:ss.fff ";
+            o.UseUtcTimestamp = false;
+        });
+        logging.Services.Configure<ConsoleLoggerOptions>(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
     }
 
     /// <summary>The configuration-system plugin the host uses.</summary>

@@ -29,6 +29,16 @@ internal sealed class AgentState(NodeIncarnation self, string name, CohortConfig
     /// <see cref="CohortConfiguration.Cluster"/>); 0 without one.</summary>
     public long ConfigVersion { get; init; }
 
+    /// <summary>The newest committed cluster document this agent holds (at start, the one it started
+    /// with): the nodes and votes status shows. Null without a document.</summary>
+    public ClusterDocument? Cluster
+    {
+        get => _cluster ?? Configuration.Cluster;
+        set => _cluster = value;
+    }
+
+    private volatile ClusterDocument? _cluster;
+
     /// <summary>The plugins chosen for their slots.</summary>
     public IReadOnlySet<LoadedPlugin> Selected { get; init; } = new HashSet<LoadedPlugin>();
 

@@ -183,6 +183,7 @@ internal sealed partial class ConfigService : IHostedService, IAsyncDisposable
                 var description = $"{_records} (version {version.Version})";
                 _state.Configuration.ClusterSource?.Replace(description, version.Document);
                 _membership.Adopt(version.Version, description, version.Document);
+                Reach(description, version.Document);
                 break;
             case ConfigAccepting accepting:
                 // Before the acknowledgement leaves (the next output): see ConfigAccepting.
@@ -205,6 +206,24 @@ internal sealed partial class ConfigService : IHostedService, IAsyncDisposable
                 break;
         }
     }
+
+    /// <summary>Hands the nodes of a committed version to the transport and to status.</summary>
+    private void Reach(string description, ReadOnlyMemory<byte> document)
+    {
+        try
+        {
+            var (cluster, _) = ClusterDocument.Read(description, document);
+            _state.Cluster = cluster;
+            _transport?.UpdatePeers(cluster.PeersOf(_state.Self.Node));
+        }
+        catch (CohortStartupException ex)
+        {
+            LogUnreadable(_logger, description, ex.Problems);
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Critical, Message = "{Description} cannot be read here ({Problems}): the transport keeps its peers")]
+    private static partial void LogUnreadable(ILogger logger, string description, IReadOnlyList<string> problems);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "cluster document version {Version} committed (sha256 {Sha256}), proposed by node {Origin} under ballot {Ballot}, at monotonic {Monotonic:F6}")]
     private static partial void LogCommitted(ILogger logger, long version, string sha256, int origin, ViewId ballot, double monotonic);

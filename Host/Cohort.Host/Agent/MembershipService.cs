@@ -223,9 +223,8 @@ internal sealed partial class MembershipService : IHostedService, IAsyncDisposab
     /// <summary>The membership rules of a committed (or proposed) document.</summary>
     private MembershipRules RulesOf(long version, string description, ReadOnlyMemory<byte> document)
     {
-        var source = ConfigSource.Json(description, document, Directory.GetCurrentDirectory(), prefix: "Cluster");
-        var cluster = ClusterDocument.Parse(description, source.Root.GetSection("Cluster"), source.Bytes);
-        return RulesOf(version, cluster, ClusterSnapshot(source.Root));
+        var (cluster, keys) = ClusterDocument.Read(description, document);
+        return RulesOf(version, cluster, ClusterSnapshot(keys));
     }
 
     private MembershipRules RulesOf(long version, ClusterDocument cluster, IConfiguration snapshot)

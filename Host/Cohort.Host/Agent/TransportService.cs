@@ -55,6 +55,13 @@ internal sealed partial class TransportService(ITransport transport, TransportSt
 
     public TransportStatus Status() => transport.GetStatus();
 
+    /// <summary>Gives the transport the peers of a newly committed cluster document: added nodes are
+    /// reached, dropped ones refused, without a restart.</summary>
+    public void UpdatePeers(IReadOnlyList<TransportPeer> peers) => transport.UpdatePeers(peers);
+
+    /// <summary>The nodes with an open session now.</summary>
+    public IReadOnlyList<NodeId> OpenPeers => [.. _sessions.Keys.Order().Select(id => new NodeId(id))];
+
     void ITransportHandler.SessionOpened(NodeIncarnation peer) => _sessions[peer.Node.Value] = peer.Incarnation;
 
     void ITransportHandler.FrameReceived(NodeIncarnation peer, TransportLane lane, ReadOnlyMemory<byte> frame)

@@ -206,6 +206,22 @@ internal sealed class ClusterDocument
         };
     }
 
+    /// <summary>Reads a document held in memory (a committed or proposed version): its core keys, and all
+    /// its keys as configuration sees them (<c>Cluster:*</c>).</summary>
+    /// <param name="description">How errors name it.</param>
+    /// <param name="document">Its bytes.</param>
+    /// <exception cref="CohortStartupException">It is not a JSON object, or its core keys have problems.</exception>
+    public static (ClusterDocument Cluster, IConfigurationRoot Keys) Read(string description, ReadOnlyMemory<byte> document)
+    {
+        var source = ConfigSource.Json(description, document, Directory.GetCurrentDirectory(), prefix: "Cluster");
+        return (Parse(description, source.Root.GetSection("Cluster"), source.Bytes), source.Root);
+    }
+
+    /// <summary>The transport peers the document lists for <paramref name="self"/>: every other node,
+    /// with its address.</summary>
+    public IReadOnlyList<Transport.TransportPeer> PeersOf(NodeId self) =>
+        [.. Nodes.Where(n => n.Id != self).Select(n => new Transport.TransportPeer(n.Id, n.Address))];
+
     private static int? ReadInt(IConfigurationSection section, string key, int min, int max, int? fallback, Action<string, string, string?> problem)
     {
         var raw = section[key];

@@ -203,12 +203,16 @@ internal sealed class PluginCatalog
     /// registrations alone: for the configuration system, which the host needs in order to read the
     /// cluster document its other plugins are chosen by. The plugin is registered again, normally, later.
     /// </summary>
-    public static T CreateEarly<T>(LoadedPlugin plugin, IConfiguration configuration)
+    /// <param name="plugin">The plugin.</param>
+    /// <param name="configuration">The configuration it registers from.</param>
+    /// <param name="host">Adds what the host lends it (a logger factory, the clock), or null.</param>
+    public static T CreateEarly<T>(LoadedPlugin plugin, IConfiguration configuration, Action<IServiceCollection>? host = null)
         where T : notnull
     {
         var services = new ServiceCollection();
         try
         {
+            host?.Invoke(services);
             plugin.Entry.Register(services, configuration);
             // Not disposed: what it created lives as long as the agent.
             var provider = services.BuildServiceProvider();

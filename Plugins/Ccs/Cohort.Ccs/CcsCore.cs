@@ -490,10 +490,11 @@ public sealed class CcsCore : IConfigurationCore
             frame.Entry(entry);
         }
 
-        step.Send(from, frame.ToArray());
+        // The whole genesis hash last: a node that joins holds no version 1 to learn it from.
+        step.Send(from, frame.Hash(_genesis ?? CcsCodec.NoHash).ToArray());
     }
 
-    private void OnEntries(List<ConfigVersion> entries, Step step)
+    private void OnEntries(List<ConfigVersion> entries, string? genesis, Step step)
     {
         // A committed node's log holds only committed versions: adopt those after ours (and drop what we
         // accepted under one of their numbers, unless it is the same document).
@@ -509,6 +510,11 @@ public sealed class CcsCore : IConfigurationCore
         }
 
         _fetchedAt = null;
+        if (_genesis is null && genesis is not null && genesis != CcsCodec.NoHash)
+        {
+            _genesis = genesis; // a joining node: the cluster's identity comes with its first versions
+        }
+
         Commit(newer, step);
         if (IsLeader && _phase is Phase.Preparing or Phase.Ready or Phase.Proposing)
         {
@@ -739,7 +745,7 @@ public sealed class CcsCore : IConfigurationCore
                         entries.Add(reader.Entry());
                     }
 
-                    OnEntries(entries, step);
+                    OnEntries(entries, reader.AtEnd ? null : reader.Hash(), step);
                     break;
                 case CcsKind.Forward:
                     var origin = new NodeIncarnation(from.Node, reader.I64());

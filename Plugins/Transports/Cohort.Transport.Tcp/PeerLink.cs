@@ -31,7 +31,11 @@ internal sealed partial class PeerLink(NodeId node, string? configuredAddress, I
 
     public Lock Sync { get; } = new();
 
-    public string? ConfiguredAddress { get; } = configuredAddress;
+    /// <summary>The address the peer list gives (it may change with <see cref="TcpTransport.UpdatePeers"/>).</summary>
+    public string? ConfiguredAddress { get; set; } = configuredAddress;
+
+    /// <summary>Set once the peer is dropped from the peer list: its dial loop ends.</summary>
+    public bool Removed { get; set; }
 
     /// <summary>A seed address that answered as this node.</summary>
     public string? SeedAddress { get; set; }

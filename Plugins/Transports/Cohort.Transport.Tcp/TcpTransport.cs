@@ -30,7 +30,11 @@ public sealed partial class TcpTransport : ITransport, ITransportFaults
     private readonly Lock _sync = new();
     private readonly HashSet<Task> _tasks = [];
     private readonly HashSet<string> _refusalsLogged = new(StringComparer.Ordinal);
-    private Dictionary<int, PeerLink> _links = [];
+    /// <summary>The peers by node id; replaced as a whole (under <see cref="_sync"/>) when a peer is added
+    /// or dropped, so readers need no lock.</summary>
+    private volatile Dictionary<int, PeerLink> _links = [];
+    private ITransportHandler? _handler;
+    private bool _admitUnlisted;
     private NodeIncarnation _self;
     private byte[] _key = [];
     private Socket? _listener;
@@ -60,8 +64,11 @@ public sealed partial class TcpTransport : ITransport, ITransportFaults
 
         _self = start.Local;
         _key = start.ClusterKey.ToArray();
+        _handler = handler;
+        _admitUnlisted = start.AdmitUnlisted;
         _links = start.Peers
             .Where(p => p.Node != start.Local.Node)
+            .DistinctBy(p => p.Node)
             .ToDictionary(p => p.Node.Value, p => new PeerLink(p.Node, p.Address, handler, _options, _time, _logger));
         _listener = await BindAsync(start.ListenAddress, cancellationToken).ConfigureAwait(false);
         var bound = (IPEndPoint)_listener.LocalEndPoint!;
@@ -102,6 +109,96 @@ public sealed partial class TcpTransport : ITransport, ITransportFaults
         lock (link.Sync)
         {
             return link.TrySend(peer.Incarnation, lane, frame.Span);
+        }
+    }
+
+    /// <inheritdoc />
+    public void UpdatePeers(IReadOnlyList<TransportPeer> peers)
+    {
+        ArgumentNullException.ThrowIfNull(peers);
+        var wanted = peers.Where(p => p.Node != _self.Node).DistinctBy(p => p.Node).ToDictionary(p => p.Node.Value);
+        lock (_sync)
+        {
+            if (Stopping || _handler is null)
+            {
+                return;
+            }
+
+            var links = new Dictionary<int, PeerLink>(_links);
+            foreach (var (node, link) in _links)
+            {
+                if (wanted.ContainsKey(node) || _admitUnlisted)
+                {
+                    continue;
+                }
+
+                links.Remove(node);
+                lock (link.Sync)
+                {
+                    link.Removed = true;
+                    link.Reset($"node {node} is no longer in the node list");
+                    link.CloseConnections();
+                }
+
+                LogPeerDropped(_logger, link.Node);
+            }
+
+            foreach (var (node, peer) in wanted)
+            {
+                if (links.TryGetValue(node, out var link))
+                {
+                    lock (link.Sync)
+                    {
+                        if (peer.Address is not null && peer.Address != link.ConfiguredAddress)
+                        {
+                            link.ConfiguredAddress = peer.Address;
+                            link.DialWake.Set();
+                        }
+                    }
+
+                    continue;
+                }
+
+                links[node] = AddLink(peer.Node, peer.Address);
+                LogPeerAdded(_logger, peer.Node, peer.Address ?? "(no address: it dials in)");
+            }
+
+            _links = links;
+        }
+    }
+
+    /// <summary>A link to a node not listed yet, dialed from now on; the caller holds <see cref="_sync"/>
+    /// and publishes it in <see cref="_links"/>.</summary>
+    private PeerLink AddLink(NodeId node, string? address)
+    {
+        var link = new PeerLink(node, address, _handler!, _options, _time, _logger);
+        _tasks.Add(Task.Run(() => DialLoopAsync(link)));
+        return link;
+    }
+
+    /// <summary>The link of a node that proved nothing yet: a listed one, else (when unlisted nodes are
+    /// admitted) a new one; null when the node is not admitted.</summary>
+    private PeerLink? LinkFor(int node)
+    {
+        if (_links.TryGetValue(node, out var link) || !_admitUnlisted)
+        {
+            return link;
+        }
+
+        lock (_sync)
+        {
+            if (Stopping)
+            {
+                return null;
+            }
+
+            if (!_links.TryGetValue(node, out link))
+            {
+                link = AddLink(new NodeId(node), null);
+                _links = new Dictionary<int, PeerLink>(_links) { [node] = link };
+            }
+
+            return link;
         }
     }
 
@@ -290,7 +387,7 @@ public sealed partial class TcpTransport : ITransport, ITransportFaults
                 await RefuseAsync(stream, $"node {hello.Node} is this node's own id", ct).ConfigureAwait(false);
             }
 
-            if (!_links.TryGetValue(hello.Node, out link))
+            if ((link = LinkFor(hello.Node)) is null)
             {
                 await RefuseAsync(stream, $"node {hello.Node} is not in the node list of node {_self.Node}", ct).ConfigureAwait(false);
             }
@@ -429,7 +526,7 @@ public sealed partial class TcpTransport : ITransport, ITransportFaults
     private async Task DialLoopAsync(PeerLink link)
     {
         var backoff = TcpTransportOptions.ReconnectDelayMin;
-        while (!Stopping)
+        while (!Stopping && !link.Removed)
         {
             string? address;
             lock (link.Sync)
@@ -552,7 +649,7 @@ public sealed partial class TcpTransport : ITransport, ITransportFaults
                 throw new SelfSeedException();
             }
 
-            if (!_links.TryGetValue(server.Node, out var link))
+            if (LinkFor(server.Node) is not { } link)
             {
                 throw new RefusedException($"{address} is node {server.Node}, which is not in the node list");
             }
@@ -933,6 +1030,12 @@ public sealed partial class TcpTransport : ITransport, ITransportFaults
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "dialing {Address} (node {Node}; 0 for a seed) failed: {Reason}")]
     private static partial void LogDialFailed(ILogger logger, string address, int node, string reason);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "node {Peer} added to the node list, at {Address}")]
+    private static partial void LogPeerAdded(ILogger logger, NodeId peer, string address);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "node {Peer} dropped from the node list: its session ends and it is refused from now on")]
+    private static partial void LogPeerDropped(ILogger logger, NodeId peer);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "seed {Address} is this node: dropped")]
     private static partial void LogSelfSeed(ILogger logger, string address);
