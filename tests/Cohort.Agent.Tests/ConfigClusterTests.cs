@@ -201,13 +201,14 @@ public sealed class ConfigClusterTests : ClusterTestBase
     }
 
     [Test]
-    public async Task A_change_of_votes_takes_effect_at_the_next_view_on_every_node_without_a_restart()
+    public async Task A_change_of_votes_and_no_quorum_policy_takes_effect_at_the_next_view_on_every_node_without_a_restart()
     {
         WriteCluster(3);
         StartAgents();
         var before = await WaitForViewAsync(All, All);
         Assert.That(before[2].GetProperty("quorum").GetProperty("expected").GetInt32(), Is.EqualTo(3));
-        Dir.Write("votes.json", """{ "Name": "t", "Nodes": [ { "Id": 1, "Name": "node1", "Votes": 3 }, { "Id": 2, "Name": "node2" }, { "Id": 3, "Name": "node3" } ] }""");
+        Assert.That(before[2].GetProperty("quorum").GetProperty("noQuorumPolicy").GetString(), Is.EqualTo("stop"));
+        Dir.Write("votes.json", """{ "Name": "t", "Nodes": [ { "Id": 1, "Name": "node1", "Votes": 3 }, { "Id": 2, "Name": "node2" }, { "Id": 3, "Name": "node3" } ], "Quorum": { "NoQuorumPolicy": "freeze" } }""");
         var (code, _, stderr) = await ConfigAsync(3, "apply", Dir.Combine("votes.json"));
         Assert.That(code, Is.EqualTo(0), stderr);
 
@@ -217,6 +218,7 @@ public sealed class ConfigClusterTests : ClusterTestBase
                 await StatusAsync(node) is { } status
                 && status.GetProperty("view").GetProperty("configVersion").GetInt64() == 2
                 && status.GetProperty("quorum").GetProperty("expected").GetInt32() == 5
+                && status.GetProperty("quorum").GetProperty("noQuorumPolicy").GetString() == "freeze"
                 && status.GetProperty("quorate").GetBoolean());
         }
 
@@ -263,5 +265,65 @@ public sealed class ConfigClusterTests : ClusterTestBase
         Assert.That((await CommittedAsync(4)).Sha256, Is.EqualTo(Sha256Of(Dir.Combine("four.json"))));
         var (_, quorum, _) = await CohortProcess.RunAsync("quorum", "--json", "--socket", SocketOf(1));
         Assert.That(JsonDocument.Parse(quorum).RootElement.GetProperty("nodes").GetArrayLength(), Is.EqualTo(4), "status lists the nodes of the committed version, not of the one the agent started with");
+    }
+
+    [Test]
+    public async Task A_restored_state_directory_holding_another_document_under_a_committed_version_is_reported_on_both_sides()
+    {
+        WriteCluster(3);
+        StartAgents();
+        await WaitForViewAsync(All, All);
+        await KillAsync(All);
+        foreach (var node in new[] { 1, 2 })
+        {
+            CopyDirectory(Dir.Combine($"node{node}", "ccs"), Dir.Combine($"backup{node}"));
+        }
+
+        StartAgents();
+        await WaitForViewAsync(All, All);
+        var first = WriteChange("a.json", "committed, then lost to a restore on nodes 1 and 2");
+        Assert.That((await ConfigAsync(1, "apply", first)).Code, Is.EqualTo(0));
+        await UntilAsync("node3 to hold version 2", async () => await ConfigVersionOf(3) == 2);
+        await KillAsync(All);
+        foreach (var node in new[] { 1, 2 })
+        {
+            Directory.Delete(Dir.Combine($"node{node}", "ccs"), recursive: true);
+            CopyDirectory(Dir.Combine($"backup{node}"), Dir.Combine($"node{node}", "ccs"));
+        }
+
+        StartAgents(1, 2);
+        await WaitForViewAsync([1, 2], [1, 2]);
+        var second = WriteChange("b.json", "committed again under version 2 by the restored nodes");
+        Assert.That((await ConfigAsync(1, "apply", second)).Code, Is.EqualTo(0));
+
+        StartAgents(3);
+        var mine = Sha256Of(second)[..12];
+        var theirs = Sha256Of(first)[..12];
+        foreach (var (node, expected) in new[] { (1, $"node 3 holds another document under version 2 (ours {mine}, theirs {theirs})"), (3, $"holds another document under version 2 (ours {theirs}, theirs {mine})") })
+        {
+            await UntilAsync($"node{node} to report the divergence", async () =>
+                await StatusAsync(node) is { } status
+                && status.GetProperty("config").GetProperty("diverged").EnumerateArray().Any(d => d.GetString()!.Contains(expected, StringComparison.Ordinal)));
+        }
+
+        Assert.That(Agent(1).Stderr, Does.Contain("node 3 holds another document under version 2").And.Contain("a state directory was restored or copied"));
+    }
+
+    private async Task KillAsync(IEnumerable<int> nodes)
+    {
+        foreach (var node in nodes)
+        {
+            Agent(node).Signal(Signals.Kill);
+            await Agent(node).WaitForExitAsync();
+        }
+    }
+
+    private static void CopyDirectory(string from, string to)
+    {
+        Directory.CreateDirectory(to);
+        foreach (var file in Directory.GetFiles(from))
+        {
+            File.Copy(file, Path.Combine(to, Path.GetFileName(file)));
+        }
     }
 }

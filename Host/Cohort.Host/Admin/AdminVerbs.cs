@@ -14,17 +14,19 @@ internal sealed class AdminVerbs
     private readonly AgentState _state;
     private readonly TransportService? _transport;
     private readonly ConfigService _config;
+    private readonly MembershipService _membership;
 
     public AdminVerbs(AgentState state, MembershipService membership, TransportService? transport, ConfigService config)
     {
         _state = state;
+        _membership = membership;
         _transport = transport;
         _config = config;
         Table = new Dictionary<string, Func<AdminRequest, Task<JsonElement>>>(StringComparer.Ordinal)
         {
             ["status"] = Sync(_ => JsonSerializer.SerializeToElement(Status(), HostJsonContext.Default.StatusReport)),
             ["plugins"] = Sync(_ => JsonSerializer.SerializeToElement([.. Plugins()], HostJsonContext.Default.PluginReportArray)),
-            ["leave"] = Sync(_ => Leave(membership)),
+            ["leave"] = Sync(_ => Leave(_membership)),
             ["quorum"] = Sync(_ => JsonSerializer.SerializeToElement(Quorum(), HostJsonContext.Default.QuorumStatus)),
             ["debug-partition"] = Sync(request => Debug(request, heal: false)),
             ["debug-heal"] = Sync(request => Debug(request, heal: true)),
@@ -226,7 +228,7 @@ internal sealed class AdminVerbs
             snapshot.QuorumIsDual || decision?.DualQuorum == true,
             decision?.Needed,
             decision?.Flags ?? [],
-            _state.Configuration.Cluster is { } cluster ? ClusterDocument.Spell(cluster.NoQuorumPolicy) : null);
+            _state.Configuration.Cluster is null ? null : ClusterDocument.Spell(_membership.NoQuorumPolicyUnder(snapshot.View?.ConfigVersion ?? _state.ConfigVersion)));
     }
 
     private TransportReport? TransportReport()

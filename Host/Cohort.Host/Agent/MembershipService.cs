@@ -39,6 +39,10 @@ internal sealed partial class MembershipService : IHostedService, IAsyncDisposab
     private QuorumDeviceGrant? _lastGrant;
     private TimeSpan _longestGrant;
 
+    /// <summary>The no-quorum policy of each version membership was given, so that a view acts by the
+    /// policy of the version it was judged under; read on the membership task and by status.</summary>
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<long, NoQuorumPolicy> _noQuorumPolicies = new();
+
     public MembershipService(AgentState state, IQuorumPolicy? policy, IQuorumDevice? device, byte[] clusterKey, TransportService? transport, StateDirectory directory, TimeProvider time, IHostApplicationLifetime lifetime, ILogger<MembershipService> logger)
     {
         _state = state;
@@ -231,6 +235,7 @@ internal sealed partial class MembershipService : IHostedService, IAsyncDisposab
     {
         IReadOnlyList<ClusterNode> nodes = [.. cluster.Nodes.Select(n => n.ToClusterNode())];
         var started = _state.Configuration.Cluster!;
+        _noQuorumPolicies[version] = cluster.NoQuorumPolicy;
         var policy = _policy!;
         if (!string.Equals(cluster.QuorumPolicy, started.QuorumPolicy, StringComparison.OrdinalIgnoreCase))
         {
@@ -302,11 +307,18 @@ internal sealed partial class MembershipService : IHostedService, IAsyncDisposab
         }
     }
 
+    /// <summary>What a node does while not quorate in a view judged under <paramref name="version"/>: that
+    /// version's no-quorum policy (the started one's, for a version membership was not given).</summary>
+    public NoQuorumPolicy NoQuorumPolicyUnder(long version) =>
+        _noQuorumPolicies.TryGetValue(version, out var policy) ? policy : _state.Configuration.Cluster!.NoQuorumPolicy;
+
+    private long InstalledVersion => _core?.Installed?.ConfigVersion ?? _state.ConfigVersion;
+
     /// <summary>Tells the services of a quorum change.</summary>
     private void OnQuorumChanged(QuorumChanged changed)
     {
         _everQuorate |= changed.Quorate;
-        var change = new QuorumChange(changed.Quorate, changed.View, _state.Configuration.Cluster!.NoQuorumPolicy, changed.Reason);
+        var change = new QuorumChange(changed.Quorate, changed.View, NoQuorumPolicyUnder(InstalledVersion), changed.Reason);
         foreach (var listener in _state.Plugins.ResolveAll<IQuorumListener>())
         {
             try
@@ -330,7 +342,7 @@ internal sealed partial class MembershipService : IHostedService, IAsyncDisposab
     private void SelfFenceIfQuorumLost(MembershipCore core)
     {
         if (!_everQuorate
-            || _state.Configuration.Cluster!.NoQuorumPolicy != NoQuorumPolicy.SelfFence
+            || NoQuorumPolicyUnder(InstalledVersion) != NoQuorumPolicy.SelfFence
             || core.Phase != MembershipPhase.Member
             || core.Decision is not { Verdict: QuorumVerdict.NotQuorate } decision)
         {
