@@ -12,14 +12,14 @@ public class ConfigRulesTests
 {
     private static readonly TimeSpan Step = TimeSpan.FromMilliseconds(5);
 
-    private static (SimulatedCluster Cluster, EventLog Events) Formed(MembershipMutant mutant = MembershipMutant.None)
+    private static (SimulatedCluster Cluster, EventLog Events) Formed(MembershipMutant mutant = MembershipMutant.None, int size = 3)
     {
-        var cluster = new SimulatedCluster(Clusters.VoteQuorum(3, Clusters.Mutant(mutant)), 7);
+        var cluster = new SimulatedCluster(Clusters.VoteQuorum(size, Clusters.Mutant(mutant)), 7);
         var events = new EventLog();
         cluster.Observe(new SplitBrainChecker());
         cluster.Observe(new ViewChecker());
         cluster.Observe(events);
-        Convergence.RunUntil(cluster, [0, 1, 2], TimeSpan.FromSeconds(3), Step);
+        Convergence.RunUntil(cluster, [.. Enumerable.Range(0, size)], TimeSpan.FromSeconds(3), Step);
         return (cluster, events);
     }
 
@@ -147,5 +147,62 @@ public class ConfigRulesTests
         Assert.That(cluster.Nodes[0].Core!.Installed!.Members, Has.Count.EqualTo(2));
         Assert.That(dropped.IsQuorate(cluster.Nodes[2].LocalAt(cluster.Now)), Is.False);
         Assert.That(dropped.QuorumReason, Does.Contain("does not list this node"));
+    }
+
+    /// <summary>
+    /// The split the two rules exist for, checked by the split-brain checker against what every node
+    /// believes: nodes 1–3 form a quorate view under version 1 (3 of 5 votes) while 4 and 5 are cut off;
+    /// then version 2 gives 4 and 5 three votes each (6 of 9: a majority by themselves) and commits
+    /// through the acknowledgements of 3, 4 and 5 (the CCS side is played by requests: node 3 is told
+    /// the version is pending, 4 and 5 also that it committed). Without the hold-down, 4 and 5 are quorate
+    /// under version 2 while 1 and 2 still hold their leases under version 1; with node 3 still
+    /// acknowledging heartbeats under version 1, nodes 1–3 stay quorate for good.
+    /// </summary>
+    [TestCase(MembershipMutant.None)]
+    [TestCase(MembershipMutant.NoHoldDown)]
+    [TestCase(MembershipMutant.EchoWhileAccepting)]
+    public void Old_and_new_rules_never_make_two_disjoint_quorate_views_across_a_split(MembershipMutant mutant)
+    {
+        var (cluster, _) = Formed(mutant, size: 5);
+        foreach (var near in new[] { 0, 1, 2 })
+        {
+            foreach (var far in new[] { 3, 4 })
+            {
+                cluster.SetBlocked(near, far, true);
+                cluster.SetBlocked(far, near, true);
+            }
+        }
+
+        var split = cluster.Now + TimeSpan.FromSeconds(3);
+        while (!(AllQuorateUnder(cluster, 0, [0, 1, 2]) && cluster.Nodes[0].Core!.Installed!.Members.Count == 3 && cluster.Nodes[3].Core!.Installed!.Members.Count == 2))
+        {
+            Assert.That(cluster.Now, Is.LessThan(split), "the split forms views [1,2,3] and [4,5]");
+            cluster.RunFor(Step);
+        }
+
+        var v2 = Rules(cluster, 2, 1, 1, 1, 3, 3);
+        foreach (var acknowledger in new[] { 2, 3, 4 })
+        {
+            cluster.Request(acknowledger, new ConfigurationPending(2, v2.QuorumRules));
+        }
+
+        cluster.Request(3, new AdoptConfiguration(v2));
+        cluster.Request(4, new AdoptConfiguration(v2));
+        var deadline = cluster.Now + TimeSpan.FromSeconds(3);
+        while (cluster.Violation is null && cluster.Now < deadline)
+        {
+            cluster.RunFor(Step);
+        }
+
+        if (mutant == MembershipMutant.None)
+        {
+            Assert.That(cluster.Violation, Is.Null, cluster.Violation?.Detail);
+            Assert.That(AllQuorateUnder(cluster, 2, [3, 4]), Is.True, "4 and 5 go on under version 2");
+            Assert.That(cluster.Nodes[0].Core!.IsQuorate(cluster.Nodes[0].LocalAt(cluster.Now)), Is.False, "1 and 2 hold 2 of 5 old votes without 3");
+        }
+        else
+        {
+            Assert.That(cluster.Violation?.Invariant, Is.EqualTo(SplitBrainChecker.Name), $"the {mutant} mutant is caught by the checker");
+        }
     }
 }
