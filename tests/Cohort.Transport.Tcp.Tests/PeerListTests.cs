@@ -68,4 +68,24 @@ public sealed class PeerListTests
         Assert.That(joining.Transport.GetStatus().Peers.Select(p => p.Node.Value), Is.EqualTo(new[] { 1 }), "the seed's node became a peer");
         Assert.That(joining.StatusOf(1).Address, Is.EqualTo(a.Address));
     }
+
+    [Test]
+    public async Task Unauthenticated_hellos_cannot_grow_the_peer_table_of_a_joining_node_without_bound()
+    {
+        await using var joining = await TestNode.StartAsync(3, 0, [], admitUnlisted: true);
+        var endpoint = System.Net.IPEndPoint.Parse(joining.Address);
+        object? last = null;
+        for (var i = 0; i < TcpTransport.MaxUnlistedPeers + 10; i++)
+        {
+            using var socket = new System.Net.Sockets.Socket(endpoint.AddressFamily, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+            await socket.ConnectAsync(endpoint);
+            await using var stream = new System.Net.Sockets.NetworkStream(socket, ownsSocket: false);
+            var hello = Handshake.Encode(new ClientHello(1000 + i, 1, 0, new byte[Handshake.NonceBytes], "127.0.0.1:9"));
+            await HandshakeIo.WriteAsync(stream, hello, CancellationToken.None);
+            last = Handshake.DecodeServerReply(await HandshakeIo.ReadAsync(stream, CancellationToken.None));
+        }
+
+        Assert.That(joining.Transport.GetStatus().Peers, Has.Count.EqualTo(TcpTransport.MaxUnlistedPeers));
+        Assert.That(last, Is.InstanceOf<Refusal>(), "past the bound, a node that proved nothing is refused");
+    }
 }

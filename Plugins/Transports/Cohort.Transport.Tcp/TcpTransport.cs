@@ -176,6 +176,10 @@ public sealed partial class TcpTransport : ITransport, ITransportFaults
         return link;
     }
 
+    /// <summary>How many peers a transport that admits unlisted nodes takes on: a handshake asks for a
+    /// link before its proof is checked, so unauthenticated hellos must not grow the table without bound.</summary>
+    internal const int MaxUnlistedPeers = 256;
+
     /// <summary>The link of a node that proved nothing yet: a listed one, else (when unlisted nodes are
     /// admitted) a new one; null when the node is not admitted.</summary>
     private PeerLink? LinkFor(int node)
@@ -187,7 +191,7 @@ public sealed partial class TcpTransport : ITransport, ITransportFaults
 
         lock (_sync)
         {
-            if (Stopping)
+            if (Stopping || _links.Count >= MaxUnlistedPeers)
             {
                 return null;
             }
