@@ -246,7 +246,15 @@ public sealed class ConfigClusterTests : ClusterTestBase
             """);
         StartAgents(4);
         await Poll.UntilAsync("node4 to say it joins through its seeds", () => Agent(4).Stderr.Contains("joining through its seeds", StringComparison.Ordinal));
-        Assert.That(await StatusAsync(4), Is.Null, "a joining node serves no status: it is not an agent of the cluster yet");
+        var answered = await Poll.UntilAsync("node4 to answer status while it joins", async () =>
+            await CohortProcess.RunAsync("status", "--json", "--socket", SocketOf(4)) is (0, var json, _) ? json : null);
+        var joining = JsonDocument.Parse(answered).RootElement;
+        Assert.That(joining.GetProperty("phase").GetString(), Is.EqualTo("joining"));
+        Assert.That(joining.GetProperty("quorate").GetBoolean(), Is.False);
+        Assert.That(joining.GetProperty("view").ValueKind, Is.EqualTo(JsonValueKind.Null));
+        Assert.That(joining.GetProperty("quorum").GetProperty("reason").GetString(), Does.Contain("no vote until this node holds a cluster document that lists it"));
+        var (_, text, _) = await CohortProcess.RunAsync("status", "--socket", SocketOf(4));
+        Assert.That(text, Does.Contain("none yet: joining a running cluster through Node:Seeds"));
 
         Dir.Write("four.json", $$"""{ "Name": "t", "Nodes": [ { "Id": 1, "Name": "node1" }, { "Id": 2, "Name": "node2" }, { "Id": 3, "Name": "node3" }, { "Id": 4, "Name": "node4", "Address": "{{Address(4)}}" } ] }""");
         var (code, stdout, stderr) = await ConfigAsync(1, "apply", Dir.Combine("four.json"));
@@ -265,6 +273,25 @@ public sealed class ConfigClusterTests : ClusterTestBase
         Assert.That((await CommittedAsync(4)).Sha256, Is.EqualTo(Sha256Of(Dir.Combine("four.json"))));
         var (_, quorum, _) = await CohortProcess.RunAsync("quorum", "--json", "--socket", SocketOf(1));
         Assert.That(JsonDocument.Parse(quorum).RootElement.GetProperty("nodes").GetArrayLength(), Is.EqualTo(4), "status lists the nodes of the committed version, not of the one the agent started with");
+    }
+
+    [Test]
+    public async Task A_joining_node_that_reaches_no_one_says_so_and_leave_stops_it()
+    {
+        WriteCluster(2); // a key and two free ports; nothing listens on node1's
+        Dir.Write("node2.json", $$"""
+            { "Node": { "Id": 2, "Listen": "{{Address(2)}}", "Seeds": [ "{{Address(1)}}" ], "KeyFile": "cluster.key", "StateDirectory": "node2" } }
+            """);
+        StartAgents(2);
+        var answered = await Poll.UntilAsync("node2 to answer status while it joins", async () =>
+            await CohortProcess.RunAsync("status", "--json", "--socket", SocketOf(2)) is (0, var json, _) ? json : null);
+        Assert.That(JsonDocument.Parse(answered).RootElement.GetProperty("quorum").GetProperty("reason").GetString(), Does.StartWith("joining through Node:Seeds: no node reached yet"));
+
+        var (code, _, stderr) = await CohortProcess.RunAsync("leave", "--socket", SocketOf(2));
+        Assert.That(code, Is.EqualTo(0), stderr);
+        Assert.That(await Agent(2).WaitForExitAsync(), Is.EqualTo(0));
+        Assert.That(File.Exists(SocketOf(2)), Is.False, "the admin socket is removed");
+        Assert.That(Directory.Exists(Dir.Combine("node2", "ccs")) && Directory.EnumerateFiles(Dir.Combine("node2", "ccs")).Any(), Is.False, "nothing was fetched, so nothing is held");
     }
 
     [Test]

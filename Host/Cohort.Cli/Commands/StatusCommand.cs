@@ -37,7 +37,9 @@ internal static class StatusCommand
         var rows = new List<(string, string)>
         {
             ("node", $"{status.Node} (id {status.NodeId}), incarnation {status.Incarnation}, pid {status.Pid}"),
-            ("cluster", status.Cluster ?? "none (no cluster file: Node:Bootstrap is not set)"),
+            ("cluster", status.Cluster ?? (status.Transport is null
+                ? "none (no cluster file: Node:Bootstrap is not set)"
+                : "none yet: joining a running cluster through Node:Seeds")),
         };
         if (status.View is { } view)
         {

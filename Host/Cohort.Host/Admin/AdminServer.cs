@@ -22,12 +22,26 @@ internal sealed partial class AdminServer : BackgroundService
     private readonly ILogger<AdminServer> _logger;
 
     public AdminServer(AdminSocketListener listener, AdminVerbs verbs, ILogger<AdminServer> logger)
+        : this(listener, verbs.Table, logger)
+    {
+    }
+
+    /// <summary>Serves <paramref name="verbs"/> alone (a joining node answers only some).</summary>
+    /// <param name="listener">The bound socket.</param>
+    /// <param name="verbs">The verbs it answers.</param>
+    /// <param name="logger">Where it logs.</param>
+    /// <param name="answered">Called with the verb once a successful reply has been written: what must
+    /// happen only after the client has its answer (a joining node stops on <c>leave</c>).</param>
+    public AdminServer(AdminSocketListener listener, IReadOnlyDictionary<string, Func<AdminRequest, Task<JsonElement>>> verbs, ILogger<AdminServer> logger, Action<string>? answered = null)
     {
         _listener = listener.Socket;
         _path = listener.Path;
-        _verbs = verbs.Table;
+        _verbs = verbs;
         _logger = logger;
+        _answered = answered;
     }
+
+    private readonly Action<string>? _answered;
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -90,8 +104,13 @@ internal sealed partial class AdminServer : BackgroundService
                     continue;
                 }
 
-                var reply = await DispatchAsync(buffer.AsMemory(0, newline));
+                var (reply, verb) = await DispatchAsync(buffer.AsMemory(0, newline));
                 await WriteAsync(stream, reply, cancellationToken);
+                if (reply.Ok)
+                {
+                    _answered?.Invoke(verb!);
+                }
+
                 if (!reply.Ok && reply.Error!.StartsWith("malformed", StringComparison.Ordinal))
                 {
                     return;
@@ -107,7 +126,7 @@ internal sealed partial class AdminServer : BackgroundService
         }
     }
 
-    private async Task<AdminReply> DispatchAsync(ReadOnlyMemory<byte> line)
+    private async Task<(AdminReply Reply, string? Verb)> DispatchAsync(ReadOnlyMemory<byte> line)
     {
         AdminRequest? request;
         try
@@ -116,26 +135,26 @@ internal sealed partial class AdminServer : BackgroundService
         }
         catch (JsonException ex)
         {
-            return new AdminReply(false, Error: $"malformed request: {ex.Message}");
+            return (new AdminReply(false, Error: $"malformed request: {ex.Message}"), null);
         }
 
         if (request?.Verb is null)
         {
-            return new AdminReply(false, Error: "malformed request: expected {\"verb\": ...}");
+            return (new AdminReply(false, Error: "malformed request: expected {\"verb\": ...}"), null);
         }
 
         if (!_verbs.TryGetValue(request.Verb, out var handler))
         {
-            return new AdminReply(false, Error: $"unknown verb \"{request.Verb}\"; this agent knows {string.Join(", ", _verbs.Keys.Order(StringComparer.Ordinal))}");
+            return (new AdminReply(false, Error: $"unknown verb \"{request.Verb}\"; this agent knows {string.Join(", ", _verbs.Keys.Order(StringComparer.Ordinal))}"), null);
         }
 
         try
         {
-            return new AdminReply(true, await handler(request));
+            return (new AdminReply(true, await handler(request)), request.Verb);
         }
         catch (Exception ex) when (ex is InvalidOperationException or ArgumentException)
         {
-            return new AdminReply(false, Error: ex.Message);
+            return (new AdminReply(false, Error: ex.Message), request.Verb);
         }
     }
 

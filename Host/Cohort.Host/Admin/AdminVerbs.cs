@@ -231,23 +231,22 @@ internal sealed class AdminVerbs
             _state.Configuration.Cluster is null ? null : ClusterDocument.Spell(_membership.NoQuorumPolicyUnder(snapshot.View?.ConfigVersion ?? _state.ConfigVersion)));
     }
 
-    private TransportReport? TransportReport()
-    {
-        if (_transport is null)
-        {
-            return null;
-        }
+    private TransportReport? TransportReport() =>
+        _transport is null ? null : TransportReportOf(_transport, _state.Configuration.Node.FaultInjection, NameOf);
 
-        var status = _transport.Status();
+    /// <summary>The transport and its peers, as status shows them.</summary>
+    internal static TransportReport TransportReportOf(TransportService transport, bool faultInjection, Func<NodeId, string> nameOf)
+    {
+        var status = transport.Status();
         return new TransportReport(
-            _transport.PluginName,
+            transport.PluginName,
             status.ListenAddress,
-            _state.Configuration.Node.FaultInjection,
+            faultInjection,
             status.RefusedConnections,
             status.LastRefusal,
             [.. status.Peers.Select(p => new PeerReport(
                 p.Node.Value,
-                NameOf(p.Node),
+                nameOf(p.Node),
                 p.Incarnation,
                 p.SessionOpen,
                 p.Connected,
@@ -269,14 +268,17 @@ internal sealed class AdminVerbs
 
     private string NameOf(NodeId node) => _state.Cluster?.Find(node)?.Name ?? $"node{node}";
 
-    private IEnumerable<PluginReport> Plugins() =>
-        _state.Plugins.Plugins.Select(p => new PluginReport(
+    private IEnumerable<PluginReport> Plugins() => PluginReports(_state.Plugins, _state.Selected);
+
+    /// <summary>Every loaded plugin, as <c>cohort plugins</c> and status show it.</summary>
+    internal static IEnumerable<PluginReport> PluginReports(PluginCatalog catalog, IReadOnlySet<LoadedPlugin> selected) =>
+        catalog.Plugins.Select(p => new PluginReport(
             PluginSlots.Name(p.Manifest.Slot),
             p.Manifest.Name,
             p.Manifest.Version.ToString(),
             p.Manifest.AbstractionsVersion,
             p.AssemblyPath,
             p.LoadContext.Name ?? p.LoadContext.GetType().Name,
-            _state.Selected.Contains(p),
+            selected.Contains(p),
             [.. p.PrivateAssemblies().Select(a => new AssemblyReport(a.Name ?? "", a.Version?.ToString() ?? ""))]));
 }

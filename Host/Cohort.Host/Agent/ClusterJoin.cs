@@ -1,5 +1,7 @@
 using System.Runtime.InteropServices;
+using System.Text.Json;
 using Cohort.ClusterConfiguration;
+using Cohort.Host.Admin;
 using Cohort.Cores;
 using Cohort.Host.Configuration;
 using Cohort.Host.Plugins;
@@ -21,9 +23,11 @@ namespace Cohort.Host.Agent;
 /// returns once it holds a version that lists this node.
 /// </summary>
 /// <remarks>
-/// Membership does not run meanwhile: the node has no vote and joins no view until it caught up. The
-/// agent then starts as any node holding a document does, as a new incarnation; the cluster's nodes
-/// admit it because the version that lists it gave their transports its id.
+/// Membership does not run meanwhile: the node has no vote and joins no view until it caught up. Its
+/// admin socket answers <c>status</c> (phase <c>joining</c>, what it waits for), <c>plugins</c> and
+/// <c>leave</c> (stop joining). The agent then starts as any node holding a document does, as a new
+/// incarnation; the cluster's nodes admit it because the version that lists it gave their transports
+/// its id.
 /// </remarks>
 internal static partial class ClusterJoin
 {
@@ -68,15 +72,35 @@ internal static partial class ClusterJoin
         LogJoining(logger, node.Id, incarnation, node.Seeds);
 
         var joined = new TaskCompletionSource<ConfigVersion>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var waiting = "no node reached yet";
         var core = ccs.CreateCore(new ConfigCoreSetup(ClusterDocumentCheck.Inspector(catalog), ConfigService.ApplyTimeout, ConfigService.HistoryLength));
         var service = new TransportService(transport, peers.StartInfo(self), transportPlugin.Manifest.Name, loggers.CreateLogger<TransportService>());
         var runtime = new CoreRuntime("ccs", core, ConfigService.RecordDirectory(node.StateDirectory), TimeProvider.System, service.Send,
-            e => OnEvent(e, self.Node, joined, logger), () => { }, logger);
+            e => OnEvent(e, self.Node, joined, reason => waiting = reason, logger), () => { }, logger);
+        var selected = new HashSet<LoadedPlugin> { transportPlugin };
+        StatusReport Status() => new(
+            node.Name ?? $"node{node.Id}", node.Id, incarnation, Environment.ProcessId, null, null, null, false, "joining",
+            new QuorumReport(null, 0, 0, $"joining through Node:Seeds: {waiting}; no vote until this node holds a cluster document that lists it", false),
+            node.StateDirectory, [.. AdminVerbs.PluginReports(catalog, selected)],
+            AdminVerbs.TransportReportOf(service, node.FaultInjection, id => $"node{id}"));
+        var admin = new AdminServer(AdminSocketListener.Bind(node.EffectiveAdminSocket), new Dictionary<string, Func<AdminRequest, Task<JsonElement>>>(StringComparer.Ordinal)
+        {
+            ["status"] = _ => Task.FromResult(JsonSerializer.SerializeToElement(Status(), HostJsonContext.Default.StatusReport)),
+            ["plugins"] = _ => Task.FromResult(JsonSerializer.SerializeToElement([.. AdminVerbs.PluginReports(catalog, selected)], HostJsonContext.Default.PluginReportArray)),
+            ["leave"] = _ => Task.FromResult(JsonSerializer.SerializeToElement(Status(), HostJsonContext.Default.StatusReport)),
+        }, loggers.CreateLogger<AdminServer>(), answered: verb =>
+        {
+            if (verb == "leave")
+            {
+                stop.Cancel(); // a joining node holds nothing to drain: it stops once the client has its answer
+            }
+        });
         try
         {
             service.Route(ConfigFrames.Tag, runtime.Post);
             runtime.Start(self);
             await service.StartAsync(_ => { }, stop.Token).ConfigureAwait(false);
+            await admin.StartAsync(stop.Token).ConfigureAwait(false);
             var reported = TimeSpan.Zero;
             var started = TimeProvider.System.GetTimestamp();
             while (!joined.Task.IsCompleted && !stop.IsCancellationRequested && !runtime.Completion.IsCompleted)
@@ -85,6 +109,11 @@ internal static partial class ClusterJoin
                 foreach (var peer in reached)
                 {
                     runtime.Post(new LocalRequest(new ConfigCatchUp(peer, long.MaxValue)));
+                }
+
+                if (reached.Count > 0 && waiting.StartsWith("no node", StringComparison.Ordinal))
+                {
+                    waiting = $"asking {string.Join(", ", reached.Select(n => $"node{n}"))} for the committed document";
                 }
 
                 var waited = TimeProvider.System.GetElapsedTime(started);
@@ -99,6 +128,8 @@ internal static partial class ClusterJoin
         }
         finally
         {
+            await admin.StopAsync(CancellationToken.None).ConfigureAwait(false);
+            admin.Dispose();
             await runtime.DisposeAsync().ConfigureAwait(false);
             await service.DisposeAsync().ConfigureAwait(false);
         }
@@ -118,7 +149,7 @@ internal static partial class ClusterJoin
         return true;
     }
 
-    private static void OnEvent(object e, NodeId self, TaskCompletionSource<ConfigVersion> joined, ILogger logger)
+    private static void OnEvent(object e, NodeId self, TaskCompletionSource<ConfigVersion> joined, Action<string> waiting, ILogger logger)
     {
         if (e is not ConfigCommitted { Version: var version })
         {
@@ -134,6 +165,7 @@ internal static partial class ClusterJoin
                 return;
             }
 
+            waiting(FormattableString.Invariant($"the cluster's document version {version.Version} does not list node {self}; waiting for a version that does"));
             LogNotListed(logger, version.Version, self.Value, string.Join(", ", cluster.Nodes.Select(n => n.Id)));
         }
         catch (CohortStartupException ex)
