@@ -178,11 +178,13 @@ public static class LivenessChecker
     public const string Name = "converges-when-connected";
 
     /// <summary>How long a healed, fully running cluster may take to converge: two failure timeouts,
-    /// two promise periods and ten heartbeats.</summary>
-    public static TimeSpan Bound(MembershipOptions options)
+    /// two promise periods and ten heartbeats; and, where committed cluster documents change the quorum
+    /// rules, one promise period more (a version committed as the cluster heals, such as one left in
+    /// doubt, holds quorum back for one after each node adopts it).</summary>
+    public static TimeSpan Bound(MembershipOptions options, bool configChanges = false)
     {
         ArgumentNullException.ThrowIfNull(options);
-        return (options.FailureTimeout * 2) + (options.PromiseHeld * 2) + (options.HeartbeatInterval * 10) + TimeSpan.FromMilliseconds(20);
+        return (options.FailureTimeout * 2) + (options.PromiseHeld * (configChanges ? 3 : 2)) + (options.HeartbeatInterval * 10) + TimeSpan.FromMilliseconds(20);
     }
 
     /// <summary>Checks convergence now; reports a violation on the cluster if not.</summary>

@@ -81,7 +81,7 @@ public static class ConfigSimulation
 
         if (checker.Nemesis.Chaos)
         {
-            var plan = FaultPlan.Install(cluster, faults: true, extraCalm: TimeSpan.FromSeconds(3));
+            var plan = FaultPlan.Install(cluster, faults: true, extraCalm: TimeSpan.FromSeconds(3), configChanges: true);
             plan.Calmed += checker.OnCalm;
             plan.CalmEnding += checker.OnCalmEnding;
         }

@@ -21,12 +21,12 @@ public sealed class FaultPlan : ISimulationObserver
     private int _epoch;
     private bool _calm;
 
-    private FaultPlan(SimulatedCluster cluster, bool faults, TimeSpan extraCalm)
+    private FaultPlan(SimulatedCluster cluster, bool faults, TimeSpan extraCalm, bool configChanges)
     {
         _cluster = cluster;
         _random = cluster.Random;
         _faults = faults;
-        _bound = LivenessChecker.Bound(cluster.Setup.Membership);
+        _bound = LivenessChecker.Bound(cluster.Setup.Membership, configChanges);
         _extraCalm = extraCalm;
     }
 
@@ -45,10 +45,12 @@ public sealed class FaultPlan : ISimulationObserver
     /// <param name="faults">Whether to inject faults at all.</param>
     /// <param name="extraCalm">How much longer than membership needs each calm period lasts, for a
     /// service that converges after membership does.</param>
-    public static FaultPlan Install(SimulatedCluster cluster, bool faults = true, TimeSpan extraCalm = default)
+    /// <param name="configChanges">Whether committed cluster documents change the quorum rules (see
+    /// <see cref="LivenessChecker.Bound"/>).</param>
+    public static FaultPlan Install(SimulatedCluster cluster, bool faults = true, TimeSpan extraCalm = default, bool configChanges = false)
     {
         ArgumentNullException.ThrowIfNull(cluster);
-        var plan = new FaultPlan(cluster, faults, extraCalm);
+        var plan = new FaultPlan(cluster, faults, extraCalm, configChanges);
         cluster.Observe(plan);
         cluster.At(TimeSpan.FromMilliseconds(200), plan.Calm);
         return plan;

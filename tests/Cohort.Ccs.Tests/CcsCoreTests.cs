@@ -122,4 +122,20 @@ public class CcsCoreTests
         Assert.That(held.GenesisSha256, Is.EqualTo(CcsHash.Of(first)), "the cluster's identity came with the versions");
         Assert.That(held.Committed!.Version, Is.EqualTo(20));
     }
+
+    [Test]
+    public void A_node_told_of_a_newer_version_fetches_at_once_even_right_after_a_fetch()
+    {
+        var joiner = new CcsCore(new ConfigCoreSetup(ConfigSimulation.Inspect, TimeSpan.FromSeconds(10)));
+        var outputs = new List<CoreOutput>();
+        joiner.Handle(new CoreStarted(new NodeIncarnation(new NodeId(2), 1), new Dictionary<string, ReadOnlyMemory<byte>>()), TimeSpan.Zero, outputs);
+        int Fetches() => outputs.OfType<SendFrame>().Count(f => f.To == Self.Node);
+
+        joiner.Handle(new LocalRequest(new ConfigCatchUp(Self.Node, 2)), TimeSpan.FromSeconds(1), outputs);
+        Assert.That(Fetches(), Is.EqualTo(1));
+        joiner.Handle(new LocalRequest(new ConfigCatchUp(Self.Node, 2)), TimeSpan.FromSeconds(1.1), outputs);
+        Assert.That(Fetches(), Is.EqualTo(1), "the same version again waits for the resend time");
+        joiner.Handle(new LocalRequest(new ConfigCatchUp(Self.Node, 3)), TimeSpan.FromSeconds(1.2), outputs);
+        Assert.That(Fetches(), Is.EqualTo(2), "a newer version is fetched at once");
+    }
 }

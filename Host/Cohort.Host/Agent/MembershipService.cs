@@ -75,6 +75,7 @@ internal sealed partial class MembershipService : IHostedService, IAsyncDisposab
             return;
         }
 
+        _noQuorumPolicies[_state.ConfigVersion] = cluster.NoQuorumPolicy;
         _core = new MembershipCore(RulesOf(_state.ConfigVersion, cluster, ClusterSnapshot(_state.Configuration.Root)), Convert.FromHexString(_state.GenesisSha256 ?? cluster.Sha256));
         _runtime = new CoreRuntime("membership", _core, Path.Combine(_directory.Path, "membership"), _time, Send, OnEvent, AfterStep, _logger);
         _state.Clock = () => _runtime.Now;
@@ -216,7 +217,10 @@ internal sealed partial class MembershipService : IHostedService, IAsyncDisposab
 
         try
         {
-            _runtime.Post(new LocalRequest(new AdoptConfiguration(RulesOf(version, description, document))));
+            var (cluster, keys) = ClusterDocument.Read(description, document);
+            var rules = RulesOf(version, cluster, ClusterSnapshot(keys));
+            _noQuorumPolicies[version] = cluster.NoQuorumPolicy; // committed: views under it act by it
+            _runtime.Post(new LocalRequest(new AdoptConfiguration(rules)));
         }
         catch (CohortStartupException ex)
         {
@@ -224,7 +228,7 @@ internal sealed partial class MembershipService : IHostedService, IAsyncDisposab
         }
     }
 
-    /// <summary>The membership rules of a committed (or proposed) document.</summary>
+    /// <summary>The membership rules of a proposed document.</summary>
     private MembershipRules RulesOf(long version, string description, ReadOnlyMemory<byte> document)
     {
         var (cluster, keys) = ClusterDocument.Read(description, document);
@@ -235,7 +239,6 @@ internal sealed partial class MembershipService : IHostedService, IAsyncDisposab
     {
         IReadOnlyList<ClusterNode> nodes = [.. cluster.Nodes.Select(n => n.ToClusterNode())];
         var started = _state.Configuration.Cluster!;
-        _noQuorumPolicies[version] = cluster.NoQuorumPolicy;
         var policy = _policy!;
         if (!string.Equals(cluster.QuorumPolicy, started.QuorumPolicy, StringComparison.OrdinalIgnoreCase))
         {

@@ -63,6 +63,9 @@ public sealed class CcsCore : IConfigurationCore
     private Queued? _proposalRequest;
     private TimeSpan _lastSend;
     private TimeSpan? _fetchedAt;
+
+    /// <summary>The newest version a fetch since the last entries was sent for.</summary>
+    private long _fetchedFor;
     private bool _tickSet;
     private long _rejected;
 
@@ -142,7 +145,7 @@ public sealed class CcsCore : IConfigurationCore
             case LocalRequest { Request: ConfigCatchUp catchUp } when _started:
                 if (catchUp.Version > CommittedVersion)
                 {
-                    Fetch(catchUp.Peer, step);
+                    Fetch(catchUp.Peer, step, target: catchUp.Version);
                 }
 
                 break;
@@ -457,14 +460,18 @@ public sealed class CcsCore : IConfigurationCore
 
     // ---- catching up ----------------------------------------------------------------------------
 
-    private void Fetch(NodeId from, Step step, bool force = false)
+    /// <summary>Asks <paramref name="from"/> for the versions after ours. Resent at most every
+    /// <see cref="ResendAfter"/>, unless forced or asked for a version newer than the last fetch was for
+    /// (a node that just learned of one catches up at once, not after the last fetch's timeout).</summary>
+    private void Fetch(NodeId from, Step step, bool force = false, long target = 0)
     {
-        if (!force && _fetchedAt is { } at && step.Now - at < ResendAfter)
+        if (!force && _fetchedAt is { } at && step.Now - at < ResendAfter && target <= _fetchedFor)
         {
             return;
         }
 
         _fetchedAt = step.Now;
+        _fetchedFor = Math.Max(_fetchedFor, target);
         step.Send(from, CcsCodec.Frame(CcsKind.Fetch, Genesis, Committed).I64(CommittedVersion).ToArray());
     }
 
@@ -784,7 +791,7 @@ public sealed class CcsCore : IConfigurationCore
     {
         if (header.Committed > CommittedVersion)
         {
-            Fetch(from, step);
+            Fetch(from, step, target: header.Committed);
         }
         else if (header.Committed > 0 && HashAt(header.Committed) is { } mine && mine != header.CommittedSha
             && _divergenceReported.Add((from.Value, header.Committed)))
