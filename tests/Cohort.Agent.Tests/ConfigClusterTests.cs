@@ -273,6 +273,14 @@ public sealed class ConfigClusterTests : ClusterTestBase
         Assert.That((await CommittedAsync(4)).Sha256, Is.EqualTo(Sha256Of(Dir.Combine("four.json"))));
         var (_, quorum, _) = await CohortProcess.RunAsync("quorum", "--json", "--socket", SocketOf(1));
         Assert.That(JsonDocument.Parse(quorum).RootElement.GetProperty("nodes").GetArrayLength(), Is.EqualTo(4), "status lists the nodes of the committed version, not of the one the agent started with");
+
+        // Once joined, the node holds the document: killed and started again, it is a member at once.
+        Agent(4).Signal(Signals.Kill);
+        await Agent(4).WaitForExitAsync();
+        StartAgents(4);
+        var again = await WaitForViewAsync([1, 2, 3, 4], [1, 2, 3, 4]);
+        Assert.That(again[4].GetProperty("incarnation").GetInt64(), Is.EqualTo(3));
+        Assert.That(Agent(4).Stderr, Does.Not.Contain("joining through its seeds"), "it does not join again");
     }
 
     [Test]
