@@ -431,6 +431,11 @@ public sealed partial class TcpTransport : ITransport, ITransportFaults
             var resumed = new byte[24];
             lock (link.Sync)
             {
+                if (link.Removed)
+                {
+                    throw new RefusedException($"node {hello.Node} was dropped from the node list during the handshake");
+                }
+
                 if (!link.Observe(hello.Incarnation))
                 {
                     throw new RefusedException($"node {hello.Node} incarnation {hello.Incarnation} is excluded: incarnation {link.Incarnation} is newer");
@@ -687,6 +692,11 @@ public sealed partial class TcpTransport : ITransport, ITransportFaults
             long epoch;
             lock (link.Sync)
             {
+                if (link.Removed)
+                {
+                    throw new RefusedException($"{address} is node {server.Node}, dropped from the node list during the handshake");
+                }
+
                 if (!link.Observe(server.Incarnation))
                 {
                     throw new RefusedException($"{address} is node {server.Node} incarnation {server.Incarnation}, excluded: incarnation {link.Incarnation} is newer");
