@@ -138,4 +138,76 @@ public class CcsCoreTests
         joiner.Handle(new LocalRequest(new ConfigCatchUp(Self.Node, 3)), TimeSpan.FromSeconds(1.2), outputs);
         Assert.That(Fetches(), Is.EqualTo(2), "a newer version is fetched at once");
     }
+
+    /// <summary>Seed 3455 (found by a 300 s run): a member was the only one to accept a version before
+    /// the view changed; the new leader had a majority's promises before that member's came, ignored the
+    /// late one, and the member stayed out of quorum with the version in doubt.</summary>
+    [Test]
+    public void A_late_promise_carrying_a_version_in_doubt_is_finished_by_the_leader()
+    {
+        var first = Encoding.UTF8.GetBytes("votes=1:1,2:1,3:1;n=1");
+        var seed = CcsCore.Seed(new ConfigVersion(1, first, CcsHash.Of(first), default, default, 0, DateTimeOffset.UnixEpoch));
+        var selves = Enumerable.Range(1, 3).Select(i => new NodeIncarnation(new NodeId(i), 1)).ToArray();
+        var cores = selves.Select(self =>
+        {
+            var core = new CcsCore(new ConfigCoreSetup(ConfigSimulation.Inspect, TimeSpan.FromSeconds(10)));
+            core.Handle(new CoreStarted(self, seed.ToDictionary(r => r.Name, r => r.Contents)), TimeSpan.Zero, new List<CoreOutput>());
+            return core;
+        }).ToArray();
+        var now = TimeSpan.FromSeconds(1);
+        var held = new List<(int From, SendFrame Frame)>();
+        var committed = new Dictionary<int, long>();
+
+        void Step(int node, CoreInput input)
+        {
+            var outputs = new List<CoreOutput>();
+            cores[node].Handle(input, now, outputs);
+            held.AddRange(outputs.OfType<SendFrame>().Select(f => (node, f)));
+            foreach (var c in outputs.OfType<PublishEvent>().Select(e => e.Event).OfType<ConfigCommitted>())
+            {
+                committed[node] = c.Version.Version;
+            }
+        }
+
+        void Deliver(Func<int, int, bool> which)
+        {
+            for (var progress = true; progress;)
+            {
+                progress = false;
+                foreach (var (from, frame) in held.ToList())
+                {
+                    var to = frame.To.Value - 1;
+                    if (which(from, to))
+                    {
+                        held.Remove((from, frame));
+                        Step(to, new FrameReceived(selves[from], frame.Lane, frame.Frame));
+                        progress = true;
+                    }
+                }
+            }
+        }
+
+        void View(long seq, int coordinator)
+        {
+            var view = new View(new ViewId(seq, selves[coordinator].Node), selves);
+            for (var i = 0; i < 3; i++)
+            {
+                Step(i, new LocalRequest(new ConfigViewInstalled(view)));
+            }
+        }
+
+        View(1, 1); // node2 leads
+        Deliver((_, _) => true);
+        Step(1, new LocalRequest(new ConfigApply(1, Encoding.UTF8.GetBytes("votes=1:1,2:1,3:1;n=2"), null, DateTimeOffset.UnixEpoch)));
+        held.Clear(); // its accepts are lost with the view: only node2 accepted version 2
+        now = TimeSpan.FromSeconds(12);
+        Step(1, new TimerFired("ccs-tick")); // the request ends outcome-unknown: nobody forwards it again
+
+        View(2, 2); // node3 leads; node1's promise comes first and makes a majority
+        Deliver((from, to) => from != 1 && to != 1);
+        Assert.That(cores[2].Status.Committed, Is.EqualTo(1));
+        Deliver((_, _) => true); // node2's promise, late, with version 2 in doubt
+        Assert.That(committed, Is.EqualTo(new Dictionary<int, long> { [0] = 2, [1] = 2, [2] = 2 }), "the leader finished the version in doubt");
+        Assert.That(cores[1].Status.InDoubt, Is.Null);
+    }
 }

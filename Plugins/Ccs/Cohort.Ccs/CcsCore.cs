@@ -232,14 +232,27 @@ public sealed class CcsCore : IConfigurationCore
 
     private void OnPromise(NodeId from, ViewId ballot, long theirCommitted, ConfigVersion? accepted, Step step)
     {
-        if (_phase != Phase.Preparing || ballot != Ballot)
+        if (!IsLeader || ballot != Ballot || _phase is not (Phase.Preparing or Phase.Ready or Phase.Proposing))
         {
             return;
         }
 
         _promises[from] = new Promised(theirCommitted, accepted);
-        TryFinishPrepare(step);
+        if (_phase == Phase.Preparing)
+        {
+            TryFinishPrepare(step);
+        }
+        else if (_phase == Phase.Ready && accepted is { } late && late.Version == CommittedVersion + 1)
+        {
+            // A promise that came after a majority's: what it accepted at the next version may be the
+            // only trace of a change in doubt, and that member stays out of quorum until it is decided.
+            // Once phase 1 is done any value may be proposed: finish this one.
+            Propose(late with { Ballot = Ballot }, request: null, step);
+        }
     }
+
+    /// <summary>Members of the view the leader has no promise from under its ballot.</summary>
+    private IEnumerable<NodeId> Unpromised => _view!.Members.Select(m => m.Node).Where(n => n != _self.Node && !_promises.ContainsKey(n));
 
     private void TryFinishPrepare(Step step)
     {
@@ -691,11 +704,17 @@ public sealed class CcsCore : IConfigurationCore
             var frame = CcsCodec.Frame(CcsKind.Accept, Genesis, Committed).Ballot(Ballot).Entry(proposal).ToArray();
             SendToMembers(frame, step, skip: _accepts);
         }
+        else if (_phase == Phase.Ready && Unpromised.Any())
+        {
+            // Until every member promised: a late promise may carry a change in doubt (see OnPromise).
+            var frame = CcsCodec.Frame(CcsKind.Prepare, Genesis, Committed).Ballot(Ballot).ToArray();
+            SendToMembers(frame, step, skip: _promises.Keys);
+        }
     }
 
     private void ArmTick(Step step)
     {
-        var busy = _pending.Count > 0 || (IsLeader && _phase is Phase.Preparing or Phase.Proposing);
+        var busy = _pending.Count > 0 || (IsLeader && (_phase is Phase.Preparing or Phase.Proposing || (_phase == Phase.Ready && Unpromised.Any())));
         if (busy && !_tickSet)
         {
             _tickSet = true;
