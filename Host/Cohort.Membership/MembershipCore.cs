@@ -615,7 +615,8 @@ public sealed class MembershipCore : IProtocolCore
                 && _installed.Members.SequenceEqual(desired)
                 && _installed.ConfigVersion == _latest.ConfigVersion
                 && _accepted?.Id == _installed.Id
-                && !AnyMemberPending(_installed);
+                && !AnyMemberPending(_installed)
+                && !DrainedOutsiderAhead(_installed);
             if (settled)
             {
                 return;
@@ -623,6 +624,27 @@ public sealed class MembershipCore : IProtocolCore
         }
 
         Propose(desired);
+    }
+
+    /// <summary>Whether a live drained node outside <paramref name="view"/> holds a view no older: it
+    /// waits for a newer view that excludes it (a Farewell names one), which only a new view gives it —
+    /// as when a peer that restarted formed a view below the one the drained node had installed.</summary>
+    private bool DrainedOutsiderAhead(View view)
+    {
+        var timeout = _latest.Options.FailureTimeout;
+        foreach (var (id, peer) in _peers)
+        {
+            if (peer.Incarnation > 0
+                && (peer.Flags & HeartbeatFlags.Drained) != 0
+                && peer.LastHeard >= _now - timeout
+                && peer.InstalledView >= view.Id
+                && !view.Members.Any(m => m.Node.Value == id))
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     private bool AnyMemberPending(View view)
