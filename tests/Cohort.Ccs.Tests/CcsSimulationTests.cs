@@ -20,7 +20,7 @@ public class CcsSimulationTests
         var clock = System.Diagnostics.Stopwatch.StartNew();
         var schedules = 0;
         long proposals = 0, commits = 0, conflicts = 0, unknown = 0, versions = 0, nemeses = 0;
-        for (var seed = 1UL; schedules == 0 || clock.Elapsed < budget; seed++)
+        for (var seed = SimulationBudget.FirstSeed(1); schedules == 0 || clock.Elapsed < budget; seed++)
         {
             var (cluster, checker) = ConfigSimulation.RunOne(membership(seed), new CcsSystem(mutant), seed, TimeSpan.FromSeconds(spanSeconds), nemesis: nemesis);
             schedules++;

@@ -16,7 +16,7 @@ public class SimulationSuite
         var report = SimulationRunner.Run(new SimulationRequest
         {
             Setup = seed => Clusters.VoteQuorum(NodesFor(seed)),
-            Seed = 1000,
+            Seed = SimulationBudget.FirstSeed(1000),
             Budget = SimulationBudget.PerSuite,
         });
 

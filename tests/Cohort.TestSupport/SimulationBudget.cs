@@ -11,4 +11,12 @@ public static class SimulationBudget
             && int.TryParse(raw, NumberStyles.None, CultureInfo.InvariantCulture, out var seconds) && seconds > 0
             ? seconds
             : 15);
+
+    /// <summary>The first seed of a random suite: <c>COHORT_SIM_FIRST_SEED</c>, else the suite's own.
+    /// Suites walk seeds in order, so a long hunt past what CI covers starts where CI stops.</summary>
+    public static ulong FirstSeed(ulong fallback) =>
+        Environment.GetEnvironmentVariable("COHORT_SIM_FIRST_SEED") is { } raw
+            && ulong.TryParse(raw, NumberStyles.None, CultureInfo.InvariantCulture, out var seed) && seed > 0
+            ? seed
+            : fallback;
 }
