@@ -31,4 +31,11 @@ public enum PluginSlot
     /// this slot named <c>ccs</c>.
     /// </summary>
     ConfigurationSystem = 4,
+
+    /// <summary>
+    /// Drives one kind of fence device (a power switch, a BMC, a program of the fence-agents protocol, an
+    /// operator). Registers <see cref="Fencing.IFenceAgent"/>; chosen per device by
+    /// <c>Cluster:Fencing:Devices:NAME:Agent</c>. Who is fenced, through which levels, is the host's.
+    /// </summary>
+    FenceAgent = 5,
 }

@@ -13,6 +13,7 @@ internal static class PluginSlots
         PluginSlot.QuorumPolicy => "quorum-policy",
         PluginSlot.QuorumDevice => "quorum-device",
         PluginSlot.ConfigurationSystem => "config-system",
+        PluginSlot.FenceAgent => "fence-agent",
         _ => slot.ToString(),
     };
 
@@ -22,6 +23,7 @@ internal static class PluginSlots
         PluginSlot.QuorumPolicy => typeof(IQuorumPolicy),
         PluginSlot.QuorumDevice => typeof(IQuorumDevice),
         PluginSlot.ConfigurationSystem => typeof(Cohort.ClusterConfiguration.IConfigurationSystem),
+        PluginSlot.FenceAgent => typeof(Cohort.Fencing.IFenceAgent),
         _ => throw new ArgumentOutOfRangeException(nameof(slot), slot, "unknown slot"),
     };
 
@@ -31,6 +33,7 @@ internal static class PluginSlots
         PluginSlot.QuorumPolicy => "Cluster:Quorum:Policy",
         PluginSlot.QuorumDevice => "Cluster:Quorum:Device",
         PluginSlot.ConfigurationSystem => "(the configuration system, always ccs)",
+        PluginSlot.FenceAgent => "Cluster:Fencing:Devices:NAME:Agent",
         _ => throw new ArgumentOutOfRangeException(nameof(slot), slot, "unknown slot"),
     };
 }

@@ -1,0 +1,655 @@
+using Cohort.Cores;
+using Cohort.Membership;
+using Cohort.Transport;
+
+namespace Cohort.Fencing;
+
+/// <summary>
+/// The fencing orchestrator of one node, as a sans-IO state machine. It decides which incarnations must be
+/// fenced, which node fences each, through which levels and devices, and when to try again; it keeps and shares
+/// the history, and opens the fencing gate.
+/// </summary>
+/// <remarks>
+/// <para><b>Victims.</b> A member of this node's previous view that is gone from the new one without leaving
+/// cleanly is a <i>candidate</i>. It becomes a <i>victim</i> once this node is quorate in a view — so only a
+/// quorate partition fences, and a minority that saw the majority "depart" fences nobody. A candidate that comes
+/// back into a view before that (same or newer incarnation) was never excluded by a quorate view and is dropped.
+/// A victim stays one until a fence operation of its node, at its incarnation or a later one, succeeds: an
+/// incarnation that comes back after a healed partition is fenced, not welcomed. Victims and results reach every
+/// member: each node sends what it knows to the members of every view it installs, and every result to the
+/// members of its view.</para>
+/// <para><b>Fencer.</b> One per victim: the lowest-id member of the view that is not itself a victim, and only while
+/// it is quorate. When the view changes, the fencer is chosen again; an operation of a node that is no longer the
+/// fencer is cut short (<see cref="CancelFenceDevice"/>).</para>
+/// <para><b>Levels.</b> Tried in order; every device of a level must succeed, one after the other; a failure,
+/// timeout or unknown result moves on to the next level. When every level failed, the pass is recorded, and the
+/// fencer tries again after a backoff (1 s, doubling, at most <see cref="MaxBackoff"/>), for as long as it takes.
+/// A timeout or an unknown result is never success.</para>
+/// <para><b>Inputs.</b> <see cref="CoreStarted"/> (record <c>fencing</c>), frames on the data lane whose first byte
+/// is <see cref="FencingWire.Tag"/>, the timer <c>retry</c>, and the local requests
+/// <see cref="FencingViewInstalled"/>, <see cref="FencingQuorum"/>, <see cref="FencingTopologyChanged"/>,
+/// <see cref="FenceDeviceCompleted"/>, <see cref="FenceNodeRequest"/> and <see cref="FenceAckRequest"/>.</para>
+/// </remarks>
+public sealed class FencingCore : IProtocolCore
+{
+    /// <summary>The name of the core's record.</summary>
+    public const string RecordName = "fencing";
+
+    /// <summary>The longest wait between two passes over a victim's levels.</summary>
+    public static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(30);
+
+    /// <summary>How many history records a node keeps (and how many clean leavers it remembers).</summary>
+    public const int HistoryLength = 256;
+
+    /// <summary>How many of the latest history records a node sends with a view.</summary>
+    public const int SyncedHistory = 64;
+
+    private const string RetryTimer = "retry";
+
+    private readonly SortedDictionary<NodeIncarnation, Victim> _victims = [];
+    private readonly SortedDictionary<NodeIncarnation, FenceReason> _candidates = [];
+    private readonly SortedDictionary<NodeId, long> _fenced = [];
+    private readonly SortedSet<NodeIncarnation> _clean = [];
+    private readonly List<FenceRecord> _history = [];
+    private readonly HashSet<(NodeIncarnation, long)> _known = [];
+    private readonly SortedDictionary<NodeId, long> _lastSeen = [];
+    private FencingTopology _topology;
+    private ICollection<CoreOutput> _out = null!;
+    private TimeSpan _now;
+    private NodeIncarnation _self;
+    private View? _view;
+    private bool _quorate;
+    private long _nextOperation;
+    private long _nextSeq;
+    private TimeSpan? _retryAt;
+
+    /// <param name="topology">The topology of the committed document the node starts with.</param>
+    public FencingCore(FencingTopology topology)
+    {
+        ArgumentNullException.ThrowIfNull(topology);
+        _topology = topology;
+    }
+
+    /// <summary>Testing only: a deliberately broken core (a mutant) that a checker must catch.</summary>
+    public FencingMutant Mutant { get; init; }
+
+    /// <summary>What the core knows; read between calls only.</summary>
+    public FencingStatus Status => new(
+        [.. _victims.Select(v => Pending(v.Key, v.Value))],
+        [.. _history],
+        new SortedDictionary<NodeId, long>(_fenced));
+
+    /// <summary>Whether the gate of <paramref name="incarnation"/> is open.</summary>
+    public bool IsOpen(NodeIncarnation incarnation) =>
+        (_fenced.TryGetValue(incarnation.Node, out var fenced) && fenced >= incarnation.Incarnation) || _clean.Contains(incarnation);
+
+    /// <inheritdoc />
+    public void Handle(CoreInput input, TimeSpan now, ICollection<CoreOutput> outputs)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        _out = outputs;
+        _now = now;
+        var before = Persisted();
+        switch (input)
+        {
+            case CoreStarted started:
+                Start(started);
+                break;
+            case FrameReceived { Lane: TransportLane.Data } frame:
+                OnFrame(frame.From, frame.Frame.Span);
+                break;
+            case TimerFired { Name: RetryTimer }:
+                _retryAt = null;
+                break;
+            case LocalRequest { Request: FencingViewInstalled installed }:
+                OnView(installed);
+                break;
+            case LocalRequest { Request: FencingQuorum quorum }:
+                OnQuorum(quorum);
+                break;
+            case LocalRequest { Request: FencingTopologyChanged changed }:
+                _topology = changed.Topology;
+                break;
+            case LocalRequest { Request: FenceDeviceCompleted completed }:
+                OnCompleted(completed);
+                break;
+            case LocalRequest { Request: FenceNodeRequest request }:
+                OnOperator(request);
+                break;
+            case LocalRequest { Request: FenceAckRequest ack }:
+                Broadcast(new WireFrame(Ack: ack.Node.Value));
+                Publish(new FenceAcknowledged(ack.Node));
+                break;
+            default:
+                break;
+        }
+
+        Drive();
+        var after = Persisted();
+        if (!after.AsSpan().SequenceEqual(before))
+        {
+            // Persisted before the outputs that follow it are carried out: inserted ahead of this step's
+            // frames and events, so nothing a peer or a service learns is lost at a crash here.
+            var ordered = _out.ToList();
+            _out.Clear();
+            _out.Add(new PersistRecord(RecordName, after));
+            foreach (var output in ordered)
+            {
+                _out.Add(output);
+            }
+        }
+    }
+
+    private void Start(CoreStarted started)
+    {
+        _self = started.Self;
+        if (started.Records.TryGetValue(RecordName, out var bytes))
+        {
+            var state = FencingWire.DecodeState(bytes.Span);
+            foreach (var f in state.Fenced)
+            {
+                _fenced[new NodeId(f.Node)] = f.Incarnation;
+            }
+
+            foreach (var c in state.Clean)
+            {
+                _clean.Add(new NodeIncarnation(new NodeId(c.Node), c.Incarnation));
+            }
+
+            foreach (var v in state.Victims)
+            {
+                _victims[Of(v)] = new Victim((FenceReason)v.Reason, v.Action == 0 ? null : (FenceAction)v.Action);
+            }
+
+            foreach (var v in state.Candidates)
+            {
+                _candidates[Of(v)] = (FenceReason)v.Reason;
+            }
+
+            foreach (var r in state.History)
+            {
+                if (FencingWire.To(r) is { } record)
+                {
+                    Remember(record);
+                }
+            }
+        }
+    }
+
+    private static NodeIncarnation Of(WireVictim v) => new(new NodeId(v.Node), v.Incarnation);
+
+    private void OnView(FencingViewInstalled installed)
+    {
+        _view = installed.View;
+        foreach (var member in installed.View.Members)
+        {
+            _lastSeen[member.Node] = _lastSeen.TryGetValue(member.Node, out var seen) && seen > member.Incarnation ? seen : member.Incarnation;
+        }
+
+        foreach (var clean in installed.LeftCleanly)
+        {
+            if (!IsOpen(clean) && !_victims.ContainsKey(clean))
+            {
+                AddClean(clean);
+            }
+        }
+
+        foreach (var departed in installed.Departed)
+        {
+            if (!IsOpen(departed) && !_victims.ContainsKey(departed))
+            {
+                _candidates[departed] = FenceReason.Departed;
+            }
+        }
+
+        // A candidate back in the view (in this or a later incarnation) was never excluded by a quorate view.
+        foreach (var back in _candidates.Keys.Where(c => installed.View.Members.Any(m => m.Node == c.Node && m.Incarnation >= c.Incarnation)).ToList())
+        {
+            _candidates.Remove(back);
+        }
+
+        var sync = FencingWire.EncodeFrame(new WireFrame(Sync: Snapshot(SyncedHistory)));
+        foreach (var member in installed.View.Members)
+        {
+            if (member != _self)
+            {
+                _out.Add(new SendFrame(member.Node, TransportLane.Data, sync, member.Incarnation));
+            }
+        }
+
+        foreach (var (incarnation, victim) in _victims)
+        {
+            if (victim.Operation is { } operation && FencerOf(incarnation) != _self.Node)
+            {
+                Publish(new CancelFenceDevice(operation)); // someone else fences it in this view
+                victim.Cancelled = true;
+            }
+        }
+    }
+
+    private void OnQuorum(FencingQuorum quorum)
+    {
+        // Membership's verdict is always about its installed view, which this core was told of first.
+        _quorate = quorum.Quorate;
+        if (!_quorate)
+        {
+            foreach (var victim in _victims.Values.Where(v => v.Operation is not null && !v.Cancelled))
+            {
+                Publish(new CancelFenceDevice(victim.Operation!.Value)); // a node without quorum fences nobody
+                victim.Cancelled = true;
+            }
+        }
+    }
+
+    private void AddVictim(NodeIncarnation incarnation, FenceReason reason, FenceAction? action)
+    {
+        if (IsOpen(incarnation) || _victims.ContainsKey(incarnation))
+        {
+            return;
+        }
+
+        _candidates.Remove(incarnation);
+        _victims[incarnation] = new Victim(reason, action);
+        Publish(new VictimAdded(incarnation, reason));
+        if (incarnation == _self)
+        {
+            Publish(new SelfIsVictim());
+        }
+    }
+
+    private void AddClean(NodeIncarnation incarnation)
+    {
+        _clean.Add(incarnation);
+        _candidates.Remove(incarnation);
+        while (_clean.Count > HistoryLength)
+        {
+            _clean.Remove(_clean.Min);
+        }
+
+        Publish(new FenceGateOpenedEvent(incarnation, LeftCleanly: true, null));
+    }
+
+    /// <summary>Records that <paramref name="incarnation"/> was fenced: its gate, and those of older incarnations of
+    /// its node, open.</summary>
+    private void MarkFenced(NodeIncarnation incarnation, string device)
+    {
+        if (_fenced.TryGetValue(incarnation.Node, out var already) && already >= incarnation.Incarnation)
+        {
+            return;
+        }
+
+        _fenced[incarnation.Node] = incarnation.Incarnation;
+        foreach (var gone in _victims.Keys.Where(v => v.Node == incarnation.Node && v.Incarnation <= incarnation.Incarnation).ToList())
+        {
+            if (_victims[gone] is { Operation: { } operation, Cancelled: false })
+            {
+                Publish(new CancelFenceDevice(operation));
+            }
+
+            _victims.Remove(gone);
+        }
+
+        foreach (var gone in _candidates.Keys.Where(v => v.Node == incarnation.Node && v.Incarnation <= incarnation.Incarnation).ToList())
+        {
+            _candidates.Remove(gone);
+        }
+
+        Publish(new FenceGateOpenedEvent(incarnation, LeftCleanly: false, device));
+    }
+
+    /// <summary>The node that fences <paramref name="victim"/> in the current view: the lowest-id member that is not a victim.</summary>
+    private NodeId? FencerOf(NodeIncarnation victim)
+    {
+        if (_view is null)
+        {
+            return null;
+        }
+
+        foreach (var member in _view.Members)
+        {
+            if (member != victim && !_victims.ContainsKey(member))
+            {
+                return member.Node;
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>Starts every operation this node owes: as the quorate fencer of a victim with nothing running.</summary>
+    private void Drive()
+    {
+        if (!_quorate || _view is null)
+        {
+            return;
+        }
+
+        foreach (var (candidate, reason) in _candidates.ToList())
+        {
+            AddVictim(candidate, reason, null); // quorate now: what this node saw depart is fenced
+        }
+
+        foreach (var (incarnation, victim) in _victims)
+        {
+            if (victim.Operation is not null || FencerOf(incarnation) != _self.Node || victim.RetryAt > _now)
+            {
+                continue;
+            }
+
+            if (victim.Level == 0)
+            {
+                victim.Attempt++;
+                victim.Level = 1;
+                victim.DeviceIndex = 0;
+                victim.RetryAt = null;
+            }
+
+            var levels = _topology.LevelsOf(incarnation.Node);
+            if (levels.Count == 0)
+            {
+                Record(incarnation, victim, 0, "(none)", FenceResult.Failed, fenced: false, 0,
+                    $"no fencing levels for node {incarnation.Node} (Cluster:Fencing:Levels)");
+                Exhausted(incarnation, victim);
+                continue;
+            }
+
+            var operation = ++_nextOperation;
+            victim.Operation = operation;
+            victim.Cancelled = false;
+            Publish(new RunFenceDevice(operation, incarnation, victim.Level, levels[victim.Level - 1][victim.DeviceIndex], ActionOf(victim), victim.Attempt));
+        }
+
+        var retry = _victims.Values.Where(v => v.Operation is null && v.RetryAt > _now).Min(v => v.RetryAt);
+        if (retry is { } at && at != _retryAt)
+        {
+            _retryAt = at;
+            _out.Add(new SetTimer(RetryTimer, at));
+        }
+    }
+
+    private FenceAction ActionOf(Victim victim) => victim.Action ?? _topology.Action;
+
+    private void OnCompleted(FenceDeviceCompleted completed)
+    {
+        var entry = _victims.FirstOrDefault(v => v.Value.Operation == completed.Operation);
+        if (entry.Value is not { } victim)
+        {
+            return; // its victim was fenced meanwhile (by another node); the operation is moot
+        }
+
+        var incarnation = entry.Key;
+        victim.Operation = null;
+        var levels = _topology.LevelsOf(incarnation.Node);
+        var level = victim.Level <= levels.Count ? levels[victim.Level - 1] : [];
+        var device = victim.DeviceIndex < level.Count ? level[victim.DeviceIndex] : "(removed)";
+        var result = completed.Result;
+        if (Mutant == FencingMutant.GateOnTimeout && result == FenceResult.Timeout)
+        {
+            result = FenceResult.Success; // the mutant: a device that did not answer counts as done
+        }
+
+        var levelDone = result == FenceResult.Success && victim.DeviceIndex + 1 >= level.Count;
+        Record(incarnation, victim, victim.Level, device, result, levelDone, completed.UnixMilliseconds, completed.Detail);
+        if (levelDone)
+        {
+            MarkFenced(incarnation, device);
+            return;
+        }
+
+        if (result == FenceResult.Success)
+        {
+            victim.DeviceIndex++;
+            return;
+        }
+
+        if (victim.Cancelled || !_quorate || FencerOf(incarnation) != _self.Node)
+        {
+            // Cut short: the next fencer (or this node, once quorate again) starts a fresh pass.
+            victim.Level = 0;
+            return;
+        }
+
+        if (victim.Level < levels.Count)
+        {
+            victim.Level++;
+            victim.DeviceIndex = 0;
+            return;
+        }
+
+        Exhausted(incarnation, victim);
+    }
+
+    private void Exhausted(NodeIncarnation incarnation, Victim victim)
+    {
+        var exponent = Math.Min(victim.Attempt - 1, 5);
+        var backoff = TimeSpan.FromSeconds(1 << exponent);
+        backoff = backoff > MaxBackoff ? MaxBackoff : backoff;
+        victim.Level = 0;
+        victim.RetryAt = _now + backoff;
+        Publish(new FencingExhausted(incarnation, victim.Attempt, backoff));
+    }
+
+    private void Record(NodeIncarnation incarnation, Victim victim, int level, string device, FenceResult result, bool fenced, long unixMilliseconds, string detail)
+    {
+        var record = new FenceRecord(_self, ++_nextSeq, incarnation, level, device, ActionOf(victim), result, victim.Reason, fenced, victim.Attempt, unixMilliseconds, detail);
+        Remember(record);
+        Publish(new FenceRecorded(record, Local: true));
+        Broadcast(new WireFrame(Record: FencingWire.From(record)));
+    }
+
+    private void Remember(FenceRecord record)
+    {
+        if (!_known.Add((record.Requester, record.Seq)))
+        {
+            return;
+        }
+
+        _history.Add(record);
+        if (record.Requester == _self && record.Seq > _nextSeq)
+        {
+            _nextSeq = record.Seq;
+        }
+
+        if (_history.Count > HistoryLength)
+        {
+            var dropped = _history[0];
+            _history.RemoveAt(0);
+            _known.Remove((dropped.Requester, dropped.Seq));
+        }
+    }
+
+    private void OnOperator(FenceNodeRequest request)
+    {
+        string? error = null;
+        NodeIncarnation? target = null;
+        if (!_quorate || _view is null)
+        {
+            error = "this node is not quorate: only a quorate partition fences";
+        }
+        else if (request.Node == _self.Node)
+        {
+            error = "a node does not fence itself: ask another node";
+        }
+        else if (_view.Members.FirstOrDefault(m => m.Node == request.Node) is { Incarnation: > 0 } member)
+        {
+            target = member;
+        }
+        else if (_lastSeen.TryGetValue(request.Node, out var seen))
+        {
+            target = new NodeIncarnation(request.Node, seen);
+        }
+        else
+        {
+            error = $"node {request.Node} was never a member of a view this node installed: its incarnation is unknown";
+        }
+
+        if (target is { } victim)
+        {
+            if (IsOpen(victim))
+            {
+                error = $"{victim} is fenced already";
+                target = null;
+            }
+            else
+            {
+                AddVictim(victim, FenceReason.Operator, request.Action);
+                Broadcast(new WireFrame(Victim: new WireVictim(victim.Node.Value, victim.Incarnation, (int)FenceReason.Operator, (int)(request.Action ?? 0))));
+            }
+        }
+
+        Publish(new FenceNodeAnswered(request.Token, target, error));
+    }
+
+    private void OnFrame(NodeIncarnation from, ReadOnlySpan<byte> bytes)
+    {
+        if (_view is null || !_view.Members.Contains(from) || FencingWire.DecodeFrame(bytes) is not { } frame)
+        {
+            return; // only members of this node's view are heard; a malformed frame is dropped
+        }
+
+        if (frame.Record is { } wire && FencingWire.To(wire) is { } record)
+        {
+            Learn(record);
+        }
+
+        if (frame.Sync is { } sync)
+        {
+            foreach (var f in sync.Fenced)
+            {
+                var incarnation = new NodeIncarnation(new NodeId(f.Node), f.Incarnation);
+                MarkFenced(incarnation, "(peer)");
+            }
+
+            foreach (var c in sync.Clean)
+            {
+                var incarnation = new NodeIncarnation(new NodeId(c.Node), c.Incarnation);
+                if (!IsOpen(incarnation) && !_victims.ContainsKey(incarnation))
+                {
+                    AddClean(incarnation);
+                }
+            }
+
+            foreach (var r in sync.History)
+            {
+                if (FencingWire.To(r) is { } synced)
+                {
+                    Learn(synced);
+                }
+            }
+
+            foreach (var v in sync.Victims)
+            {
+                if (Enum.IsDefined((FenceReason)v.Reason))
+                {
+                    AddVictim(Of(v), (FenceReason)v.Reason, v.Action == 0 || !Enum.IsDefined((FenceAction)v.Action) ? null : (FenceAction)v.Action);
+                }
+            }
+        }
+
+        if (frame.Victim is { } named && Enum.IsDefined((FenceReason)named.Reason))
+        {
+            AddVictim(Of(named), (FenceReason)named.Reason, named.Action == 0 || !Enum.IsDefined((FenceAction)named.Action) ? null : (FenceAction)named.Action);
+        }
+
+        if (frame.Ack is { } ack)
+        {
+            Publish(new FenceAcknowledged(new NodeId(ack)));
+        }
+    }
+
+    private void Learn(FenceRecord record)
+    {
+        if (_known.Contains((record.Requester, record.Seq)))
+        {
+            return;
+        }
+
+        Remember(record);
+        Publish(new FenceRecorded(record, Local: false));
+        if (record.Fenced)
+        {
+            MarkFenced(record.Victim, record.Device);
+        }
+    }
+
+    private void Broadcast(WireFrame frame)
+    {
+        if (_view is null)
+        {
+            return;
+        }
+
+        var bytes = FencingWire.EncodeFrame(frame);
+        foreach (var member in _view.Members)
+        {
+            if (member != _self)
+            {
+                _out.Add(new SendFrame(member.Node, TransportLane.Data, bytes, member.Incarnation));
+            }
+        }
+    }
+
+    private void Publish(object e) => _out.Add(new PublishEvent(e));
+
+    private WireState Snapshot(int history) => new(
+        [.. _victims.Select(v => new WireVictim(v.Key.Node.Value, v.Key.Incarnation, (int)v.Value.Reason, (int)(v.Value.Action ?? 0)))],
+        [.. _candidates.Select(c => new WireVictim(c.Key.Node.Value, c.Key.Incarnation, (int)c.Value, 0))],
+        [.. _fenced.Select(f => new WireIncarnation(f.Key.Value, f.Value))],
+        [.. _clean.Select(c => new WireIncarnation(c.Node.Value, c.Incarnation))],
+        [.. _history.Skip(Math.Max(0, _history.Count - history)).Select(FencingWire.From)]);
+
+    private byte[] Persisted() => FencingWire.EncodeState(Snapshot(HistoryLength));
+
+    private PendingFence Pending(NodeIncarnation incarnation, Victim victim)
+    {
+        var fencer = FencerOf(incarnation);
+        var levels = _topology.LevelsOf(incarnation.Node);
+        string state;
+        string? device = null;
+        if (victim.Operation is not null)
+        {
+            state = "running";
+            device = victim.Level <= levels.Count && victim.DeviceIndex < levels[victim.Level - 1].Count ? levels[victim.Level - 1][victim.DeviceIndex] : null;
+        }
+        else if (fencer != _self.Node || !_quorate)
+        {
+            state = fencer is null || !_quorate ? "waiting" : "elsewhere";
+        }
+        else
+        {
+            state = victim.RetryAt is not null ? "retrying" : "waiting";
+        }
+
+        return new PendingFence(incarnation, victim.Reason, fencer, state, victim.Attempt, victim.Operation is null ? 0 : victim.Level, device);
+    }
+
+    private sealed class Victim(FenceReason reason, FenceAction? action)
+    {
+        public FenceReason Reason { get; } = reason;
+
+        public FenceAction? Action { get; } = action;
+
+        public int Attempt { get; set; }
+
+        /// <summary>The level being tried, from 1; 0 between passes.</summary>
+        public int Level { get; set; }
+
+        public int DeviceIndex { get; set; }
+
+        public long? Operation { get; set; }
+
+        public bool Cancelled { get; set; }
+
+        public TimeSpan? RetryAt { get; set; }
+    }
+}
+
+/// <summary>Deliberately broken fencing cores, for proving checkers.</summary>
+public enum FencingMutant
+{
+    /// <summary>The real core.</summary>
+    None = 0,
+
+    /// <summary>A device that timed out counts as having fenced: the gate opens on a timeout.</summary>
+    GateOnTimeout = 1,
+}
