@@ -10,6 +10,10 @@ cd "$root"
 declare -A needed=(
     [python3]=python3      # test helpers (a stale Unix socket left by a process that exits), trx parsing
     [flock]=util-linux     # ./cohort serialises concurrent builds
+    [fence_dummy]=fence-agents   # the external fence agent's tests run real fence-agents programs
+    [fence_ipmilan]=fence-agents
+    [ipmi_sim]=openipmi          # a BMC simulator fence_ipmilan speaks RMCP+ to
+    [ipmitool]=ipmitool          # fence_ipmilan drives IPMI through it
 )
 missing=()
 for command in "${!needed[@]}"; do

@@ -32,6 +32,9 @@ namespace Cohort.Fencing;
 /// </remarks>
 public sealed class FencingCore : IProtocolCore
 {
+    /// <summary>The first byte of every fencing frame on the data lane; the host routes data frames by it.</summary>
+    public const byte FrameTag = FencingWire.Tag;
+
     /// <summary>The name of the core's record.</summary>
     public const string RecordName = "fencing";
 
@@ -77,7 +80,8 @@ public sealed class FencingCore : IProtocolCore
     public FencingStatus Status => new(
         [.. _victims.Select(v => Pending(v.Key, v.Value))],
         [.. _history],
-        new SortedDictionary<NodeId, long>(_fenced));
+        new SortedDictionary<NodeId, long>(_fenced),
+        new SortedSet<NodeIncarnation>(_clean));
 
     /// <summary>Whether the gate of <paramref name="incarnation"/> is open.</summary>
     public bool IsOpen(NodeIncarnation incarnation) =>

@@ -152,4 +152,11 @@ public sealed record PendingFence(NodeIncarnation Victim, FenceReason Reason, No
 /// <param name="Pending">Victims not yet fenced.</param>
 /// <param name="History">The history this node keeps, oldest first.</param>
 /// <param name="Fenced">The highest fenced incarnation of each node.</param>
-public sealed record FencingStatus(IReadOnlyList<PendingFence> Pending, IReadOnlyList<FenceRecord> History, IReadOnlyDictionary<NodeId, long> Fenced);
+/// <param name="Clean">The clean leavers this node remembers.</param>
+public sealed record FencingStatus(IReadOnlyList<PendingFence> Pending, IReadOnlyList<FenceRecord> History, IReadOnlyDictionary<NodeId, long> Fenced, IReadOnlySet<NodeIncarnation> Clean)
+{
+    /// <summary>Whether the gate of <paramref name="incarnation"/> is open: it left cleanly, or it or a later
+    /// incarnation of its node was fenced.</summary>
+    public bool IsOpen(NodeIncarnation incarnation) =>
+        (Fenced.TryGetValue(incarnation.Node, out var fenced) && fenced >= incarnation.Incarnation) || Clean.Contains(incarnation);
+}

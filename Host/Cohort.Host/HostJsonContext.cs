@@ -19,4 +19,8 @@ namespace Cohort.Host;
 [JsonSerializable(typeof(ConfigApplyArguments))]
 [JsonSerializable(typeof(ConfigShowArguments))]
 [JsonSerializable(typeof(ConfigApplyReport))]
+[JsonSerializable(typeof(FenceArguments))]
+[JsonSerializable(typeof(FenceReport))]
+[JsonSerializable(typeof(FenceHistoryEntry[]))]
+[JsonSerializable(typeof(FenceDevicesReport))]
 internal sealed partial class HostJsonContext : JsonSerializerContext;

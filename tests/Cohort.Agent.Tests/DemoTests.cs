@@ -9,7 +9,7 @@ namespace Cohort.Agent.Tests;
 public sealed partial class DemoTests : AgentTestBase
 {
     [Test]
-    public async Task The_demo_runs_three_real_agents_that_agree_on_a_quorate_view_until_interrupted()
+    public async Task The_demo_runs_three_real_agents_that_agree_on_a_quorate_view_fence_a_node_cut_off_and_stop_when_interrupted()
     {
         var demo = Start("demo");
         await Poll.UntilAsync("the demo to say it runs", () => demo.Stdout.Contains("Ctrl-C stops the demo", StringComparison.Ordinal), TimeSpan.FromSeconds(90));
@@ -39,15 +39,15 @@ public sealed partial class DemoTests : AgentTestBase
 
         Assert.That(demo.Stdout, Does.Contain("quorum   quorate on every node"));
 
-        // The hint it prints works: cut node3 off, watch the others re-form without it, heal.
+        // The hint it prints works: cut node3 off, and the others re-form without it and fence it through
+        // the process-group device: its agent dies and the history says so.
         var (code, _, stderr) = await CohortProcess.RunAsync("debug", "partition", "--peer", "node1,node2", "--socket", agents[2].Socket);
         Assert.That(code, Is.Zero, stderr);
-        await Poll.UntilAsync("node1 in a view without node3", async () =>
-            (await JsonOf("status", "--json", "--socket", agents[0].Socket)).GetProperty("view").GetProperty("members").GetArrayLength() == 2 ? "" : null);
-        (code, _, stderr) = await CohortProcess.RunAsync("debug", "heal", "--socket", agents[2].Socket);
-        Assert.That(code, Is.Zero, stderr);
-        await Poll.UntilAsync("node3 back in node1's view", async () =>
-            (await JsonOf("status", "--json", "--socket", agents[0].Socket)).GetProperty("view").GetProperty("members").GetArrayLength() == 3 ? "" : null);
+        await Poll.UntilAsync("node1 to have fenced node3", async () =>
+            (await JsonOf("fence", "history", "--json", "--socket", agents[0].Socket)).EnumerateArray()
+                .Any(e => e.GetProperty("victim").GetString() == "node3" && e.GetProperty("fenced").GetBoolean()) ? "" : null);
+        await Poll.UntilAsync("the demo to report node3's death", () => demo.Stdout.Contains("node3 exited (code 137)", StringComparison.Ordinal));
+        Assert.That((await JsonOf("status", "--json", "--socket", agents[0].Socket)).GetProperty("view").GetProperty("members").GetArrayLength(), Is.EqualTo(2));
 
         demo.Signal(Signals.Interrupt);
 

@@ -21,6 +21,7 @@ internal static class CohortCommand
             DebugCommand.Create(),
             WitnessCommand.Create(),
             ConfigCommand.Create(),
+            FenceCommand.Create(),
         };
         var parse = root.Parse(args);
         // The agent and the demo handle SIGTERM and SIGINT themselves (graceful stop, then exit 0).

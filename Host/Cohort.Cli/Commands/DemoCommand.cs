@@ -55,8 +55,9 @@ internal static class DemoCommand
             Console.Write(Render(statuses, nodes, agents));
             Console.WriteLine();
             Console.WriteLine($"The demo cluster runs. Try: ./cohort status --socket {nodes[0].Socket}");
-            Console.WriteLine($"Kill one (kill -9 {agents[^1].Process.Id}) and watch the others form a new view, or cut one off:");
-            Console.WriteLine($"  ./cohort debug partition --peer node1,node2 --socket {nodes[2].Socket}   (then: ./cohort debug heal --socket ...)");
+            Console.WriteLine($"Kill one (kill -9 {agents[^1].Process.Id}) and watch the others form a new view and fence it, or cut one off");
+            Console.WriteLine($"  ./cohort debug partition --peer node1,node2 --socket {nodes[2].Socket}");
+            Console.WriteLine($"and watch the others fence it (its process group is killed): ./cohort fence history --socket {nodes[0].Socket}");
             Console.WriteLine($"Change the cluster document on every node: ./cohort config show --socket {nodes[0].Socket} > c.json, edit it, then");
             Console.WriteLine($"  ./cohort config apply c.json --socket {nodes[1].Socket}   (and: ./cohort config history --socket {nodes[2].Socket})");
             Console.WriteLine($"Logs: {directory}/node*.log. Ctrl-C stops the demo.");
@@ -115,8 +116,8 @@ internal static class DemoCommand
     }
 
     /// <summary>
-    /// Stops the agents one at a time, the last first: each leaves cleanly and is excluded by the ones
-    /// still running, and the last is alone and leaves at once. (Stopped all at once, every node would
+    /// Stops the agents still running one at a time, the last first: each leaves cleanly and is excluded by
+    /// the ones still running, and the last is alone and leaves at once. (Stopped all at once, every node would
     /// drain and none would be left to install the view that excludes the others.)
     /// </summary>
     private static async Task<bool> StopAllAsync(List<ChildAgent> agents)
@@ -124,7 +125,8 @@ internal static class DemoCommand
         var clean = true;
         for (var i = agents.Count - 1; i >= 0; i--)
         {
-            clean &= await agents[i].StopAsync(StopDeadline);
+            // One that is gone already (killed, fenced) has nothing left to stop.
+            clean &= agents[i].Process.HasExited || await agents[i].StopAsync(StopDeadline);
         }
 
         return clean;
@@ -138,6 +140,8 @@ internal static class DemoCommand
         var ports = FreePorts(Nodes);
         var addresses = ports.Select(p => "127.0.0.1:" + p.ToString(CultureInfo.InvariantCulture)).ToList();
         var nodeList = string.Join(",\n    ", Enumerable.Range(1, Nodes).Select(i => $$"""{ "Id": {{i}}, "Name": "node{{i}}", "Votes": 1 }"""));
+        // Each node is fenced by killing its agent's process group, found through its state directory.
+        var hostMap = string.Join(", ", Enumerable.Range(1, Nodes).Select(i => $"\"node{i}\": {JsonSerializer.Serialize(Path.Combine(directory, $"node{i}"))}"));
         await File.WriteAllTextAsync(Path.Combine(directory, "cluster.json"), $$"""
             {
               "Name": "demo",
@@ -145,7 +149,11 @@ internal static class DemoCommand
               "Nodes": [
                 {{nodeList}}
               ],
-              "Quorum": { "Policy": "votequorum" }
+              "Quorum": { "Policy": "votequorum" },
+              "Fencing": {
+                "Devices": { "kill": { "Agent": "process-group", "HostMap": { {{hostMap}} } } },
+                "Levels": { "*": [ [ "kill" ] ] }
+              }
             }
             """, cancellationToken);
         KeygenCommand.Write(Path.Combine(directory, "cluster.key"));

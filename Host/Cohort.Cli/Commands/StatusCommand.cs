@@ -58,6 +58,13 @@ internal static class StatusCommand
             rows.AddRange(config.Diverged.Select(d => ("DIVERGED", d)));
         }
 
+        if (status.Fencing is { } fencing)
+        {
+            rows.AddRange(fencing.Pending.Select(p => ("FENCING", $"{p.Victim} ({p.VictimId}#{p.VictimIncarnation}): {p.State}"
+                + (p.Fencer is { } fencer ? $", fencer {fencer}" : ", no fencer") + (p.Attempt > 0 ? $", pass {p.Attempt}" : "") + (p.Device is { } device ? $", level {p.Level} device {device}" : ""))));
+            rows.AddRange(fencing.Last.Select(l => ("fenced", $"{l.Victim} ({l.VictimId}#{l.VictimIncarnation}): last {l.Result} through {l.Device} by {l.Requester}" + (l.Fenced ? " (fenced)" : ""))));
+        }
+
         var verdict = status.Quorate ? "quorate" : "NOT quorate";
         rows.Add(("quorum", $"{verdict}: {status.Quorum.Reason}" + (status.Quorum.Policy is null ? "" : $" [policy {status.Quorum.Policy}]")));
         rows.Add(("state", status.StateDirectory));

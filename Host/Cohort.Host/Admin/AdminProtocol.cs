@@ -15,7 +15,7 @@ public sealed record AdminReply(bool Ok, JsonElement? Result = null, string? Err
 
 /// <summary><c>cohort status --json</c>. <c>ConfigHash</c> is the SHA-256 of the cluster document this
 /// agent judges views under (the version committed when it started; <c>Config</c> shows what CCS holds now); <c>Phase</c> is joining, member, leaving, drained or left; <c>Transport</c> is
-/// null for a one-node cluster.</summary>
+/// null for a one-node cluster; <c>Fencing</c> lists the victims not yet fenced and the last result per node.</summary>
 public sealed record StatusReport(
     string Node,
     int NodeId,
@@ -30,7 +30,8 @@ public sealed record StatusReport(
     string StateDirectory,
     IReadOnlyList<PluginReport> Plugins,
     TransportReport? Transport = null,
-    ConfigReport? Config = null);
+    ConfigReport? Config = null,
+    FencingReport? Fencing = null);
 
 /// <summary>The cluster configuration (CCS) in status.</summary>
 /// <param name="Version">The highest committed version whose document is fsynced on this node.</param>
@@ -162,3 +163,88 @@ public sealed record PluginReport(
 
 /// <summary>An assembly loaded privately into a plugin's load context.</summary>
 public sealed record AssemblyReport(string Name, string Version);
+
+/// <summary>The arguments of <c>fence</c> and <c>fence-ack</c>.</summary>
+/// <param name="Node">The node, by name or id.</param>
+/// <param name="Action"><c>off</c> or <c>reboot</c>; null for <c>Cluster:Fencing:Action</c>.</param>
+public sealed record FenceArguments(string Node, string? Action = null);
+
+/// <summary>The answer to <c>fence</c>: the incarnation that is now a victim.</summary>
+/// <param name="Victim">The node's name.</param>
+/// <param name="VictimId">Its id.</param>
+/// <param name="VictimIncarnation">The incarnation to be fenced.</param>
+public sealed record FenceReport(string Victim, int VictimId, long VictimIncarnation);
+
+/// <summary>One device operation of the fencing history (<c>cohort fence history --json</c>).</summary>
+/// <param name="Victim">The victim node's name.</param>
+/// <param name="VictimId">Its id.</param>
+/// <param name="VictimIncarnation">The incarnation fenced.</param>
+/// <param name="Level">The level, from 1 (0: no level could be tried).</param>
+/// <param name="Device">The device.</param>
+/// <param name="Action"><c>off</c> or <c>reboot</c>.</param>
+/// <param name="Result"><c>success</c>, <c>failed</c>, <c>timeout</c> or <c>unknown</c>.</param>
+/// <param name="Requester">The fencer node's name.</param>
+/// <param name="RequesterId">Its id.</param>
+/// <param name="RequesterIncarnation">Its incarnation.</param>
+/// <param name="Time">When the operation ended, on the fencer's clock.</param>
+/// <param name="Fenced">Whether this operation completed a level, so the victim was fenced.</param>
+/// <param name="Attempt">The pass over the victim's levels, from 1.</param>
+/// <param name="Reason"><c>departed</c> or <c>operator</c>.</param>
+/// <param name="Detail">What the device said.</param>
+public sealed record FenceHistoryEntry(
+    string Victim,
+    int VictimId,
+    long VictimIncarnation,
+    int Level,
+    string Device,
+    string Action,
+    string Result,
+    string Requester,
+    int RequesterId,
+    long RequesterIncarnation,
+    DateTimeOffset Time,
+    bool Fenced,
+    int Attempt,
+    string Reason,
+    string Detail);
+
+/// <summary>A victim not yet fenced, in status.</summary>
+/// <param name="Victim">The node's name.</param>
+/// <param name="VictimId">Its id.</param>
+/// <param name="VictimIncarnation">The incarnation.</param>
+/// <param name="Reason"><c>departed</c> or <c>operator</c>.</param>
+/// <param name="Fencer">The node that fences it, as this node sees it, or null.</param>
+/// <param name="State"><c>waiting</c>, <c>running</c>, <c>retrying</c> or <c>elsewhere</c>.</param>
+/// <param name="Attempt">The current pass, from 1 (0 before the first).</param>
+/// <param name="Level">The level being tried (0: none).</param>
+/// <param name="Device">The device being run, or null.</param>
+public sealed record PendingFenceReport(string Victim, int VictimId, long VictimIncarnation, string Reason, string? Fencer, string State, int Attempt, int Level, string? Device);
+
+/// <summary>Fencing in status: the victims not yet fenced and the latest history record of each node.</summary>
+/// <param name="Pending">Victims not yet fenced.</param>
+/// <param name="Last">The latest operation on each node that was ever a victim.</param>
+public sealed record FencingReport(IReadOnlyList<PendingFenceReport> Pending, IReadOnlyList<FenceHistoryEntry> Last);
+
+/// <summary><c>cohort fence devices --json</c>: the topology and each device.</summary>
+/// <param name="Action">What fencing does (<c>Cluster:Fencing:Action</c>).</param>
+/// <param name="MonitorIntervalSeconds">How often devices are monitored (0: never).</param>
+/// <param name="Levels">Each node's levels.</param>
+/// <param name="Devices">Each device and its last monitor result on this node.</param>
+public sealed record FenceDevicesReport(string Action, double MonitorIntervalSeconds, IReadOnlyList<FenceLevelsReport> Levels, IReadOnlyList<FenceDeviceReport> Devices);
+
+/// <summary>A node's levels in <c>cohort fence devices</c>.</summary>
+/// <param name="Node">The node's name.</param>
+/// <param name="NodeId">Its id.</param>
+/// <param name="Levels">Its levels in order, each the devices that must all succeed.</param>
+public sealed record FenceLevelsReport(string Node, int NodeId, IReadOnlyList<IReadOnlyList<string>> Levels);
+
+/// <summary>A device in <c>cohort fence devices</c>.</summary>
+/// <param name="Name">Its name.</param>
+/// <param name="Agent">Its fence-agent plugin.</param>
+/// <param name="TimeoutSeconds">Its operation timeout.</param>
+/// <param name="Retries">How often a failed operation is repeated.</param>
+/// <param name="HostMap">What it calls each node, where that is not the node's name.</param>
+/// <param name="Monitor">Its last monitor result (<c>success</c>, <c>failed</c>, ...), or null before the first.</param>
+/// <param name="MonitorDetail">What the monitor said.</param>
+/// <param name="MonitorTime">When.</param>
+public sealed record FenceDeviceReport(string Name, string Agent, double TimeoutSeconds, int Retries, IReadOnlyDictionary<string, string> HostMap, string? Monitor, string? MonitorDetail, DateTimeOffset? MonitorTime);

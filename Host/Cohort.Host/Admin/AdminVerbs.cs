@@ -15,10 +15,12 @@ internal sealed class AdminVerbs
     private readonly TransportService? _transport;
     private readonly ConfigService _config;
     private readonly MembershipService _membership;
+    private readonly FencingService _fencing;
 
-    public AdminVerbs(AgentState state, MembershipService membership, TransportService? transport, ConfigService config)
+    public AdminVerbs(AgentState state, MembershipService membership, TransportService? transport, ConfigService config, FencingService fencing)
     {
         _state = state;
+        _fencing = fencing;
         _membership = membership;
         _transport = transport;
         _config = config;
@@ -33,6 +35,10 @@ internal sealed class AdminVerbs
             ["config-show"] = Sync(ConfigShow),
             ["config-history"] = Sync(_ => JsonSerializer.SerializeToElement([.. ConfigHistory()], HostJsonContext.Default.ConfigHistoryEntryArray)),
             ["config-apply"] = ConfigApplyAsync,
+            ["fence"] = FenceAsync,
+            ["fence-ack"] = Sync(FenceAck),
+            ["fence-history"] = Sync(_ => JsonSerializer.SerializeToElement([.. FenceHistory()], HostJsonContext.Default.FenceHistoryEntryArray)),
+            ["fence-devices"] = Sync(_ => JsonSerializer.SerializeToElement(FenceDevices(), HostJsonContext.Default.FenceDevicesReport)),
         };
     }
 
@@ -95,6 +101,73 @@ internal sealed class AdminVerbs
         return JsonSerializer.SerializeToElement(new ConfigApplyReport(outcome, done.Version, done.Winner?.Value, done.Detail), HostJsonContext.Default.ConfigApplyReport);
     }
 
+    /// <summary>Makes a node a victim (<c>cohort fence NODE</c>); answers with the incarnation to be fenced.</summary>
+    private async Task<JsonElement> FenceAsync(AdminRequest request)
+    {
+        var arguments = FenceArgumentsOf(request);
+        Fencing.FenceAction? action = arguments.Action switch
+        {
+            null => null,
+            "off" => Fencing.FenceAction.Off,
+            "reboot" => Fencing.FenceAction.Reboot,
+            var other => throw new ArgumentException($"fence action \"{other}\": expected off or reboot"),
+        };
+        var node = ResolveNode(arguments.Node, allowSelf: true);
+        var victim = await _fencing.FenceAsync(node, action).ConfigureAwait(false);
+        return JsonSerializer.SerializeToElement(new FenceReport(NameOf(victim.Node), victim.Node.Value, victim.Incarnation), HostJsonContext.Default.FenceReport);
+    }
+
+    /// <summary>Acknowledges a node for the <c>manual</c> devices waiting for it, on every node of the view.</summary>
+    private JsonElement FenceAck(AdminRequest request)
+    {
+        var node = ResolveNode(FenceArgumentsOf(request).Node, allowSelf: true);
+        _fencing.Acknowledge(node);
+        return JsonSerializer.SerializeToElement(new FenceReport(NameOf(node), node.Value, 0), HostJsonContext.Default.FenceReport);
+    }
+
+    private static FenceArguments FenceArgumentsOf(AdminRequest request) =>
+        request.Arguments?.Deserialize(HostJsonContext.Default.FenceArguments) is { Node: not null } arguments
+            ? arguments
+            : throw new ArgumentException("name the node (its name or id)");
+
+    /// <summary>The fencing history this node keeps, oldest first.</summary>
+    private IEnumerable<FenceHistoryEntry> FenceHistory() =>
+        (_fencing.Status?.History ?? []).Select(HistoryEntryOf);
+
+    private FenceHistoryEntry HistoryEntryOf(Fencing.FenceRecord r) => new(
+        NameOf(r.Victim.Node), r.Victim.Node.Value, r.Victim.Incarnation, r.Level, r.Device, FencingService.Spell(r.Action), FencingService.Spell(r.Result),
+        NameOf(r.Requester.Node), r.Requester.Node.Value, r.Requester.Incarnation, DateTimeOffset.FromUnixTimeMilliseconds(r.UnixMilliseconds),
+        r.Fenced, r.Attempt, r.Reason.ToString().ToLowerInvariant(), r.Detail);
+
+    /// <summary>The topology and every device with its last monitor result (<c>cohort fence devices</c>).</summary>
+    private FenceDevicesReport FenceDevices()
+    {
+        var fencing = _state.Cluster?.Fencing ?? FencingConfig.None;
+        var nodes = _state.Cluster?.Nodes ?? [];
+        return new FenceDevicesReport(
+            FencingService.Spell(fencing.Action),
+            fencing.MonitorInterval.TotalSeconds,
+            [.. nodes.Select(n => new FenceLevelsReport(n.Name, n.Id.Value, fencing.Topology.LevelsOf(n.Id)))],
+            [.. fencing.Devices.Values.OrderBy(d => d.Name, StringComparer.Ordinal).Select(d =>
+            {
+                var monitor = _fencing.Monitors.TryGetValue(d.Name, out var m) ? m : null;
+                return new FenceDeviceReport(d.Name, d.Agent, d.Timeout.TotalSeconds, d.Retries, d.HostMap, monitor is null ? null : FencingService.Spell(monitor.Result), monitor?.Detail, monitor?.At);
+            })]);
+    }
+
+    private FencingReport? FencingReportOf()
+    {
+        if (_fencing.Status is not { } status)
+        {
+            return null;
+        }
+
+        return new FencingReport(
+            [.. status.Pending.Select(p => new PendingFenceReport(NameOf(p.Victim.Node), p.Victim.Node.Value, p.Victim.Incarnation, p.Reason.ToString().ToLowerInvariant(),
+                p.Fencer is { } fencer ? NameOf(fencer) : null, p.State, p.Attempt, p.Level, p.Device))],
+            [.. status.History.GroupBy(r => r.Victim.Node).OrderBy(g => g.Key).Select(g => HistoryEntryOf(g.Last()))]);
+    }
+
     /// <summary>Starts a clean leave: the node drains, is excluded from the next view as a clean
     /// leaver, and the agent exits. Answers at once with the status.</summary>
     private JsonElement Leave(MembershipService membership)
@@ -146,14 +219,18 @@ internal sealed class AdminVerbs
     private IEnumerable<NodeId> OtherNodes() =>
         _state.Cluster!.Nodes.Select(n => n.Id).Where(id => id != _state.Self.Node);
 
-    private NodeId ResolvePeer(string peer)
+    private NodeId ResolvePeer(string peer) => ResolveNode(peer, allowSelf: false);
+
+    /// <summary>A node of the committed document, by name or id.</summary>
+    private NodeId ResolveNode(string name, bool allowSelf)
     {
-        var nodes = _state.Cluster!.Nodes;
-        var entry = nodes.FirstOrDefault(n => n.Name.Equals(peer, StringComparison.OrdinalIgnoreCase))
-            ?? (int.TryParse(peer, NumberStyles.None, CultureInfo.InvariantCulture, out var id) ? nodes.FirstOrDefault(n => n.Id.Value == id) : null);
-        if (entry is null || entry.Id == _state.Self.Node)
+        var nodes = _state.Cluster?.Nodes ?? throw new InvalidOperationException("this node holds no cluster document");
+        var entry = nodes.FirstOrDefault(n => n.Name.Equals(name, StringComparison.OrdinalIgnoreCase))
+            ?? (int.TryParse(name, NumberStyles.None, CultureInfo.InvariantCulture, out var id) ? nodes.FirstOrDefault(n => n.Id.Value == id) : null);
+        if (entry is null || (!allowSelf && entry.Id == _state.Self.Node))
         {
-            throw new ArgumentException($"\"{peer}\" is not a peer of this node; the peers are {string.Join(", ", nodes.Where(n => n.Id != _state.Self.Node).Select(n => $"{n.Name} ({n.Id})"))}");
+            var known = nodes.Where(n => allowSelf || n.Id != _state.Self.Node).Select(n => $"{n.Name} ({n.Id})");
+            throw new ArgumentException($"\"{name}\" is not {(allowSelf ? "a node of the cluster" : "a peer of this node")}; {(allowSelf ? "the nodes" : "the peers")} are {string.Join(", ", known)}");
         }
 
         return entry.Id;
@@ -205,7 +282,8 @@ internal sealed class AdminVerbs
             _config.Status is { } config
                 ? new ConfigReport(config.Committed, config.CommittedSha256, config.InDoubt, config.Leader?.Value, config.Phase, _state.GenesisSha256,
                     [.. _config.Diverged.Select(d => $"node {d.Peer} holds another document under version {d.Version} (ours {d.Mine[..12]}, theirs {d.Theirs[..12]})")])
-                : null);
+                : null,
+            FencingReportOf());
     }
 
     private ViewReport? ViewReportOf(AgentState.Snapshot snapshot) =>

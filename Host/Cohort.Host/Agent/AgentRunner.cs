@@ -83,6 +83,11 @@ public static partial class AgentRunner
         }
 
         catalog.Validate(configuration, selected);
+        if (configuration.Cluster is { } fenced && ClusterDocumentCheck.FencingProblems(configuration, fenced, catalog, selected) is { Count: > 0 } fencingProblems)
+        {
+            throw new CohortStartupException(fencingProblems);
+        }
+
         var clusterKey = peers?.Key ?? DeviceKey(configuration);
 
         using var directory = StateDirectory.Open(node.StateDirectory);
@@ -125,7 +130,7 @@ public static partial class AgentRunner
         builder.Services.AddSingleton(state);
         builder.Services.AddSingleton(directory);
         builder.Services.AddSingleton(admin);
-        builder.Services.AddSingleton(sp => new AdminVerbs(state, sp.GetRequiredService<MembershipService>(), sp.GetService<TransportService>(), sp.GetRequiredService<ConfigService>()));
+        builder.Services.AddSingleton(sp => new AdminVerbs(state, sp.GetRequiredService<MembershipService>(), sp.GetService<TransportService>(), sp.GetRequiredService<ConfigService>(), sp.GetRequiredService<FencingService>()));
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(node.DrainTimeout + 10));
         if (transportPlugin is not null)
         {
@@ -155,8 +160,18 @@ public static partial class AgentRunner
             directory,
             sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<ILogger<ConfigService>>()));
+        builder.Services.AddSingleton(sp => new FencingService(
+            state,
+            sp.GetRequiredService<MembershipService>(),
+            sp.GetRequiredService<ConfigService>(),
+            sp.GetService<TransportService>(),
+            directory,
+            sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<ILogger<FencingService>>()));
+        builder.Services.AddSingleton<Fencing.IFencingGate>(sp => sp.GetRequiredService<FencingService>());
         builder.Services.AddHostedService<AdminServer>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<ConfigService>()); // before membership: it routes its frames first
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<FencingService>()); // likewise
         builder.Services.AddHostedService(sp => sp.GetRequiredService<MembershipService>());
 
         using var host = builder.Build();

@@ -57,6 +57,10 @@ internal sealed partial class ConfigService : IHostedService, IAsyncDisposable
     /// <summary>Where CCS keeps its records below a state directory.</summary>
     public static string RecordDirectory(string stateDirectory) => Path.Combine(stateDirectory, "ccs");
 
+    /// <summary>Raised on the CCS core's task with every newly committed document this node can read
+    /// (after <see cref="AgentState.Cluster"/> and the <c>Cluster:*</c> keys show it).</summary>
+    public event Action<ClusterDocument>? Committed;
+
     /// <summary>The core's state, as of its last step; null before it started.</summary>
     public ConfigCoreStatus? Status => _status;
 
@@ -96,7 +100,7 @@ internal sealed partial class ConfigService : IHostedService, IAsyncDisposable
         _core = core;
         _runtime = new CoreRuntime("ccs", core, _records, _time, Send, OnEvent, () => _status = core.Status, _logger);
         _transport?.Route(ConfigFrames.Tag, _runtime.Post);
-        _membership.ViewInstalled += view => _runtime.Post(new LocalRequest(new ConfigViewInstalled(view)));
+        _membership.ViewInstalled += installed => _runtime.Post(new LocalRequest(new ConfigViewInstalled(installed.View)));
         _membership.ConfigurationAhead += ahead => _runtime.Post(new LocalRequest(new ConfigCatchUp(ahead.Peer, ahead.Version)));
         _runtime.Start(_state.Self);
         return Task.CompletedTask;
@@ -215,6 +219,7 @@ internal sealed partial class ConfigService : IHostedService, IAsyncDisposable
             var (cluster, _) = ClusterDocument.Read(description, document);
             _state.Cluster = cluster;
             _transport?.UpdatePeers(cluster.PeersOf(_state.Self.Node));
+            Committed?.Invoke(cluster);
         }
         catch (CohortStartupException ex)
         {

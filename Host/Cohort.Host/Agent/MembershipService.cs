@@ -58,7 +58,11 @@ internal sealed partial class MembershipService : IHostedService, IAsyncDisposab
 
     /// <summary>Raised on the membership core's task for every view this node installs; the services
     /// (CCS, ...) queue it for their cores.</summary>
-    public event Action<View>? ViewInstalled;
+    public event Action<ViewInstalled>? ViewInstalled;
+
+    /// <summary>Raised on the membership core's task whenever this node becomes or stops being quorate in
+    /// its installed view (after the <see cref="ViewInstalled"/> of that view).</summary>
+    public event Action<QuorumChanged>? QuorumChanged;
 
     /// <summary>Raised on the membership core's task when a peer holds a newer cluster document version:
     /// CCS fetches it.</summary>
@@ -269,13 +273,14 @@ internal sealed partial class MembershipService : IHostedService, IAsyncDisposab
         {
             case ViewInstalled installed:
                 LogViewInstalled(_logger, installed);
-                ViewInstalled?.Invoke(installed.View);
+                ViewInstalled?.Invoke(installed);
                 break;
             case QuorumChanged changed:
                 // The stamp is CLOCK_MONOTONIC, shared by every process on the machine: tests and
                 // benchmarks order events of different agents by it.
                 LogQuorum(_logger, changed.Quorate, changed.View, changed.Reason, _time.GetTimestamp() / (double)_time.TimestampFrequency);
                 OnQuorumChanged(changed);
+                QuorumChanged?.Invoke(changed);
                 break;
             case Draining:
                 LogDraining(_logger);

@@ -21,7 +21,8 @@ internal sealed class ClusterDocument
     /// <summary>The default of <c>Cluster:Quorum:Policy</c>.</summary>
     public const string DefaultQuorumPolicy = "votequorum";
 
-    /// <summary>The core keys of the document below <c>Cluster</c>; plugins own further sections.</summary>
+    /// <summary>The core keys of the document below <c>Cluster</c>; plugins own further sections, and
+    /// <c>Cluster:Fencing</c> is judged as a whole by <see cref="FencingConfig"/>.</summary>
     internal static readonly IReadOnlySet<string> CoreKeys = new HashSet<string>(StringComparer.OrdinalIgnoreCase)
     {
         "Name", "Description", "Nodes", "Quorum:Policy", "Quorum:NoQuorumPolicy", "Quorum:Device", "Quorum:DeviceVotes",
@@ -86,6 +87,9 @@ internal sealed class ClusterDocument
 
     /// <summary>SHA-256 of the file's bytes, lower-case hex.</summary>
     public string Sha256 { get; }
+
+    /// <summary>The fencing devices and levels (<c>Cluster:Fencing</c>).</summary>
+    public FencingConfig Fencing { get; private init; } = FencingConfig.None;
 
     /// <summary>The membership timings (<c>Cluster:Membership</c>).</summary>
     public MembershipOptions Membership { get; private init; } = new();
@@ -190,6 +194,8 @@ internal sealed class ClusterDocument
             Problem(key, expected, actual);
         }
 
+        var fencing = FencingConfig.Parse(cluster.GetSection("Fencing"), nodes, Problem);
+
         if (problems.Count > 0)
         {
             throw new CohortStartupException(problems);
@@ -203,6 +209,7 @@ internal sealed class ClusterDocument
             NoQuorumPolicy = noQuorum,
             QuorumDevice = device,
             DeviceVotes = deviceVotes,
+            Fencing = fencing,
         };
     }
 

@@ -1,4 +1,5 @@
 using Cohort.ClusterConfiguration;
+using Cohort.Fencing;
 using Cohort.Host.Plugins;
 using Cohort.Plugins;
 
@@ -71,12 +72,50 @@ internal static class ClusterDocumentCheck
             problems.AddRange(ex.Problems);
         }
 
+        problems.AddRange(FencingProblems(configuration, cluster, catalog, selected));
         if (problems.Count > 0)
         {
             throw new CohortStartupException(problems);
         }
 
         return cluster;
+    }
+
+    /// <summary>
+    /// Judges every fence device by its agent: the agent plugin must exist, and its
+    /// <see cref="IFenceAgent.Validate"/> must accept the device's options. The agents found are added to
+    /// <paramref name="selected"/>.
+    /// </summary>
+    public static List<string> FencingProblems(CohortConfiguration configuration, ClusterDocument cluster, PluginCatalog catalog, ISet<LoadedPlugin> selected)
+    {
+        var problems = new List<string>();
+        IReadOnlyList<Membership.ClusterNode> nodes = [.. cluster.Nodes.Select(n => n.ToClusterNode())];
+        foreach (var device in cluster.Fencing.Devices.Values)
+        {
+            if (catalog.Find(PluginSlot.FenceAgent, device.Agent) is not { } plugin)
+            {
+                problems.Add(ConfigErrors.Format(configuration.DescribeSource(device.Path + ":Agent"), device.Path + ":Agent", catalog.Expected(PluginSlot.FenceAgent), device.Agent));
+                continue;
+            }
+
+            try
+            {
+                selected.Add(plugin);
+                var agent = catalog.Instance<IFenceAgent>(plugin, configuration.Root);
+                var found = agent.Validate(configuration.Root.GetSection(device.Path), nodes).ToList();
+                problems.AddRange(found.Select(p => ConfigErrors.Format(configuration.DescribeSource(p.Key), p.Key, p.Expected, p.Actual)));
+            }
+            catch (CohortStartupException ex)
+            {
+                problems.AddRange(ex.Problems);
+            }
+            catch (Exception ex)
+            {
+                problems.Add($"fence agent {device.Agent}: its validator for {device.Path} threw {ex.GetType().Name}: {ex.Message}");
+            }
+        }
+
+        return problems;
     }
 
     /// <summary>The inspector CCS runs on every node: <see cref="Validate"/> as a pure function, remembered

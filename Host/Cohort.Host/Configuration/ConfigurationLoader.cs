@@ -141,7 +141,7 @@ internal static class ConfigurationLoader
 
             var known = key.StartsWith("Cluster:Nodes:", StringComparison.OrdinalIgnoreCase)
                 ? "a node entry has " + string.Join(", ", ClusterDocument.NodeKeys.Order(StringComparer.Ordinal))
-                : "the document knows " + string.Join(", ", ClusterDocument.CoreKeys.Select(k => "Cluster:" + k).Concat(owned).Select(ConfigErrors.Name).Order(StringComparer.Ordinal));
+                : "the document knows " + string.Join(", ", ClusterDocument.CoreKeys.Select(k => "Cluster:" + k).Append("Cluster:Fencing").Concat(owned).Select(ConfigErrors.Name).Order(StringComparer.Ordinal));
             problems.Add(ConfigErrors.Unknown(source.Description, key, known));
         }
 
@@ -151,6 +151,11 @@ internal static class ConfigurationLoader
     private static bool IsCoreClusterKey(string key)
     {
         var parts = key.Split(':');
+        if (parts.Length >= 2 && parts[1].Equals("Fencing", StringComparison.OrdinalIgnoreCase))
+        {
+            return true; // FencingConfig judges the section, its agents their devices' options
+        }
+
         if (parts.Length >= 2 && parts[1].Equals("Nodes", StringComparison.OrdinalIgnoreCase))
         {
             return parts.Length == 4 && ClusterDocument.NodeKeys.Contains(parts[3]);

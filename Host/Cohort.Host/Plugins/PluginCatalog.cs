@@ -173,15 +173,18 @@ internal sealed class PluginCatalog
     /// <param name="nameSource">Where the name was configured, for the error message.</param>
     public LoadedPlugin Select(PluginSlot slot, string name, string nameSource)
     {
-        var match = _plugins.FirstOrDefault(p => p.Manifest.Slot == slot && p.Manifest.Name.Equals(name, StringComparison.OrdinalIgnoreCase));
-        if (match is not null)
-        {
-            return match;
-        }
+        return Find(slot, name) ?? throw new CohortStartupException(ConfigErrors.Format(nameSource, PluginSlots.ConfigKey(slot), Expected(slot), name));
+    }
 
+    /// <summary>The plugin of <paramref name="slot"/> named <paramref name="name"/>, or null.</summary>
+    public LoadedPlugin? Find(PluginSlot slot, string name) =>
+        _plugins.FirstOrDefault(p => p.Manifest.Slot == slot && p.Manifest.Name.Equals(name, StringComparison.OrdinalIgnoreCase));
+
+    /// <summary>What a key choosing a plugin of <paramref name="slot"/> must hold, with the names found.</summary>
+    public string Expected(PluginSlot slot)
+    {
         var found = _plugins.Where(p => p.Manifest.Slot == slot).Select(p => p.Manifest.Name).ToList();
-        throw new CohortStartupException(ConfigErrors.Format(nameSource, PluginSlots.ConfigKey(slot),
-            $"the name of a {PluginSlots.Name(slot)} plugin in {Directory} (found: {(found.Count == 0 ? "none" : string.Join(", ", found))})", name));
+        return $"the name of a {PluginSlots.Name(slot)} plugin in {Directory} (found: {(found.Count == 0 ? "none" : string.Join(", ", found))})";
     }
 
     /// <summary>Resolves the slot's contract from a selected plugin's scope.</summary>
@@ -224,6 +227,18 @@ internal sealed class PluginCatalog
             throw new CohortStartupException($"plugin {plugin.DisplayName} ({plugin.AssemblyPath}): refused: cannot create its {typeof(T).Name}: {ex.GetBaseException().Message}");
         }
     }
+
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<LoadedPlugin, object> _early = new();
+
+    /// <summary>The slot's contract of a plugin: from its scope once registered, else created early from its own
+    /// registrations (once per plugin), for judging documents before the host exists or offline.</summary>
+    public T Instance<T>(LoadedPlugin plugin, IConfiguration configuration)
+        where T : notnull =>
+        plugin.Scope is not null ? Resolve<T>(plugin) : (T)_early.GetOrAdd(plugin, p => CreateEarly<T>(p, configuration, services =>
+        {
+            services.AddLogging(); // no providers: an early instance only judges configuration
+            services.AddSingleton(TimeProvider.System);
+        }));
 
     /// <summary>Every registration of <typeparamref name="T"/> in any plugin's scope (hooks, listeners).</summary>
     public IReadOnlyList<T> ResolveAll<T>()

@@ -46,6 +46,10 @@ public class ClusterSchemaTests
     [TestCase("""{ "Nodes": [] }""", "no nodes")]
     [TestCase("""{ "Nodes": [ { "Id": 1, "Name": "a" } ], "Quorum": { "NoQuorumPolicy": "panic" } }""", "an unknown no-quorum policy")]
     [TestCase("""{ "Nodes": [ { "Id": 1, "Name": "a" } ], "Membership": { "HeartbeatIntervall": 50 } }""", "a misspelt membership key")]
+    [TestCase("""{ "Nodes": [ { "Id": 1, "Name": "a" } ], "Fencing": { "Action": "cycle" } }""", "an unknown fence action")]
+    [TestCase("""{ "Nodes": [ { "Id": 1, "Name": "a" } ], "Fencing": { "Devices": { "d": { "Timeout": 5 } } } }""", "a device without an agent")]
+    [TestCase("""{ "Nodes": [ { "Id": 1, "Name": "a" } ], "Fencing": { "Levles": { "a": [ [ "d" ] ] } } }""", "a misspelt fencing key")]
+    [TestCase("""{ "Nodes": [ { "Id": 1, "Name": "a" } ], "Fencing": { "Levels": { "a": [] } } }""", "a node with no levels")]
     public void What_the_schema_refuses_the_validator_refuses(string document, string what)
     {
         Assert.That(Schema.Value.Validate(document), Is.Not.Empty, $"the schema refuses {what}");
