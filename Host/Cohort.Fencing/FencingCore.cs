@@ -53,11 +53,14 @@ public sealed class FencingCore : IProtocolCore
     private readonly SortedDictionary<NodeIncarnation, FenceReason> _candidates = [];
     private readonly SortedDictionary<NodeId, long> _fenced = [];
     private readonly SortedSet<NodeIncarnation> _clean = [];
+    private readonly Queue<NodeIncarnation> _cleanOrder = new();
+    private readonly SortedDictionary<long, Operation> _operations = [];
+    private readonly List<(NodeIncarnation From, WireFrame Frame)> _early = [];
+    private readonly List<CoreOutput> _step = [];
     private readonly List<FenceRecord> _history = [];
     private readonly HashSet<(NodeIncarnation, long)> _known = [];
     private readonly SortedDictionary<NodeId, long> _lastSeen = [];
     private FencingTopology _topology;
-    private ICollection<CoreOutput> _out = null!;
     private TimeSpan _now;
     private NodeIncarnation _self;
     private View? _view;
@@ -91,7 +94,8 @@ public sealed class FencingCore : IProtocolCore
     public void Handle(CoreInput input, TimeSpan now, ICollection<CoreOutput> outputs)
     {
         ArgumentNullException.ThrowIfNull(input);
-        _out = outputs;
+        ArgumentNullException.ThrowIfNull(outputs);
+        _step.Clear();
         _now = now;
         var before = Persisted();
         switch (input)
@@ -132,15 +136,14 @@ public sealed class FencingCore : IProtocolCore
         var after = Persisted();
         if (!after.AsSpan().SequenceEqual(before))
         {
-            // Persisted before the outputs that follow it are carried out: inserted ahead of this step's
-            // frames and events, so nothing a peer or a service learns is lost at a crash here.
-            var ordered = _out.ToList();
-            _out.Clear();
-            _out.Add(new PersistRecord(RecordName, after));
-            foreach (var output in ordered)
-            {
-                _out.Add(output);
-            }
+            // Persisted before anything of this step is carried out, so nothing a peer or a service
+            // learns from this step is lost at a crash.
+            outputs.Add(new PersistRecord(RecordName, after));
+        }
+
+        foreach (var output in _step)
+        {
+            outputs.Add(output);
         }
     }
 
@@ -157,12 +160,16 @@ public sealed class FencingCore : IProtocolCore
 
             foreach (var c in state.Clean)
             {
-                _clean.Add(new NodeIncarnation(new NodeId(c.Node), c.Incarnation));
+                var clean = new NodeIncarnation(new NodeId(c.Node), c.Incarnation);
+                if (_clean.Add(clean))
+                {
+                    _cleanOrder.Enqueue(clean);
+                }
             }
 
             foreach (var v in state.Victims)
             {
-                _victims[Of(v)] = new Victim((FenceReason)v.Reason, v.Action == 0 ? null : (FenceAction)v.Action);
+                _victims[Of(v)] = new Victim((FenceReason)v.Reason, FencingActionOf(v.Action));
             }
 
             foreach (var v in state.Candidates)
@@ -185,6 +192,7 @@ public sealed class FencingCore : IProtocolCore
     private void OnView(FencingViewInstalled installed)
     {
         _view = installed.View;
+        _quorate = false; // membership reports quorum in this view afresh (FencingQuorum)
         foreach (var member in installed.View.Members)
         {
             _lastSeen[member.Node] = _lastSeen.TryGetValue(member.Node, out var seen) && seen > member.Incarnation ? seen : member.Incarnation;
@@ -217,30 +225,54 @@ public sealed class FencingCore : IProtocolCore
         {
             if (member != _self)
             {
-                _out.Add(new SendFrame(member.Node, TransportLane.Data, sync, member.Incarnation));
+                _step.Add(new SendFrame(member.Node, TransportLane.Data, sync, member.Incarnation));
             }
         }
 
         foreach (var (incarnation, victim) in _victims)
         {
-            if (victim.Operation is { } operation && FencerOf(incarnation) != _self.Node)
+            if (victim.Operation is not null && FencerOf(incarnation) != _self.Node)
             {
-                Publish(new CancelFenceDevice(operation)); // someone else fences it in this view
-                victim.Cancelled = true;
+                CutShort(victim); // someone else fences it in this view
             }
         }
+
+        // Frames that came before this node installed the view their sender was in.
+        var early = _early.Where(e => installed.View.Members.Contains(e.From)).ToList();
+        _early.RemoveAll(e => installed.View.Members.Contains(e.From) || !installed.View.Contains(e.From.Node));
+        foreach (var (from, frame) in early)
+        {
+            Apply(frame);
+        }
+    }
+
+    /// <summary>Cuts the victim's running operation short; its pass starts afresh next time.</summary>
+    private void CutShort(Victim victim)
+    {
+        if (victim.Operation is { } operation && _operations.TryGetValue(operation, out var running) && !running.Cancelled)
+        {
+            running.Cancelled = true;
+            Publish(new CancelFenceDevice(operation));
+        }
+
+        victim.Operation = null;
+        victim.Level = 0;
+        victim.DeviceIndex = 0;
     }
 
     private void OnQuorum(FencingQuorum quorum)
     {
-        // Membership's verdict is always about its installed view, which this core was told of first.
+        if (_view is null || quorum.View != _view.Id)
+        {
+            return; // a verdict on another view than the one this core holds
+        }
+
         _quorate = quorum.Quorate;
         if (!_quorate)
         {
-            foreach (var victim in _victims.Values.Where(v => v.Operation is not null && !v.Cancelled))
+            foreach (var victim in _victims.Values.Where(v => v.Operation is not null))
             {
-                Publish(new CancelFenceDevice(victim.Operation!.Value)); // a node without quorum fences nobody
-                victim.Cancelled = true;
+                CutShort(victim); // a node without quorum fences nobody
             }
         }
     }
@@ -263,11 +295,15 @@ public sealed class FencingCore : IProtocolCore
 
     private void AddClean(NodeIncarnation incarnation)
     {
-        _clean.Add(incarnation);
+        if (_clean.Add(incarnation))
+        {
+            _cleanOrder.Enqueue(incarnation);
+        }
+
         _candidates.Remove(incarnation);
         while (_clean.Count > HistoryLength)
         {
-            _clean.Remove(_clean.Min);
+            _clean.Remove(_cleanOrder.Dequeue()); // the oldest clean leaver is forgotten first
         }
 
         Publish(new FenceGateOpenedEvent(incarnation, LeftCleanly: true, null));
@@ -285,11 +321,7 @@ public sealed class FencingCore : IProtocolCore
         _fenced[incarnation.Node] = incarnation.Incarnation;
         foreach (var gone in _victims.Keys.Where(v => v.Node == incarnation.Node && v.Incarnation <= incarnation.Incarnation).ToList())
         {
-            if (_victims[gone] is { Operation: { } operation, Cancelled: false })
-            {
-                Publish(new CancelFenceDevice(operation));
-            }
-
+            CutShort(_victims[gone]);
             _victims.Remove(gone);
         }
 
@@ -311,7 +343,9 @@ public sealed class FencingCore : IProtocolCore
 
         foreach (var member in _view.Members)
         {
-            if (member != victim && !_victims.ContainsKey(member))
+            // Not the victim's node in any incarnation (a restarted victim would fence its own machine),
+            // nor any other victim's.
+            if (member.Node != victim.Node && !_victims.Keys.Any(v => v.Node == member.Node))
             {
                 return member.Node;
             }
@@ -340,34 +374,36 @@ public sealed class FencingCore : IProtocolCore
                 continue;
             }
 
-            if (victim.Level == 0)
+            var levels = _topology.LevelsOf(incarnation.Node);
+            if (victim.Level == 0 || victim.Level > levels.Count || victim.DeviceIndex >= levels[victim.Level - 1].Count)
             {
-                victim.Attempt++;
+                victim.Attempt++; // a fresh pass (also when the topology changed under one)
                 victim.Level = 1;
                 victim.DeviceIndex = 0;
                 victim.RetryAt = null;
             }
 
-            var levels = _topology.LevelsOf(incarnation.Node);
             if (levels.Count == 0)
             {
-                Record(incarnation, victim, 0, "(none)", FenceResult.Failed, fenced: false, 0,
+                Record(incarnation, victim.Reason, ActionOf(victim), victim.Attempt, 0, "(none)", FenceResult.Failed, fenced: false, 0,
                     $"no fencing levels for node {incarnation.Node} (Cluster:Fencing:Levels)");
                 Exhausted(incarnation, victim);
                 continue;
             }
 
-            var operation = ++_nextOperation;
-            victim.Operation = operation;
-            victim.Cancelled = false;
-            Publish(new RunFenceDevice(operation, incarnation, victim.Level, levels[victim.Level - 1][victim.DeviceIndex], ActionOf(victim), victim.Attempt));
+            var level = levels[victim.Level - 1];
+            var operation = new Operation(incarnation, victim.Reason, ActionOf(victim), victim.Attempt, victim.Level, level[victim.DeviceIndex], victim.DeviceIndex + 1 == level.Count);
+            var number = ++_nextOperation;
+            _operations[number] = operation;
+            victim.Operation = number;
+            Publish(new RunFenceDevice(number, incarnation, operation.Level, operation.Device, operation.Action, operation.Attempt));
         }
 
         var retry = _victims.Values.Where(v => v.Operation is null && v.RetryAt > _now).Min(v => v.RetryAt);
         if (retry is { } at && at != _retryAt)
         {
             _retryAt = at;
-            _out.Add(new SetTimer(RetryTimer, at));
+            _step.Add(new SetTimer(RetryTimer, at));
         }
     }
 
@@ -375,52 +411,46 @@ public sealed class FencingCore : IProtocolCore
 
     private void OnCompleted(FenceDeviceCompleted completed)
     {
-        var entry = _victims.FirstOrDefault(v => v.Value.Operation == completed.Operation);
-        if (entry.Value is not { } victim)
+        if (!_operations.Remove(completed.Operation, out var operation))
         {
-            return; // its victim was fenced meanwhile (by another node); the operation is moot
+            return; // not one of this incarnation's
         }
 
-        var incarnation = entry.Key;
-        victim.Operation = null;
-        var levels = _topology.LevelsOf(incarnation.Node);
-        var level = victim.Level <= levels.Count ? levels[victim.Level - 1] : [];
-        var device = victim.DeviceIndex < level.Count ? level[victim.DeviceIndex] : "(removed)";
         var result = completed.Result;
         if (Mutant == FencingMutant.GateOnTimeout && result == FenceResult.Timeout)
         {
             result = FenceResult.Success; // the mutant: a device that did not answer counts as done
         }
 
-        var levelDone = result == FenceResult.Success && victim.DeviceIndex + 1 >= level.Count;
-        Record(incarnation, victim, victim.Level, device, result, levelDone, completed.UnixMilliseconds, completed.Detail);
+        // Recorded whatever became of the victim meanwhile: the history says what every device did.
+        var levelDone = result == FenceResult.Success && operation.LastOfLevel;
+        Record(operation.Victim, operation.Reason, operation.Action, operation.Attempt, operation.Level, operation.Device, result, levelDone, completed.UnixMilliseconds, completed.Detail);
         if (levelDone)
         {
-            MarkFenced(incarnation, device);
+            MarkFenced(operation.Victim, operation.Device);
             return;
         }
 
+        if (!_victims.TryGetValue(operation.Victim, out var victim) || victim.Operation != completed.Operation)
+        {
+            return; // fenced by another node, or cut short: its pass was reset then
+        }
+
+        victim.Operation = null;
         if (result == FenceResult.Success)
         {
             victim.DeviceIndex++;
             return;
         }
 
-        if (victim.Cancelled || !_quorate || FencerOf(incarnation) != _self.Node)
-        {
-            // Cut short: the next fencer (or this node, once quorate again) starts a fresh pass.
-            victim.Level = 0;
-            return;
-        }
-
-        if (victim.Level < levels.Count)
+        if (victim.Level < _topology.LevelsOf(operation.Victim.Node).Count)
         {
             victim.Level++;
             victim.DeviceIndex = 0;
             return;
         }
 
-        Exhausted(incarnation, victim);
+        Exhausted(operation.Victim, victim);
     }
 
     private void Exhausted(NodeIncarnation incarnation, Victim victim)
@@ -429,13 +459,14 @@ public sealed class FencingCore : IProtocolCore
         var backoff = TimeSpan.FromSeconds(1 << exponent);
         backoff = backoff > MaxBackoff ? MaxBackoff : backoff;
         victim.Level = 0;
+        victim.DeviceIndex = 0;
         victim.RetryAt = _now + backoff;
         Publish(new FencingExhausted(incarnation, victim.Attempt, backoff));
     }
 
-    private void Record(NodeIncarnation incarnation, Victim victim, int level, string device, FenceResult result, bool fenced, long unixMilliseconds, string detail)
+    private void Record(NodeIncarnation victim, FenceReason reason, FenceAction action, int attempt, int level, string device, FenceResult result, bool fenced, long unixMilliseconds, string detail)
     {
-        var record = new FenceRecord(_self, ++_nextSeq, incarnation, level, device, ActionOf(victim), result, victim.Reason, fenced, victim.Attempt, unixMilliseconds, detail);
+        var record = new FenceRecord(_self, ++_nextSeq, victim, level, device, action, result, reason, fenced, attempt, unixMilliseconds, detail);
         Remember(record);
         Publish(new FenceRecorded(record, Local: true));
         Broadcast(new WireFrame(Record: FencingWire.From(record)));
@@ -466,7 +497,11 @@ public sealed class FencingCore : IProtocolCore
     {
         string? error = null;
         NodeIncarnation? target = null;
-        if (!_quorate || _view is null)
+        if (request.Action is not (null or FenceAction.Off or FenceAction.Reboot))
+        {
+            error = $"fencing is off or reboot, not {request.Action.ToString()!.ToLowerInvariant()}";
+        }
+        else if (!_quorate || _view is null)
         {
             error = "this node is not quorate: only a quorate partition fences";
         }
@@ -504,13 +539,33 @@ public sealed class FencingCore : IProtocolCore
         Publish(new FenceNodeAnswered(request.Token, target, error));
     }
 
+    /// <summary>How many frames from senders outside this node's view are kept for the view that includes them.</summary>
+    private const int EarlyFrames = 256;
+
     private void OnFrame(NodeIncarnation from, ReadOnlySpan<byte> bytes)
     {
-        if (_view is null || !_view.Members.Contains(from) || FencingWire.DecodeFrame(bytes) is not { } frame)
+        if (FencingWire.DecodeFrame(bytes) is not { } frame)
         {
-            return; // only members of this node's view are heard; a malformed frame is dropped
+            return; // malformed: dropped
         }
 
+        if (_view is null || !_view.Members.Contains(from))
+        {
+            // Only members of this node's view are heard; a frame may come before this node installed the
+            // view its sender sent it in, so it is kept (a bounded number) until then.
+            if (_early.Count < EarlyFrames)
+            {
+                _early.Add((from, frame));
+            }
+
+            return;
+        }
+
+        Apply(frame);
+    }
+
+    private void Apply(WireFrame frame)
+    {
         if (frame.Record is { } wire && FencingWire.To(wire) is { } record)
         {
             Learn(record);
@@ -520,8 +575,7 @@ public sealed class FencingCore : IProtocolCore
         {
             foreach (var f in sync.Fenced)
             {
-                var incarnation = new NodeIncarnation(new NodeId(f.Node), f.Incarnation);
-                MarkFenced(incarnation, "(peer)");
+                MarkFenced(new NodeIncarnation(new NodeId(f.Node), f.Incarnation), "(peer)");
             }
 
             foreach (var c in sync.Clean)
@@ -541,18 +595,15 @@ public sealed class FencingCore : IProtocolCore
                 }
             }
 
-            foreach (var v in sync.Victims)
+            foreach (var v in sync.Victims.Where(v => Enum.IsDefined((FenceReason)v.Reason)))
             {
-                if (Enum.IsDefined((FenceReason)v.Reason))
-                {
-                    AddVictim(Of(v), (FenceReason)v.Reason, v.Action == 0 || !Enum.IsDefined((FenceAction)v.Action) ? null : (FenceAction)v.Action);
-                }
+                AddVictim(Of(v), (FenceReason)v.Reason, FencingActionOf(v.Action));
             }
         }
 
         if (frame.Victim is { } named && Enum.IsDefined((FenceReason)named.Reason))
         {
-            AddVictim(Of(named), (FenceReason)named.Reason, named.Action == 0 || !Enum.IsDefined((FenceAction)named.Action) ? null : (FenceAction)named.Action);
+            AddVictim(Of(named), (FenceReason)named.Reason, FencingActionOf(named.Action));
         }
 
         if (frame.Ack is { } ack)
@@ -560,6 +611,9 @@ public sealed class FencingCore : IProtocolCore
             Publish(new FenceAcknowledged(new NodeId(ack)));
         }
     }
+
+    /// <summary>An action on the wire as a victim's action: off or reboot, else the topology's (null).</summary>
+    private static FenceAction? FencingActionOf(int action) => (FenceAction)action is FenceAction.Off or FenceAction.Reboot ? (FenceAction)action : null;
 
     private void Learn(FenceRecord record)
     {
@@ -588,18 +642,18 @@ public sealed class FencingCore : IProtocolCore
         {
             if (member != _self)
             {
-                _out.Add(new SendFrame(member.Node, TransportLane.Data, bytes, member.Incarnation));
+                _step.Add(new SendFrame(member.Node, TransportLane.Data, bytes, member.Incarnation));
             }
         }
     }
 
-    private void Publish(object e) => _out.Add(new PublishEvent(e));
+    private void Publish(object e) => _step.Add(new PublishEvent(e));
 
     private WireState Snapshot(int history) => new(
         [.. _victims.Select(v => new WireVictim(v.Key.Node.Value, v.Key.Incarnation, (int)v.Value.Reason, (int)(v.Value.Action ?? 0)))],
         [.. _candidates.Select(c => new WireVictim(c.Key.Node.Value, c.Key.Incarnation, (int)c.Value, 0))],
         [.. _fenced.Select(f => new WireIncarnation(f.Key.Value, f.Value))],
-        [.. _clean.Select(c => new WireIncarnation(c.Node.Value, c.Incarnation))],
+        [.. _cleanOrder.Select(c => new WireIncarnation(c.Node.Value, c.Incarnation))],
         [.. _history.Skip(Math.Max(0, _history.Count - history)).Select(FencingWire.From)]);
 
     private byte[] Persisted() => FencingWire.EncodeState(Snapshot(HistoryLength));
@@ -607,24 +661,19 @@ public sealed class FencingCore : IProtocolCore
     private PendingFence Pending(NodeIncarnation incarnation, Victim victim)
     {
         var fencer = FencerOf(incarnation);
-        var levels = _topology.LevelsOf(incarnation.Node);
-        string state;
-        string? device = null;
-        if (victim.Operation is not null)
-        {
-            state = "running";
-            device = victim.Level <= levels.Count && victim.DeviceIndex < levels[victim.Level - 1].Count ? levels[victim.Level - 1][victim.DeviceIndex] : null;
-        }
-        else if (fencer != _self.Node || !_quorate)
-        {
-            state = fencer is null || !_quorate ? "waiting" : "elsewhere";
-        }
-        else
-        {
-            state = victim.RetryAt is not null ? "retrying" : "waiting";
-        }
+        var running = victim.Operation is { } number && _operations.TryGetValue(number, out var operation) ? operation : null;
+        var state = running is not null ? "running"
+            : !_quorate || fencer is null ? "waiting"
+            : fencer != _self.Node ? "elsewhere"
+            : victim.RetryAt is not null ? "retrying"
+            : "waiting";
+        return new PendingFence(incarnation, victim.Reason, fencer, state, victim.Attempt, running?.Level ?? 0, running?.Device);
+    }
 
-        return new PendingFence(incarnation, victim.Reason, fencer, state, victim.Attempt, victim.Operation is null ? 0 : victim.Level, device);
+    /// <summary>A device operation this node asked for and has not heard the end of.</summary>
+    private sealed record Operation(NodeIncarnation Victim, FenceReason Reason, FenceAction Action, int Attempt, int Level, string Device, bool LastOfLevel)
+    {
+        public bool Cancelled { get; set; }
     }
 
     private sealed class Victim(FenceReason reason, FenceAction? action)
@@ -641,8 +690,6 @@ public sealed class FencingCore : IProtocolCore
         public int DeviceIndex { get; set; }
 
         public long? Operation { get; set; }
-
-        public bool Cancelled { get; set; }
 
         public TimeSpan? RetryAt { get; set; }
     }

@@ -11,8 +11,9 @@ public sealed record FencingTopology(FenceAction Action, IReadOnlyDictionary<Nod
     /// <summary>No devices: every victim waits (and is retried) until a topology names some.</summary>
     public static FencingTopology None { get; } = new(FenceAction.Off, new Dictionary<NodeId, IReadOnlyList<IReadOnlyList<string>>>());
 
-    /// <summary>The levels of <paramref name="node"/>; empty when it has none.</summary>
-    public IReadOnlyList<IReadOnlyList<string>> LevelsOf(NodeId node) => Levels.TryGetValue(node, out var levels) ? levels : [];
+    /// <summary>The levels of <paramref name="node"/> that name any device; empty when it has none.</summary>
+    public IReadOnlyList<IReadOnlyList<string>> LevelsOf(NodeId node) =>
+        Levels.TryGetValue(node, out var levels) ? levels.All(l => l.Count > 0) ? levels : [.. levels.Where(l => l.Count > 0)] : [];
 }
 
 /// <summary>Why an incarnation is to be fenced.</summary>

@@ -31,13 +31,19 @@ internal static class FencingWire
 
         try
         {
-            return JsonSerializer.Deserialize(frame[1..], FencingJsonContext.Default.WireFrame);
+            var decoded = JsonSerializer.Deserialize(frame[1..], FencingJsonContext.Default.WireFrame);
+            return decoded is not null && (decoded.Sync is null || IsWhole(decoded.Sync)) ? decoded : null;
         }
         catch (JsonException)
         {
             return null;
         }
     }
+
+    /// <summary>Whether every list of a state and every entry in them is present (JSON may leave any out).</summary>
+    private static bool IsWhole(WireState state) =>
+        state.Victims is not null && state.Candidates is not null && state.Fenced is not null && state.Clean is not null && state.History is not null
+        && !state.Victims.Contains(null!) && !state.Candidates.Contains(null!) && !state.Fenced.Contains(null!) && !state.Clean.Contains(null!) && !state.History.Contains(null!);
 
     public static byte[] EncodeState(WireState state) => JsonSerializer.SerializeToUtf8Bytes(state, FencingJsonContext.Default.WireState);
 
@@ -46,7 +52,8 @@ internal static class FencingWire
     {
         try
         {
-            return JsonSerializer.Deserialize(bytes, FencingJsonContext.Default.WireState) ?? throw new InvalidDataException("fencing: the record is empty");
+            var state = JsonSerializer.Deserialize(bytes, FencingJsonContext.Default.WireState);
+            return state is not null && IsWhole(state) ? state : throw new InvalidDataException("fencing: the record is incomplete");
         }
         catch (JsonException ex)
         {

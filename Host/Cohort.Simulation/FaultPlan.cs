@@ -18,6 +18,8 @@ public sealed class FaultPlan : ISimulationObserver
     private readonly TimeSpan _bound;
     private readonly TimeSpan _extraCalm;
     private TimeSpan _chaosEnd;
+    private TimeSpan _checkAt;
+    private long _checkGeneration;
     private int _epoch;
     private bool _calm;
 
@@ -82,6 +84,18 @@ public sealed class FaultPlan : ISimulationObserver
     {
     }
 
+    /// <summary>
+    /// A service disturbed the calm on purpose (a fence device killed a victim that was still alive): membership
+    /// gets its convergence bound again from now, and the calm lasts until that check has run.
+    /// </summary>
+    public void Disturbed()
+    {
+        if (_calm)
+        {
+            ScheduleCheck(_cluster.Now);
+        }
+    }
+
     private void Calm()
     {
         _epoch++;
@@ -89,16 +103,49 @@ public sealed class FaultPlan : ISimulationObserver
         _cluster.HealNetwork();
         _cluster.ReviveAll();
         var since = _cluster.Now;
-        _cluster.At(since + _bound, () => LivenessChecker.Check(_cluster, since));
+        ScheduleCheck(since);
         Calmed?.Invoke(since + _bound);
         if (_faults)
         {
-            _cluster.At(since + _bound + TimeSpan.FromMilliseconds(500) + _extraCalm, () =>
-            {
-                CalmEnding?.Invoke();
-                Chaos();
-            });
+            EndCalmAfterCheck(_epoch);
         }
+    }
+
+    /// <summary>Checks convergence <see cref="_bound"/> after <paramref name="since"/>, unless a later disturbance
+    /// moved the check.</summary>
+    private void ScheduleCheck(TimeSpan since)
+    {
+        var generation = ++_checkGeneration;
+        _checkAt = since + _bound;
+        _cluster.At(_checkAt, () =>
+        {
+            if (generation == _checkGeneration)
+            {
+                LivenessChecker.Check(_cluster, since);
+            }
+        });
+    }
+
+    /// <summary>Resumes chaos once the latest convergence check of this calm period has run.</summary>
+    private void EndCalmAfterCheck(int epoch)
+    {
+        var end = _checkAt + TimeSpan.FromMilliseconds(500) + _extraCalm;
+        _cluster.At(end, () =>
+        {
+            if (epoch != _epoch)
+            {
+                return;
+            }
+
+            if (_checkAt + TimeSpan.FromMilliseconds(500) + _extraCalm > _cluster.Now)
+            {
+                EndCalmAfterCheck(epoch); // disturbed meanwhile: calm on
+                return;
+            }
+
+            CalmEnding?.Invoke();
+            Chaos();
+        });
     }
 
     private void Chaos()

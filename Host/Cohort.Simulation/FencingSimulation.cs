@@ -12,8 +12,10 @@ namespace Cohort.Simulation;
 /// </summary>
 /// <remarks>
 /// Every node has two levels: <c>flaky</c> (a device that often times out or fails) and then <c>power</c> (one
-/// that mostly works). A device operation takes 5–300 ms of simulated time; when it succeeds, the victim's node is
-/// crashed first — power off, whatever incarnation runs there — and only then does the fencer hear of it. A timeout
+/// that mostly works). A device operation takes 5–300 ms of simulated time; when it succeeds, the victim
+/// incarnation is crashed first (as <c>process-group</c> does: a node running a newer incarnation lost the victim
+/// already) and only then does the fencer hear of it; a kill during a calm period restarts membership's
+/// convergence bound (<see cref="FaultPlan.Disturbed"/>). A timeout
 /// leaves the victim running, so a core that counts a timeout as success (<see cref="FencingMutant.GateOnTimeout"/>)
 /// opens the gate of a live incarnation.
 /// </remarks>
@@ -62,7 +64,7 @@ public static class FencingSimulation
             cluster.Observe(observer);
         }
 
-        FaultPlan.Install(cluster, faults: true);
+        checker.Plan = FaultPlan.Install(cluster, faults: true);
         cluster.RunUntil(span);
         return (cluster, checker);
     }
@@ -71,6 +73,9 @@ public static class FencingSimulation
 /// <summary>The fence devices and the invariant-2 checker of <see cref="FencingSimulation"/>.</summary>
 public sealed class FencingChecker : ISimulationObserver
 {
+    /// <summary>The fault plan, told when a device kills a live victim during a calm period.</summary>
+    public FaultPlan? Plan { get; set; }
+
     /// <summary>Device operations started.</summary>
     public long Operations { get; private set; }
 
@@ -132,10 +137,13 @@ public sealed class FencingChecker : ISimulationObserver
         var asked = fencer.Incarnation;
         cluster.At(cluster.Now + delay, () =>
         {
-            if (result == FenceResult.Success)
+            var victim = cluster.IndexOf(run.Victim.Node);
+            if (result == FenceResult.Success && cluster.Nodes[victim] is { State: not SimNodeState.Down } target && target.Incarnation == run.Victim.Incarnation)
             {
+                // As process-group does: the victim incarnation dies; a node that runs a newer one lost it already.
                 Kills++;
-                cluster.Crash(cluster.IndexOf(run.Victim.Node)); // power off: whatever runs there dies
+                cluster.Crash(victim);
+                Plan?.Disturbed();
             }
             else if (result == FenceResult.Timeout)
             {

@@ -57,6 +57,25 @@ public sealed class SimulateCommandTests : AgentTestBase
     }
 
     [Test]
+    public async Task Fencing_is_simulated_and_the_gate_on_timeout_mutant_is_caught()
+    {
+        string[] args = ["simulate", "--fencing", "--seed", "5", "--nodes", "3", "--seeds", "2", "--span", "30", "--json"];
+        var (code, stdout, stderr) = await CohortProcess.RunAsync(args);
+        Assert.That(code, Is.Zero, stderr);
+        var report = JsonDocument.Parse(stdout).RootElement;
+        Assert.That(report.GetProperty("violations").GetArrayLength(), Is.Zero);
+        Assert.That(stderr, Does.Match(@"fencing: [1-9]\d* fence operations, \d+ live victims killed by a device, \d+ timeouts, [1-9]\d* gates opened"));
+        var again = JsonDocument.Parse((await CohortProcess.RunAsync(args)).Stdout).RootElement;
+        Assert.That(again.GetProperty("traceHash").GetString(), Is.EqualTo(report.GetProperty("traceHash").GetString()), "the same seed gives the same trace in another process");
+
+        (code, stdout, stderr) = await CohortProcess.RunAsync("simulate", "--mutant", "gate-on-timeout", "--nodes", "3", "--seeds", "50", "--span", "30", "--json");
+        Assert.That(code, Is.EqualTo(ExitCodes.Failure), stderr);
+        var caught = JsonDocument.Parse(stdout).RootElement.GetProperty("violations")[0];
+        Assert.That(caught.GetProperty("invariant").GetString(), Is.EqualTo("fencing"));
+        Assert.That(caught.GetProperty("detail").GetString(), Does.Contain("what it holds would be recovered while it is alive"));
+    }
+
+    [Test]
     public async Task A_cluster_file_with_a_third_party_policy_is_simulated_through_the_plugin_loader()
     {
         var cluster = Dir.Write("cluster.json", """
@@ -127,7 +146,7 @@ public sealed class SimulateCommandTests : AgentTestBase
     {
         var (code, _, stderr) = await CohortProcess.RunAsync("simulate", "--mutant", "nope");
         Assert.That(code, Is.EqualTo(ExitCodes.Usage));
-        Assert.That(Lines(stderr), Is.EqualTo(new[] { "cohort: --mutant: expected one of lease-off, no-promise, install-without-all-acks, device-grant-never-ends, ack-before-fsync, number-only-compare, got \"nope\"" }));
+        Assert.That(Lines(stderr), Is.EqualTo(new[] { "cohort: --mutant: expected one of lease-off, no-promise, install-without-all-acks, device-grant-never-ends, ack-before-fsync, number-only-compare, gate-on-timeout, got \"nope\"" }));
 
         var cluster = Dir.Write("bad.json", """{ "Nodes": [ { "Id": 1, "Name": "a" } ], "Membership": { "QuorumLease": "soon" } }""");
         (code, _, stderr) = await CohortProcess.RunAsync("simulate", "--cluster", cluster);

@@ -134,7 +134,10 @@ internal sealed class FencingCluster
     /// (default: every member that is up). Each node is told, as membership would, which members of its own
     /// previous view left cleanly (<paramref name="clean"/>) and which departed (the rest).
     /// </summary>
-    public View Install(int[] members, int[]? on = null, NodeIncarnation[]? clean = null, NodeIncarnation[]? incarnations = null)
+    /// <summary>Installs a view on its running members (or on <paramref name="on"/>). As membership does, each node
+    /// hears of the view first and of its quorum in it afterwards: with <paramref name="quorate"/> null, a view of a
+    /// majority of the cluster's nodes is reported quorate, any other is not.</summary>
+    public View Install(int[] members, int[]? on = null, NodeIncarnation[]? clean = null, NodeIncarnation[]? incarnations = null, bool? quorate = null)
     {
         var list = incarnations ?? [.. members.Select(m => _nodes[m].Self)];
         var view = new View(new ViewId(++_viewSeq, list.Min().Node), list);
@@ -147,6 +150,7 @@ internal sealed class FencingCluster
             var departed = gone.Where(m => clean?.Contains(m) != true).ToList();
             node.View = view;
             Step(node, new LocalRequest(new FencingViewInstalled(view, leftCleanly, departed)));
+            Step(node, new LocalRequest(new FencingQuorum(quorate ?? view.Members.Count * 2 > _nodes.Count, view.Id)));
         }
 
         return view;

@@ -116,14 +116,14 @@ public class GateTests
     }
 
     /// <summary>
-    /// Core bug: the clean leavers a node remembers are capped at <see cref="FencingCore.HistoryLength"/> by
+    /// Regression (a bug this test found in the core, now fixed): the clean leavers a node remembers are capped at <see cref="FencingCore.HistoryLength"/> by
     /// dropping the smallest (node, incarnation), not the oldest. Once 256 incarnations of node 2 left cleanly, node
     /// 1's clean leave is dropped the moment it is added: <see cref="FenceGateOpenedEvent"/> says its gate opened,
     /// and <see cref="FencingCore.IsOpen"/> says it is closed — and nobody will ever fence it, so whatever it held
     /// is never recovered.
     /// </summary>
     [Test]
-    [Ignore("core bug: AddClean evicts _clean.Min (lowest node id) rather than the oldest clean leaver, so a fresh clean leave of a low node id is forgotten at once")]
+
     public void A_clean_leaver_stays_open_however_many_clean_leaves_came_before()
     {
         var cluster = new FencingCluster(Topologies.Ipmi(3));

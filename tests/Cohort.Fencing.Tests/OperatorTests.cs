@@ -153,7 +153,7 @@ public class OperatorTests
     }
 
     /// <summary>
-    /// Core bug: <see cref="FenceNodeRequest.Action"/> is taken as is. <c>On</c>, <c>Status</c> and <c>Monitor</c>
+    /// Regression (a bug this test found in the core, now fixed): <see cref="FenceNodeRequest.Action"/> is taken as is. <c>On</c>, <c>Status</c> and <c>Monitor</c>
     /// do not fence (<see cref="FenceAction.On"/>: "never used to fence"; the topology's action is Off or Reboot),
     /// yet the fencer runs the device with that action and a success opens the gate of a node that was never
     /// powered off.
@@ -161,7 +161,7 @@ public class OperatorTests
     [TestCase(FenceAction.On)]
     [TestCase(FenceAction.Status)]
     [TestCase(FenceAction.Monitor)]
-    [Ignore("core bug: FenceNodeRequest (and a Victim frame) with an action that does not fence (On, Status, Monitor) is accepted, and its success opens the gate")]
+
     public void A_request_with_an_action_that_does_not_fence_is_refused(FenceAction action)
     {
         var cluster = Formed(3, Topologies.Ipmi(3));

@@ -16,14 +16,18 @@ public class PersistenceTests
         var cluster = Formed(3, Topologies.Ipmi(3));
         cluster.Crash(3);
         var node = cluster[1];
-        var outputs = cluster.Step(node, new LocalRequest(new FencingViewInstalled(new View(new ViewId(9, new NodeId(1)), [Inc(1, 1), Inc(2, 1)]), [], [Inc(3, 1)])));
+        var view = new View(new ViewId(9, new NodeId(1)), [Inc(1, 1), Inc(2, 1)]);
+        var installed = cluster.Step(node, new LocalRequest(new FencingViewInstalled(view, [], [Inc(3, 1)])));
+        var quorate = cluster.Step(node, new LocalRequest(new FencingQuorum(true, view.Id)));
         Assert.Multiple(() =>
         {
-            Assert.That(outputs[0], Is.InstanceOf<PersistRecord>());
-            Assert.That(outputs.Skip(1).OfType<PersistRecord>(), Is.Empty);
-            Assert.That(outputs.OfType<SendFrame>().Select(f => f.To), Is.EqualTo(new[] { new NodeId(2) }));
-            Assert.That(outputs.OfType<PublishEvent>().Select(e => e.Event.GetType()), Is.EqualTo(new[] { typeof(VictimAdded), typeof(RunFenceDevice) }));
-            var state = FencingWire.DecodeState(((PersistRecord)outputs[0]).Contents.Span);
+            Assert.That(installed[0], Is.InstanceOf<PersistRecord>(), "the candidate is durable before the view's sync leaves");
+            Assert.That(installed.OfType<SendFrame>().Select(f => f.To), Is.EqualTo(new[] { new NodeId(2) }));
+            Assert.That(installed.OfType<PublishEvent>(), Is.Empty, "not a victim before this node is quorate in the view");
+            Assert.That(quorate[0], Is.InstanceOf<PersistRecord>());
+            Assert.That(quorate.Skip(1).OfType<PersistRecord>(), Is.Empty);
+            Assert.That(quorate.OfType<PublishEvent>().Select(e => e.Event.GetType()), Is.EqualTo(new[] { typeof(VictimAdded), typeof(RunFenceDevice) }));
+            var state = FencingWire.DecodeState(((PersistRecord)quorate[0]).Contents.Span);
             Assert.That(state.Victims, Is.EqualTo(new[] { new WireVictim(3, 1, (int)FenceReason.Departed, 0) }));
         });
     }
@@ -71,7 +75,7 @@ public class PersistenceTests
         cluster.CompleteOnly(1, FenceResult.Success);
         cluster.CompleteOnly(1, FenceResult.Success);
         cluster.Crash(3);
-        cluster.Install([1, 2]);
+        cluster.Install([1, 2], quorate: true); // as with a quorum device's vote
         cluster.CompleteOnly(1, FenceResult.Timeout);
         cluster.Deliver();
         var history = cluster[1].Core.Status.History;
@@ -146,13 +150,13 @@ public class PersistenceTests
     }
 
     /// <summary>
-    /// Latent core bug against <see cref="IProtocolCore.Handle"/> ("where the core appends"): to put its record
+    /// Regression (a latent bug, now fixed) against <see cref="IProtocolCore.Handle"/> ("where the core appends"): to put its record
     /// first, the core copies the whole collection, clears it and re-adds it behind the record — so a record is put
     /// ahead of outputs the driver had already collected in it, and the driver would carry out those earlier outputs
     /// (which were meant to precede this step) after it.
     /// </summary>
     [Test]
-    [Ignore("core bug: Handle inserts its PersistRecord at the head of the outputs collection, ahead of outputs already in it, instead of ahead of this step's own outputs only")]
+
     public void The_record_goes_ahead_of_this_steps_outputs_only()
     {
         var cluster = Formed(3, Topologies.Ipmi(3));

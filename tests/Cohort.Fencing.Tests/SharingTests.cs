@@ -195,14 +195,14 @@ public class SharingTests
     }
 
     /// <summary>
-    /// Likely core bug (fencer choice). Node 1 crashes and is made a victim; it restarts as 1#2 and joins again.
+    /// Regression (fencer choice, now fixed). Node 1 crashes and is made a victim; it restarts as 1#2 and joins again.
     /// The lowest-id non-victim member is now 1#2, so node 1's new incarnation is told to run node 1's own fence
     /// device against 1#1: it powers off (or reboots) itself mid-operation, never answers, and the victim waits
     /// for the next view. The fencer should be the lowest-id member on another node (node 2), as the operator path
     /// already holds ("a node does not fence itself").
     /// </summary>
     [Test]
-    [Ignore("core bug: FencerOf picks a newer incarnation of the victim's own node (member != victim compares incarnations), so a restarted node fences itself")]
+
     public void A_restarted_victim_does_not_fence_its_own_old_incarnation()
     {
         var cluster = Formed(3, Topologies.Ipmi(3));

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
 using Cohort.Ccs;
+using Cohort.Fencing;
 using Cohort.Host;
 using Cohort.Host.Simulation;
 using Cohort.Membership;
@@ -29,21 +30,28 @@ internal static class SimulateCommand
         var seconds = new Option<double>("--seconds") { Description = "Wall-clock budget in seconds: no schedule starts after it (the first always completes).", DefaultValueFactory = _ => 20 };
         var span = new Option<double>("--span") { Description = "Simulated seconds each schedule covers.", DefaultValueFactory = _ => 120 };
         var device = new Option<string?>("--device") { Description = "The quorum device (default: the cluster file's, else none; \"none\" for none): witness-node." };
-        var mutant = new Option<string?>("--mutant") { Description = "Run a deliberately broken core: " + string.Join(", ", SimulationSetupLoader.Mutants.Keys.Concat(CcsMutants.Keys)) + "." };
+        var mutant = new Option<string?>("--mutant") { Description = "Run a deliberately broken core: " + string.Join(", ", MutantNames) + "." };
         var ccs = new Option<bool>("--ccs") { Description = "Run CCS, the cluster configuration system, beside membership, with proposers on random nodes and crashes around commits; check invariant 4. Implied by a CCS mutant." };
+        var fencing = new Option<bool>("--fencing") { Description = "Run the fencing orchestrator beside membership, with fence devices that crash their victims (or time out, or fail); check invariant 2. Implied by a fencing mutant." };
         var json = new Option<bool>("--json") { Description = "Print the report as JSON." };
         var command = new Command("simulate", "Run the real cores under the deterministic simulator with random faults; report invariant violations.")
         {
-            cluster, nodes, policy, device, plugins, seed, seeds, seconds, span, mutant, ccs, json,
+            cluster, nodes, policy, device, plugins, seed, seeds, seconds, span, mutant, ccs, fencing, json,
         };
         command.SetAction((parse, cancellationToken) => CohortCommand.Guard(() =>
         {
             var mutantName = parse.GetValue(mutant);
             var broken = MembershipMutant.None;
             var brokenCcs = CcsMutant.None;
-            if (mutantName is not null && !SimulationSetupLoader.Mutants.TryGetValue(mutantName, out broken) && !CcsMutants.TryGetValue(mutantName, out brokenCcs))
+            var brokenFencing = FencingMutant.None;
+            if (mutantName is not null && !SimulationSetupLoader.Mutants.TryGetValue(mutantName, out broken) && !CcsMutants.TryGetValue(mutantName, out brokenCcs) && !FencingMutants.TryGetValue(mutantName, out brokenFencing))
             {
-                throw new CohortStartupException($"--mutant: expected one of {string.Join(", ", SimulationSetupLoader.Mutants.Keys.Concat(CcsMutants.Keys))}, got \"{mutantName}\"", ExitCodes.Usage);
+                throw new CohortStartupException($"--mutant: expected one of {string.Join(", ", MutantNames)}, got \"{mutantName}\"", ExitCodes.Usage);
+            }
+
+            if (parse.GetValue(ccs) && (parse.GetValue(fencing) || brokenFencing != FencingMutant.None))
+            {
+                throw new CohortStartupException("--ccs and --fencing: one service beside membership at a time", ExitCodes.Usage);
             }
 
             if (parse.GetValue(span) is var spanSeconds && spanSeconds is <= 0 or > 86_400)
@@ -61,6 +69,8 @@ internal static class SimulateCommand
             setup = WithWitness(setup);
             var report = parse.GetValue(ccs) || brokenCcs != CcsMutant.None
                 ? RunCcs(setup, brokenCcs, parse.GetValue(seed), parse.GetValue(seeds) ?? int.MaxValue, TimeSpan.FromSeconds(parse.GetValue(seconds)), TimeSpan.FromSeconds(spanSeconds))
+                : parse.GetValue(fencing) || brokenFencing != FencingMutant.None
+                ? RunFencing(setup, brokenFencing, parse.GetValue(seed), parse.GetValue(seeds) ?? int.MaxValue, TimeSpan.FromSeconds(parse.GetValue(seconds)), TimeSpan.FromSeconds(spanSeconds))
                 : SimulationRunner.Run(new SimulationRequest
                 {
                     Setup = _ => setup,
@@ -89,6 +99,43 @@ internal static class SimulateCommand
         ["ack-before-fsync"] = CcsMutant.AckBeforeFsync,
         ["number-only-compare"] = CcsMutant.NumberOnlyCompare,
     };
+
+    /// <summary>The fencing mutants by their command-line names.</summary>
+    private static readonly IReadOnlyDictionary<string, FencingMutant> FencingMutants = new Dictionary<string, FencingMutant>(StringComparer.Ordinal)
+    {
+        ["gate-on-timeout"] = FencingMutant.GateOnTimeout,
+    };
+
+    private static IEnumerable<string> MutantNames => SimulationSetupLoader.Mutants.Keys.Concat(CcsMutants.Keys).Concat(FencingMutants.Keys);
+
+    /// <summary>Schedules of the fencing orchestrator beside membership (<see cref="FencingSimulation"/>), reported
+    /// like the membership ones; stops at the first violation.</summary>
+    private static SimulationReport RunFencing(ClusterSetup setup, FencingMutant mutant, ulong first, int maxSchedules, TimeSpan budget, TimeSpan span)
+    {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var violations = new List<Violation>();
+        string? trace = null;
+        long steps = 0, operations = 0, kills = 0, timeouts = 0, gates = 0;
+        var schedules = 0;
+        for (var seed = first; schedules < maxSchedules && (schedules == 0 || clock.Elapsed < budget) && violations.Count == 0; seed++)
+        {
+            var (cluster, checker) = FencingSimulation.RunOne(setup, seed, span, mutant);
+            schedules++;
+            trace ??= cluster.TraceHash;
+            steps += cluster.Steps;
+            operations += checker.Operations;
+            kills += checker.Kills;
+            timeouts += checker.Timeouts;
+            gates += checker.GatesOpened;
+            if (cluster.Violation is { } violation)
+            {
+                violations.Add(violation);
+            }
+        }
+
+        Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"fencing: {operations} fence operations, {kills} live victims killed by a device, {timeouts} timeouts, {gates} gates opened"));
+        return new SimulationReport(schedules, violations, trace!, steps, kills, 0, clock.Elapsed);
+    }
 
     /// <summary>Schedules of CCS beside membership (<see cref="ConfigSimulation"/>), reported like the
     /// membership ones (faults: the crashes around commits). A mutant runs under the nemesis that catches
