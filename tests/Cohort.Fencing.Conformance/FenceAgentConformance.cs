@@ -1,6 +1,7 @@
 using Cohort.Membership;
 using Cohort.Plugins;
 using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
 using NUnit.Framework;
 
 namespace Cohort.Fencing.Conformance;
@@ -61,19 +62,13 @@ public abstract class FenceAgentConformance
     protected virtual IReadOnlyList<ClusterNode> Nodes { get; } =
         [new(new NodeId(1), "node1", 1), new(new NodeId(2), "node2", 1), new(new NodeId(3), "node3", 1)];
 
+    /// <summary>The plugin that registers the agent; when given, the kit checks its manifest and registration.</summary>
+    protected virtual ICohortPlugin? Plugin => null;
+
     /// <summary>The device section for <paramref name="target"/>, as the host hands it over, with
     /// <paramref name="extra"/> keys added.</summary>
-    protected IConfigurationSection Device(FenceTarget? target, IReadOnlyDictionary<string, string?>? extra = null)
-    {
-        var prefix = $"Cluster:Fencing:Devices:{DeviceName}:";
-        var keys = new Dictionary<string, string?> { [prefix + "Agent"] = AgentName, [prefix + "Timeout"] = "30" };
-        foreach (var (key, value) in DeviceKeys(target).Concat(extra ?? new Dictionary<string, string?>()))
-        {
-            keys[prefix + key] = value;
-        }
-
-        return new ConfigurationBuilder().AddInMemoryCollection(keys).Build().GetSection(prefix.TrimEnd(':'));
-    }
+    protected IConfigurationSection Device(FenceTarget? target, IReadOnlyDictionary<string, string?>? extra = null) =>
+        FenceDevices.Section(DeviceName, AgentName, [.. DeviceKeys(target).Concat(extra ?? new Dictionary<string, string?>()).Select(k => (k.Key, k.Value))]);
 
     /// <summary>The request for <paramref name="action"/> on <paramref name="target"/>.</summary>
     protected static FenceRequest Request(IConfigurationSection device, FenceAction action, FenceTarget target)
@@ -136,8 +131,9 @@ public abstract class FenceAgentConformance
         using var timeout = new CancellationTokenSource();
         var run = agent.RunAsync(Request(Device(target), FenceAction.Off, target), timeout.Token);
 
-        var first = await Task.WhenAny(target.OperationStarted, run).WaitAsync(Deadline);
-        Assert.That(first, Is.SameAs(target.OperationStarted), "the unresponsive device answered off before it was cancelled");
+        var started = target.OperationStarted;
+        var first = await Task.WhenAny(started, run).WaitAsync(Deadline);
+        Assert.That(first, Is.SameAs(started), $"the unresponsive device answered off before it was cancelled: {(run.IsCompletedSuccessfully ? run.Result.Detail : run.Exception?.Message)}");
         await timeout.CancelAsync();
 
         FenceOutcome? outcome = null;
@@ -176,6 +172,28 @@ public abstract class FenceAgentConformance
         var device = Device(null, new Dictionary<string, string?> { ["NoSuchKey"] = "1" });
         var problems = CreateAgent().Validate(device, Nodes).ToList();
         Assert.That(problems.Select(p => p.Key), Is.EqualTo(new[] { $"Cluster:Fencing:Devices:{DeviceName}:NoSuchKey" }), string.Join("; ", problems.Select(Describe)));
+    }
+
+    [Test]
+    public void The_plugin_registers_the_agent_in_the_fence_agent_slot_under_its_name()
+    {
+        var plugin = Plugin;
+        if (plugin is null)
+        {
+            Assert.Ignore($"{GetType().Name} names no plugin");
+            return;
+        }
+
+        var services = new ServiceCollection();
+        plugin.Register(services, new ConfigurationBuilder().Build());
+        using var provider = services.BuildServiceProvider();
+
+        Assert.That((plugin.Manifest.Slot, plugin.Manifest.Name), Is.EqualTo((PluginSlot.FenceAgent, AgentName)));
+        Assert.That(provider.GetRequiredService<IFenceAgent>().GetType(), Is.EqualTo(CreateAgent().GetType()));
+        Assert.That(
+            plugin.GetType().Assembly.GetCustomAttributes(typeof(CohortPluginAttribute), false).Cast<CohortPluginAttribute>().Select(a => a.EntryType),
+            Is.EqualTo(new[] { plugin.GetType() }),
+            "the assembly names the plugin as its entry point");
     }
 
     private static string Describe(ConfigProblem problem) => $"{problem.Key}: expected {problem.Expected}, got {problem.Actual ?? "nothing"}";

@@ -1,3 +1,4 @@
+using Cohort.Plugins;
 using Cohort.Fencing.Conformance;
 
 namespace Cohort.Fencing.ProcessGroup.Tests;
@@ -7,6 +8,8 @@ namespace Cohort.Fencing.ProcessGroup.Tests;
 [TestFixture]
 public sealed class ProcessGroupConformanceTests : FenceAgentConformance
 {
+    protected override ICohortPlugin Plugin => new ProcessGroupPlugin();
+
     protected override string AgentName => ProcessGroupPlugin.Name;
 
     protected override IFenceAgent CreateAgent() => new ProcessGroupFenceAgent();

@@ -1,17 +1,14 @@
 using Cohort.Fencing.Agents;
+using Cohort.Fencing.Conformance;
 using Cohort.Membership;
-using Cohort.Plugins;
 using Cohort.TestSupport;
 using Microsoft.Extensions.Configuration;
-using Microsoft.Extensions.DependencyInjection;
 
 namespace Cohort.Fencing.ProcessGroup.Tests;
 
 public sealed class ProcessGroupFenceAgentTests
 {
-    private static readonly IConfigurationSection Device = new ConfigurationBuilder()
-        .AddInMemoryCollection(new Dictionary<string, string?> { ["Cluster:Fencing:Devices:pg:Agent"] = "process-group" })
-        .Build().GetSection("Cluster:Fencing:Devices:pg");
+    private static readonly IConfigurationSection Device = FenceDevices.Section("pg", "process-group");
 
     private readonly ProcessGroupFenceAgent _agent = new();
 
@@ -195,31 +192,11 @@ public sealed class ProcessGroupFenceAgentTests
     [Test]
     public void Any_key_of_its_own_is_a_problem()
     {
-        var device = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
-        {
-            ["Cluster:Fencing:Devices:pg:Agent"] = "process-group",
-            ["Cluster:Fencing:Devices:pg:Timeout"] = "5",
-            ["Cluster:Fencing:Devices:pg:HostMap:node2"] = "/var/lib/cohort/node2",
-            ["Cluster:Fencing:Devices:pg:Retries"] = "1",
-            ["Cluster:Fencing:Devices:pg:Directory"] = "/tmp",
-        }).Build().GetSection("Cluster:Fencing:Devices:pg");
+        var device = FenceDevices.Section("pg", "process-group", ("HostMap:node2", "/var/lib/cohort/node2"), ("Retries", "1"), ("Directory", "/tmp"));
 
         var problems = _agent.Validate(device, []).ToList();
 
         Assert.That(problems.Select(p => p.Key), Is.EqualTo(new[] { "Cluster:Fencing:Devices:pg:Directory" }));
         Assert.That(problems[0].Expected, Does.Contain("no options"));
-    }
-
-    [Test]
-    public void The_plugin_registers_its_agent_in_the_fence_agent_slot()
-    {
-        var plugin = new ProcessGroupPlugin();
-        var services = new ServiceCollection();
-        plugin.Register(services, new ConfigurationBuilder().Build());
-        using var provider = services.BuildServiceProvider();
-
-        Assert.That((plugin.Manifest.Slot, plugin.Manifest.Name), Is.EqualTo((PluginSlot.FenceAgent, "process-group")));
-        Assert.That(provider.GetRequiredService<IFenceAgent>(), Is.InstanceOf<ProcessGroupFenceAgent>());
-        Assert.That(typeof(ProcessGroupPlugin).Assembly.GetCustomAttributes(typeof(CohortPluginAttribute), false), Has.Length.EqualTo(1));
     }
 }
