@@ -101,7 +101,14 @@ internal static class GroupProcess
         using (cancellationToken.Register(() =>
         {
             cancelled = true;
-            Kill(pid);
+            // The process first (before setsid() runs it leads no group yet), unless it is already reaped and its pid
+            // free for reuse; then its group.
+            if (!process.HasExited)
+            {
+                _ = Libc.kill(pid, Libc.SIGKILL);
+            }
+
+            _ = Libc.KillGroup(pid);
         }))
         {
             await WriteStdinAsync(process.StandardInput, stdin);
@@ -109,7 +116,13 @@ internal static class GroupProcess
         }
 
         // Whatever the program left in its group dies with it, so that the pipes close and nothing outlives the run.
-        Kill(pid);
+        // Only the group: the pid itself is reaped and may be reused. While the group has members its id cannot be
+        // reused, so this kills the program's own leftovers; an empty group is left alone.
+        if (!Libc.GroupIsGone(pid))
+        {
+            _ = Libc.KillGroup(pid);
+        }
+
         var gone = await WaitGoneAsync(pid);
         var run = new ProgramRun(cancelled ? null : process.ExitCode, await stdout, await stderr, null);
         return cancelled || !gone
@@ -119,13 +132,6 @@ internal static class GroupProcess
                         (gone ? "" : $", but group {pid} still had processes {KillGrace.TotalSeconds:0} s after SIGKILL"),
             }
             : run;
-    }
-
-    private static void Kill(int pid)
-    {
-        // The process first (before setsid() it is not yet a group leader), then its group.
-        _ = Libc.kill(pid, Libc.SIGKILL);
-        _ = Libc.KillGroup(pid);
     }
 
     private static async Task<bool> WaitGoneAsync(int pgid)
