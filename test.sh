@@ -10,14 +10,16 @@ cd "$root"
 declare -A needed=(
     [python3]=python3      # test helpers (a stale Unix socket left by a process that exits), trx parsing
     [flock]=util-linux     # ./cohort serialises concurrent builds
-    [fence_dummy]=fence-agents   # the external fence agent's tests run real fence-agents programs
+    [setsid]=util-linux    # the script and external fence agents run programs in a process group of their own
+    [fence_dummy]=fence-agents   # the external fence agent's tests drive real fence-agents programs (fence_dummy, fence_apc)
     [fence_ipmilan]=fence-agents
     [ipmi_sim]=openipmi          # a BMC simulator fence_ipmilan speaks RMCP+ to
     [ipmitool]=ipmitool          # fence_ipmilan drives IPMI through it
 )
 missing=()
 for command in "${!needed[@]}"; do
-    command -v "$command" >/dev/null 2>&1 || missing+=("${needed[$command]}")
+    # fence-agents installs to /usr/sbin, often outside a user's PATH.
+    command -v "$command" >/dev/null 2>&1 || [[ -x "/usr/sbin/$command" ]] || missing+=("${needed[$command]}")
 done
 if ((${#missing[@]} > 0)); then
     echo "test.sh: installing ${missing[*]}" >&2

@@ -18,6 +18,14 @@ public sealed class TempDirectory : IDisposable
         return path;
     }
 
+    /// <summary>Writes an executable file (a shell script, say; creating folders) and returns its path.</summary>
+    public string WriteExecutable(string relative, string contents)
+    {
+        var path = Write(relative, contents);
+        File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        return path;
+    }
+
     /// <summary>Copies a folder's files (recursively) to a folder below this directory; returns it.</summary>
     public string CopyFolder(string source, string relative, Func<string, string>? rename = null)
     {
