@@ -42,6 +42,40 @@ public sealed class ConfigValidateTests : AgentTestBase
     }
 
     [Test]
+    public async Task Fence_devices_are_judged_by_their_agents_and_a_missing_agent_is_named()
+    {
+        var file = Dir.Write("cluster.json", """
+            {
+              "Nodes": [ { "Id": 1, "Name": "a" }, { "Id": 2, "Name": "b" } ],
+              "Fencing": {
+                "Devices": {
+                  "kill": { "Agent": "process-group", "Colour": "red" },
+                  "dummy": { "Agent": "external", "Program": "fence_dummy", "Options": { "staus-file": "/tmp/x" } },
+                  "pdu": { "Agent": "nosuch" }
+                },
+                "Levels": { "*": [ [ "dummy" ], [ "kill" ] ], "b": [ [ "pdu" ] ] }
+              }
+            }
+            """);
+        var (code, _, stderr) = await CohortProcess.RunAsync("config", "validate", file);
+        Assert.That(code, Is.EqualTo(78), stderr);
+        var lines = Lines(stderr);
+        Assert.Multiple(() =>
+        {
+            Assert.That(lines, Has.Some.StartsWith($"cohort: {file}: $.Fencing.Devices.kill.Colour: "));
+            Assert.That(lines, Has.Some.StartsWith($"cohort: {file}: $.Fencing.Devices.dummy.Options.staus-file: "), "external names an option fence_dummy's metadata does not have");
+            Assert.That(lines, Has.Some.StartsWith($"cohort: {file}: $.Fencing.Devices.pdu.Agent: expected the name of a fence-agent plugin in ").And.Contains("external").And.EndsWith("got \"nosuch\""));
+            Assert.That(lines, Has.Length.EqualTo(3));
+        });
+
+        Dir.Write("cluster.json", """
+            { "Nodes": [ { "Id": 1, "Name": "a" } ], "Fencing": { "Devices": { "kill": { "Agent": "process-group" } }, "Levels": { "*": [ [ "kill" ] ] } } }
+            """);
+        (code, _, stderr) = await CohortProcess.RunAsync("config", "validate", file);
+        Assert.That(code, Is.Zero, stderr);
+    }
+
+    [Test]
     public async Task A_file_that_is_not_json_is_named()
     {
         var file = Dir.Write("cluster.json", "{ \"Nodes\": [ ");

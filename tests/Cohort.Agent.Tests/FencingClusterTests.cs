@@ -77,7 +77,11 @@ public sealed class FencingClusterTests : ClusterTestBase
         var status = (await StatusAsync(2))!.Value;
         Assert.That(status.GetProperty("fencing").GetProperty("pending").GetArrayLength(), Is.Zero);
         Assert.That(status.GetProperty("fencing").GetProperty("last").EnumerateArray().Single().GetProperty("result").GetString(), Is.EqualTo("success"));
-        Assert.That(Agent(1).Stderr, Does.Contain($"fencing gate of 3#{incarnation} open"));
+        var log = Agent(1).Stderr;
+        var fencedAt = log.IndexOf($"fenced:True node3 (3#{incarnation})", StringComparison.Ordinal);
+        var openedAt = log.IndexOf($"fencing gate of 3#{incarnation} open", StringComparison.Ordinal);
+        Assert.That(fencedAt, Is.Not.Negative, log);
+        Assert.That(openedAt, Is.GreaterThan(fencedAt), "the gate opens only once the device reported node3 dead");
     }
 
     [Test]
