@@ -174,6 +174,27 @@ public sealed class FencingClusterTests : ClusterTestBase
     }
 
     [Test]
+    public async Task A_manual_device_waits_for_the_operator_s_ack_given_on_another_node()
+    {
+        WriteFencedCluster("""{ "*": [ [ "human" ] ] }""", """, "human": { "Agent": "manual", "Timeout": 120, "Instructions": "check the rack" }""");
+        StartAgents();
+        await WaitForViewAsync(All, All);
+
+        Agent(3).Signal(Signals.Kill);
+        await Poll.UntilAsync("node1's manual device to tell the operator what to do", () =>
+            Agent(1).Stderr.Contains("then run: cohort fence ack node3", StringComparison.Ordinal) && Agent(1).Stderr.Contains("check the rack", StringComparison.Ordinal));
+        var pending = (await StatusAsync(2))!.Value.GetProperty("fencing").GetProperty("pending").EnumerateArray().Single();
+        Assert.That((pending.GetProperty("victim").GetString(), pending.GetProperty("state").GetString()), Is.EqualTo(("node3", "elsewhere")), "node1 fences; node2 waits");
+        Assert.That((await HistoryAsync(1)).Any(e => e.GetProperty("victimId").GetInt32() == 3), Is.False, "nothing is recorded while the operator has not answered");
+
+        var (code, stdout, stderr) = await CohortProcess.RunAsync("fence", "ack", "node3", "--socket", SocketOf(2));
+        Assert.That(code, Is.Zero, stderr);
+        Assert.That(stdout, Does.StartWith("acknowledged node3"));
+        var fenced = (await WaitForFencedAsync(1, 3)).Single(e => e.GetProperty("fenced").GetBoolean());
+        Assert.That((fenced.GetProperty("device").GetString(), fenced.GetProperty("result").GetString()), Is.EqualTo(("human", "success")));
+    }
+
+    [Test]
     public async Task An_operator_fences_a_live_member_and_fence_devices_shows_the_topology_and_monitor_results()
     {
         WriteFencedCluster("""{ "*": [ [ "pg" ] ] }""");
