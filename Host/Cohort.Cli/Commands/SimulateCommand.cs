@@ -109,32 +109,20 @@ internal static class SimulateCommand
     private static IEnumerable<string> MutantNames => SimulationSetupLoader.Mutants.Keys.Concat(CcsMutants.Keys).Concat(FencingMutants.Keys);
 
     /// <summary>Schedules of the fencing orchestrator beside membership (<see cref="FencingSimulation"/>), reported
-    /// like the membership ones; stops at the first violation.</summary>
+    /// like the membership ones (faults: live victims a device killed); stops at the first violation.</summary>
     private static SimulationReport RunFencing(ClusterSetup setup, FencingMutant mutant, ulong first, int maxSchedules, TimeSpan budget, TimeSpan span)
     {
-        var clock = System.Diagnostics.Stopwatch.StartNew();
-        var violations = new List<Violation>();
-        string? trace = null;
-        long steps = 0, operations = 0, kills = 0, timeouts = 0, gates = 0;
-        var schedules = 0;
-        for (var seed = first; schedules < maxSchedules && (schedules == 0 || clock.Elapsed < budget) && violations.Count == 0; seed++)
+        long operations = 0, timeouts = 0, gates = 0;
+        var report = RunUntilViolation(first, maxSchedules, budget, seed =>
         {
             var (cluster, checker) = FencingSimulation.RunOne(setup, seed, span, mutant);
-            schedules++;
-            trace ??= cluster.TraceHash;
-            steps += cluster.Steps;
             operations += checker.Operations;
-            kills += checker.Kills;
             timeouts += checker.Timeouts;
             gates += checker.GatesOpened;
-            if (cluster.Violation is { } violation)
-            {
-                violations.Add(violation);
-            }
-        }
-
-        Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"fencing: {operations} fence operations, {kills} live victims killed by a device, {timeouts} timeouts, {gates} gates opened"));
-        return new SimulationReport(schedules, violations, trace!, steps, kills, 0, clock.Elapsed);
+            return (cluster, checker.Kills);
+        });
+        Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"fencing: {operations} fence operations, {report.Faults} live victims killed by a device, {timeouts} timeouts, {gates} gates opened"));
+        return report;
     }
 
     /// <summary>Schedules of CCS beside membership (<see cref="ConfigSimulation"/>), reported like the
@@ -147,30 +135,47 @@ internal static class SimulateCommand
             throw new CohortStartupException("--ccs: the CCS simulation needs at least 3 nodes with ids 1..N (its documents move votes among them)", ExitCodes.Usage);
         }
 
-        var clock = System.Diagnostics.Stopwatch.StartNew();
-        var violations = new List<Violation>();
-        string? trace = null;
-        long steps = 0, crashes = 0, proposals = 0, commits = 0, versions = 0;
-        var schedules = 0;
+        long proposals = 0, commits = 0, versions = 0;
         var nemesis = mutant == CcsMutant.None ? ConfigNemesis.Default : ConfigNemesis.LostAcknowledgements;
-        for (var seed = first; schedules < maxSchedules && (schedules == 0 || clock.Elapsed < budget) && violations.Count == 0; seed++)
+        var report = RunUntilViolation(first, maxSchedules, budget, seed =>
         {
             var (cluster, checker) = ConfigSimulation.RunOne(setup, new CcsSystem(mutant), seed, span, nemesis: nemesis);
-            schedules++;
-            trace ??= cluster.TraceHash;
-            steps += cluster.Steps;
-            crashes += checker.Nemeses;
             proposals += checker.Proposals;
             commits += checker.Commits;
             versions += checker.HighestVersion - 1;
+            return (cluster, checker.Nemeses);
+        });
+        Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"ccs: {proposals} proposals, {commits} answered committed, {versions} versions committed, {report.Faults} crashes around commits"));
+        return report;
+    }
+
+    /// <summary>Runs schedules of a service simulation from <paramref name="first"/> until the budget, the
+    /// schedule cap or the first violation.</summary>
+    /// <param name="first">The first schedule's seed.</param>
+    /// <param name="maxSchedules">The most schedules to run.</param>
+    /// <param name="budget">Wall-clock budget: no schedule starts after it (the first always runs).</param>
+    /// <param name="schedule">Runs one schedule; returns its cluster and the faults it counts.</param>
+    private static SimulationReport RunUntilViolation(ulong first, int maxSchedules, TimeSpan budget, Func<ulong, (SimulatedCluster Cluster, long Faults)> schedule)
+    {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var violations = new List<Violation>();
+        string? trace = null;
+        long steps = 0, faults = 0;
+        var schedules = 0;
+        for (var seed = first; schedules < maxSchedules && (schedules == 0 || clock.Elapsed < budget) && violations.Count == 0; seed++)
+        {
+            var (cluster, counted) = schedule(seed);
+            schedules++;
+            trace ??= cluster.TraceHash;
+            steps += cluster.Steps;
+            faults += counted;
             if (cluster.Violation is { } violation)
             {
                 violations.Add(violation);
             }
         }
 
-        Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"ccs: {proposals} proposals, {commits} answered committed, {versions} versions committed, {crashes} crashes around commits"));
-        return new SimulationReport(schedules, violations, trace!, steps, crashes, 0, clock.Elapsed);
+        return new SimulationReport(schedules, violations, trace!, steps, faults, 0, clock.Elapsed);
     }
 
     /// <summary>Attaches the model of the setup's quorum device: the device plugin's own arbiter.</summary>
