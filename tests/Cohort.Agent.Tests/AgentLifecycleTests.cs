@@ -170,7 +170,7 @@ public sealed class AgentLifecycleTests : AgentTestBase
         agent.Signal(Signals.Terminate);
 
         Assert.That(await agent.WaitForExitAsync(), Is.Zero);
-        Assert.That(File.ReadAllText(marker), Is.EqualTo("drained"));
+        Assert.That(File.ReadAllText(marker), Is.EqualTo("drained; fencing gate of 99#1 open: False"), "the hook ran, with the host's fencing gate resolved from the plugin's scope");
         Assert.That(agent.Stderr, Does.Contain("left cleanly"));
     }
 

@@ -1,3 +1,4 @@
+using Cohort.Fencing;
 using Cohort.Membership;
 using Cohort.Plugins;
 using Cohort.Quorum;
@@ -24,7 +25,8 @@ public sealed class DrainProbePlugin : ICohortPlugin
     public void Register(IServiceCollection services, IConfiguration configuration)
     {
         services.AddSingleton<IQuorumPolicy, AlwaysQuorate>();
-        services.AddSingleton<IDrainHook>(new ProbeHook(configuration["Cluster:Quorum:DrainProbe:Marker"], configuration["Cluster:Quorum:DrainProbe:Hang"] == "true"));
+        // The fencing gate is the host's: a plugin's services get it from the plugin's scope like any host service.
+        services.AddSingleton<IDrainHook>(sp => new ProbeHook(configuration["Cluster:Quorum:DrainProbe:Marker"], configuration["Cluster:Quorum:DrainProbe:Hang"] == "true", sp.GetService<IFencingGate>()));
         if (configuration["Cluster:Quorum:DrainProbe:QuorumLog"] is { } log)
         {
             services.AddSingleton<IQuorumListener>(new QuorumLog(log));
@@ -46,15 +48,16 @@ public sealed class AlwaysQuorate : IQuorumPolicy
     public QuorumDecision Decide(QuorumContext context) => QuorumDecision.Quorate(1, 1, "always");
 }
 
-/// <summary>Records that it was called; hangs if told to.</summary>
-public sealed class ProbeHook(string? marker, bool hang) : IDrainHook
+/// <summary>Records that it was called, and whether it was given the fencing gate; hangs if told to.</summary>
+public sealed class ProbeHook(string? marker, bool hang, IFencingGate? gate) : IDrainHook
 {
     /// <inheritdoc />
     public async Task DrainAsync(CancellationToken cancellationToken)
     {
         if (marker is not null)
         {
-            await File.WriteAllTextAsync(marker, "drained", CancellationToken.None);
+            var unknown = new NodeIncarnation(new NodeId(99), 1);
+            await File.WriteAllTextAsync(marker, gate is null ? "drained; no fencing gate" : $"drained; fencing gate of {unknown} open: {gate.IsOpen(unknown)}", CancellationToken.None);
         }
 
         if (hang)
