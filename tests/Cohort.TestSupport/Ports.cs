@@ -4,8 +4,9 @@ using System.Net.Sockets;
 namespace Cohort.TestSupport;
 
 /// <summary>
-/// Free TCP ports on 127.0.0.1 for processes a test starts, taken from 20000-32767: below Linux's
+/// Free ports on 127.0.0.1 for processes a test starts, taken from 20000-32767: below Linux's
 /// ephemeral range, so no outgoing connection of another test takes one between the check and the bind.
+/// A port is handed out only when it is free for both TCP and UDP (a simulated BMC listens on UDP).
 /// </summary>
 public static class Ports
 {
@@ -39,9 +40,12 @@ public static class Ports
         return [.. ports];
     }
 
-    private static bool IsFree(int port)
+    private static bool IsFree(int port) =>
+        IsFree(port, SocketType.Stream, ProtocolType.Tcp) && IsFree(port, SocketType.Dgram, ProtocolType.Udp);
+
+    private static bool IsFree(int port, SocketType type, ProtocolType protocol)
     {
-        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        using var socket = new Socket(AddressFamily.InterNetwork, type, protocol);
         try
         {
             socket.Bind(new IPEndPoint(IPAddress.Loopback, port));

@@ -16,8 +16,10 @@ namespace Cohort.Host.State;
 /// </remarks>
 internal sealed class StateDirectory : IDisposable
 {
+    /// <summary>The agent's record, in the state directory: what a fence device needs to kill exactly this incarnation.</summary>
+    internal const string PidFileName = "agent.pid";
+
     private const string IncarnationFile = "incarnation";
-    private const string PidFile = "agent.pid";
     private const string LockFile = "lock";
 
     private readonly FileStream _lock;
@@ -30,7 +32,7 @@ internal sealed class StateDirectory : IDisposable
 
     public string Path { get; }
 
-    public string PidFilePath => System.IO.Path.Combine(Path, PidFile);
+    public string PidFilePath => System.IO.Path.Combine(Path, PidFileName);
 
     /// <summary>Creates the directory if needed (mode 0700) and locks it.</summary>
     /// <exception cref="CohortStartupException">Another live agent holds it, or it cannot be used.</exception>
@@ -59,7 +61,7 @@ internal sealed class StateDirectory : IDisposable
         }
         catch (IOException)
         {
-            var holder = TryReadHolder(System.IO.Path.Combine(path, PidFile));
+            var holder = TryReadHolder(System.IO.Path.Combine(path, PidFileName));
             throw new CohortStartupException($"state directory {path}: in use by another agent{holder}; one agent per state directory", ExitCodes.InUse);
         }
         catch (UnauthorizedAccessException ex)
