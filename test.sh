@@ -71,7 +71,9 @@ for path in files:
     counters = root.find("t:ResultSummary/t:Counters", ns)
     passed += int(counters.get("passed", 0))
     failed += int(counters.get("failed", 0)) + int(counters.get("error", 0)) + int(counters.get("timeout", 0)) + int(counters.get("aborted", 0))
-    skipped += int(counters.get("notExecuted", 0)) + int(counters.get("inconclusive", 0))
+    # An ignored test is in neither notExecuted nor inconclusive: it is counted in total, not in executed.
+    skipped += max(int(counters.get("notExecuted", 0)) + int(counters.get("inconclusive", 0)),
+                   int(counters.get("total", 0)) - int(counters.get("executed", 0)))
 if int(sys.argv[2]) != 0 and failed == 0:
     failed = 1  # a test host crashed or a project did not run: count it, never report green
 missing = int(sys.argv[3]) - len(files)
