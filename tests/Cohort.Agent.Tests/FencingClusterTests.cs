@@ -174,6 +174,31 @@ public sealed class FencingClusterTests : ClusterTestBase
     }
 
     [Test]
+    public async Task A_victim_without_levels_waits_until_a_committed_change_gives_it_some()
+    {
+        WriteCluster(3);
+        StartAgents();
+        await WaitForViewAsync(All, All);
+
+        Agent(3).Signal(Signals.Kill);
+        await Poll.UntilAsync("node1 to find node3 has no fencing levels", async () =>
+            (await HistoryAsync(1)).Any(e => e.GetProperty("device").GetString() == "(none)") ? "" : null, TimeSpan.FromSeconds(60));
+        Assert.That((await HistoryAsync(1)).Any(e => e.GetProperty("fenced").GetBoolean()), Is.False);
+
+        // Give every node a process-group level through CCS: the next pass uses it.
+        var hostMap = string.Join(", ", All.Select(i => $"\"node{i}\": {JsonSerializer.Serialize(Dir.Combine($"node{i}"))}"));
+        var nodes = string.Join(", ", All.Select(i => $$"""{ "Id": {{i}}, "Name": "node{{i}}" }"""));
+        var change = Dir.Write("fenced.json", $$"""
+            { "Name": "t", "Nodes": [ {{nodes}} ],
+              "Fencing": { "Devices": { "pg": { "Agent": "process-group", "HostMap": { {{hostMap}} } } }, "Levels": { "*": [ [ "pg" ] ] } } }
+            """);
+        var (code, stdout, stderr) = await CohortProcess.RunAsync("config", "apply", change, "--socket", SocketOf(2));
+        Assert.That(code, Is.Zero, stdout + stderr);
+        var fenced = (await WaitForFencedAsync(1, 3)).Single(e => e.GetProperty("fenced").GetBoolean());
+        Assert.That((fenced.GetProperty("device").GetString(), fenced.GetProperty("requester").GetString()), Is.EqualTo(("pg", "node1")));
+    }
+
+    [Test]
     public async Task A_manual_device_waits_for_the_operator_s_ack_given_on_another_node()
     {
         WriteFencedCluster("""{ "*": [ [ "human" ] ] }""", """, "human": { "Agent": "manual", "Timeout": 120, "Instructions": "check the rack" }""");
