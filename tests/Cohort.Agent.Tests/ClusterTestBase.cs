@@ -122,6 +122,22 @@ public abstract partial class ClusterTestBase : AgentTestBase
         return result;
     }
 
+    /// <summary>A node's fencing history (<c>cohort fence history --json</c>), oldest first.</summary>
+    protected async Task<JsonElement[]> HistoryAsync(int node)
+    {
+        var (code, stdout, stderr) = await CohortProcess.RunAsync("fence", "history", "--json", "--socket", SocketOf(node));
+        Assert.That(code, Is.Zero, stderr);
+        return [.. JsonDocument.Parse(stdout).RootElement.Clone().EnumerateArray()];
+    }
+
+    /// <summary>Polls a node's fencing history until a record fenced <paramref name="victim"/>; returns the whole history.</summary>
+    protected Task<JsonElement[]> WaitForFencedAsync(int node, int victim) =>
+        Poll.UntilAsync($"node{node}'s history to show node{victim} fenced", async () =>
+        {
+            var history = await HistoryAsync(node);
+            return history.Any(e => e.GetProperty("victimId").GetInt32() == victim && e.GetProperty("fenced").GetBoolean()) ? history : null;
+        }, TimeSpan.FromSeconds(90));
+
     /// <summary>Polls <c>cohort quorum --json</c> until the node's quorum device is (or is not) granted; returns its <c>device</c>.</summary>
     protected async Task<JsonElement> WaitForDeviceAsync(int node, bool granted)
     {

@@ -30,21 +30,6 @@ public sealed class FencingClusterTests : ClusterTestBase
             """);
     }
 
-    private async Task<JsonElement[]> HistoryAsync(int node)
-    {
-        var (code, stdout, stderr) = await CohortProcess.RunAsync("fence", "history", "--json", "--socket", SocketOf(node));
-        Assert.That(code, Is.Zero, stderr);
-        return [.. JsonDocument.Parse(stdout).RootElement.Clone().EnumerateArray()];
-    }
-
-    /// <summary>Polls node's history until a record fenced <paramref name="victim"/>; returns the whole history.</summary>
-    private Task<JsonElement[]> WaitForFencedAsync(int node, int victim) =>
-        Poll.UntilAsync($"node{node}'s history to show node{victim} fenced", async () =>
-        {
-            var history = await HistoryAsync(node);
-            return history.Any(e => e.GetProperty("victimId").GetInt32() == victim && e.GetProperty("fenced").GetBoolean()) ? history : null;
-        }, TimeSpan.FromSeconds(60));
-
     private static bool GroupIsGone(int pgid) => !Signals.SendToGroup(pgid, 0);
 
     [Test]

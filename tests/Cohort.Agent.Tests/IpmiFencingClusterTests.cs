@@ -72,20 +72,6 @@ public sealed partial class IpmiFencingClusterTests : ClusterTestBase
             """);
     }
 
-    private async Task<JsonElement[]> HistoryAsync(int node)
-    {
-        var (code, stdout, stderr) = await CohortProcess.RunAsync("fence", "history", "--json", "--socket", SocketOf(node));
-        Assert.That(code, Is.Zero, stderr);
-        return [.. JsonDocument.Parse(stdout).RootElement.Clone().EnumerateArray()];
-    }
-
-    private Task<JsonElement[]> WaitForFencedAsync(int node, int victim) =>
-        Poll.UntilAsync($"node{node}'s history to show node{victim} fenced", async () =>
-        {
-            var history = await HistoryAsync(node);
-            return history.Any(e => e.GetProperty("victimId").GetInt32() == victim && e.GetProperty("fenced").GetBoolean()) ? history : null;
-        }, TimeSpan.FromSeconds(90));
-
     private async Task IsolateAsync(int node)
     {
         var others = string.Join(",", All.Where(n => n != node).Select(n => $"node{n}"));
