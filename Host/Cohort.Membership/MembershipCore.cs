@@ -441,6 +441,11 @@ public sealed class MembershipCore : IProtocolCore
             return;
         }
 
+        if (DropsLiveLowerMember(from.Node, p))
+        {
+            return; // the lower member, still in this view with us, coordinates the merge (see the method)
+        }
+
         _maxSeq = Math.Max(_maxSeq, p.Id.Seq);
         _accepted = p;
         _acceptedRules = _latest;
@@ -624,6 +629,45 @@ public sealed class MembershipCore : IProtocolCore
         }
 
         Propose(desired);
+    }
+
+    /// <summary>
+    /// Whether <paramref name="p"/>, from <paramref name="proposer"/>, leaves out a member of this node's installed
+    /// view that has a lower id than the proposer, is not leaving cleanly, could be in it (listed by the proposal's rules
+    /// and holding their version), and is alive here in that same view (heard within the failure timeout, its latest
+    /// heartbeat naming the view). Such a proposal comes from a coordinator
+    /// that does not hear that member yet — typically as nodes start together and sessions open one by one — and
+    /// accepting it would exclude a live node from a view that may become quorate, which makes it a victim to fence.
+    /// The lower member hears this node, so it coordinates a view with the proposer as soon as it hears the proposer
+    /// too; if it does not hear this node, it installs a view without it, its heartbeats name that view, and the
+    /// proposal is accepted then. The tie-break by id keeps two coordinators each missing one of the other's members
+    /// from being refused both.
+    /// </summary>
+    private bool DropsLiveLowerMember(NodeId proposer, Propose p)
+    {
+        if (_installed is not { } view)
+        {
+            return false;
+        }
+
+        var timeout = _latest.Options.FailureTimeout;
+        foreach (var member in view.Members)
+        {
+            if (member == Self || member.Node >= proposer || p.CleanLeavers.Contains(member) || p.Members.Any(m => m.Node == member.Node))
+            {
+                continue;
+            }
+
+            // Only a member that could be in the proposal: listed by its rules and holding their version.
+            if (PeerOf(member.Node) is { } peer && peer.Incarnation == member.Incarnation && peer.LastHeard >= _now - timeout
+                && peer.InstalledView == view.Id && (peer.Flags & (HeartbeatFlags.Drained | HeartbeatFlags.Leaving)) == 0
+                && peer.ConfigVersion >= p.ConfigVersion && _latest.Nodes.Any(n => n.Id == member.Node))
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     /// <summary>Whether a live drained node outside <paramref name="view"/> holds a view no older: it

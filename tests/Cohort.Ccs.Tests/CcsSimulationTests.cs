@@ -69,6 +69,16 @@ public class CcsSimulationTests
         Assert.That(cluster.Violation, Is.Null, () => cluster.Violation!.Detail);
     }
 
+    /// <summary>Seed 58: a member refused proposals that left out a lower-id member alive in its view, although the
+    /// committed document had dropped that node, which so never coordinated again: the rest never converged. Only a
+    /// member the proposal's rules list (and that holds their version) holds a proposal back.</summary>
+    [Test]
+    public void Regression_seed_58_a_node_the_document_dropped_does_not_hold_views_back()
+    {
+        var (cluster, _) = ConfigSimulation.RunOne(ClusterSetup.Generate(5, VoteQuorumPolicy.Name, () => new VoteQuorumPolicy()), new CcsSystem(), 58, TimeSpan.FromSeconds(30));
+        Assert.That(cluster.Violation, Is.Null, () => cluster.Violation!.Detail);
+    }
+
     /// <summary>Seed 2596 (found by a 240 s run): after healing, a node learned of a newer version from a
     /// heartbeat while its last fetch, 0.6 s old, had found nothing, so it waited out the fetch's resend
     /// time; then it adopted a version that changed the quorum rules and held quorum back for a promise

@@ -86,6 +86,37 @@ public class ScenarioTests
         RunUntilConverged(cluster, [0, 1, 2, 3, 4], cluster.Now + TimeSpan.FromSeconds(3));
     }
 
+    /// <summary>
+    /// Nodes 1 and 2 do not hear each other (as when sessions open one by one while nodes start): node 3, in a
+    /// view with node 1, refuses node 2's proposals that leave node 1 out, so no live node is ever dropped from a
+    /// view — which fencing would punish by killing it. (Node 3 used to accept, and dropped node 1 from a view
+    /// that became quorate.) Once 1 and 2 hear each other, all three merge.
+    /// </summary>
+    [Test]
+    public void A_member_does_not_drop_a_live_lower_member_for_a_coordinator_that_does_not_hear_it()
+    {
+        var cluster = new SimulatedCluster(Clusters.VoteQuorum(3), 1);
+        var events = new EventLog();
+        cluster.Observe(new SplitBrainChecker());
+        cluster.Observe(new ViewChecker());
+        cluster.Observe(events);
+        cluster.SetBlocked(0, 1, true);
+        cluster.SetBlocked(1, 0, true);
+        cluster.RunUntil(TimeSpan.FromSeconds(3));
+        var node1 = cluster.Nodes[0].Self;
+        var node3 = cluster.Nodes[2];
+        Assert.Multiple(() =>
+        {
+            Assert.That(node3.Core!.Installed!.Members, Is.EqualTo(new[] { node1, node3.Self }), "node 3 stays with node 1");
+            Assert.That(node3.Core.IsQuorate(node3.LocalAt(cluster.Now)), Is.True);
+            Assert.That(cluster.Nodes.SelectMany(n => events.Of<ViewInstalled>(n.Self)).SelectMany(v => v.Departed), Is.Empty, "nobody alive was dropped");
+        });
+
+        cluster.HealNetwork();
+        RunUntilConverged(cluster, [0, 1, 2], cluster.Now + TimeSpan.FromSeconds(3));
+        Assert.That(cluster.Nodes.SelectMany(n => events.Of<ViewInstalled>(n.Self)).SelectMany(v => v.Departed), Is.Empty);
+    }
+
     [Test]
     public void OneWayCutDoesNotSplitTheBrain()
     {
