@@ -633,9 +633,9 @@ public sealed class MembershipCore : IProtocolCore
 
     /// <summary>
     /// Whether <paramref name="p"/>, from <paramref name="proposer"/>, leaves out a member of this node's installed
-    /// view that has a lower id than the proposer, is not leaving cleanly, could be in it (listed by the proposal's rules
-    /// and holding their version), and is alive here in that same view (heard within the failure timeout, its latest
-    /// heartbeat naming the view). Such a proposal comes from a coordinator
+    /// view (or of the proposal it accepted and awaits the install of) that has a lower id than the proposer, is not
+    /// leaving cleanly, could be in it (listed by the proposal's rules and holding their version), and is alive here in
+    /// that same view (heard within the failure timeout, its latest heartbeat naming that view as installed). Such a proposal comes from a coordinator
     /// that does not hear that member yet — typically as nodes start together and sessions open one by one — and
     /// accepting it would exclude a live node from a view that may become quorate, which makes it a victim to fence.
     /// The lower member hears this node, so it coordinates a view with the proposer as soon as it hears the proposer
@@ -645,29 +645,29 @@ public sealed class MembershipCore : IProtocolCore
     /// </summary>
     private bool DropsLiveLowerMember(NodeId proposer, Propose p)
     {
-        if (_installed is not { } view)
+        return (_installed is { } view && Drops(view.Id, view.Members)) || (_accepted is { } accepted && Drops(accepted.Id, accepted.Members));
+
+        bool Drops(ViewId shared, IReadOnlyList<NodeIncarnation> members)
         {
+            var timeout = _latest.Options.FailureTimeout;
+            foreach (var member in members)
+            {
+                if (member == Self || member.Node >= proposer || p.CleanLeavers.Contains(member) || p.Members.Any(m => m.Node == member.Node))
+                {
+                    continue;
+                }
+
+                // Only a member that could be in the proposal: listed by its rules and holding their version.
+                if (PeerOf(member.Node) is { } peer && peer.Incarnation == member.Incarnation && peer.LastHeard >= _now - timeout
+                    && peer.InstalledView == shared && (peer.Flags & (HeartbeatFlags.Drained | HeartbeatFlags.Leaving)) == 0
+                    && peer.ConfigVersion >= p.ConfigVersion && _latest.Nodes.Any(n => n.Id == member.Node))
+                {
+                    return true;
+                }
+            }
+
             return false;
         }
-
-        var timeout = _latest.Options.FailureTimeout;
-        foreach (var member in view.Members)
-        {
-            if (member == Self || member.Node >= proposer || p.CleanLeavers.Contains(member) || p.Members.Any(m => m.Node == member.Node))
-            {
-                continue;
-            }
-
-            // Only a member that could be in the proposal: listed by its rules and holding their version.
-            if (PeerOf(member.Node) is { } peer && peer.Incarnation == member.Incarnation && peer.LastHeard >= _now - timeout
-                && peer.InstalledView == view.Id && (peer.Flags & (HeartbeatFlags.Drained | HeartbeatFlags.Leaving)) == 0
-                && peer.ConfigVersion >= p.ConfigVersion && _latest.Nodes.Any(n => n.Id == member.Node))
-            {
-                return true;
-            }
-        }
-
-        return false;
     }
 
     /// <summary>Whether a live drained node outside <paramref name="view"/> holds a view no older: it
