@@ -68,6 +68,7 @@ public sealed class FencingCore : IProtocolCore
     private long _nextOperation;
     private long _nextSeq;
     private TimeSpan? _retryAt;
+    private byte[] _persisted = [];
 
     /// <param name="topology">The topology of the committed document the node starts with.</param>
     public FencingCore(FencingTopology topology)
@@ -87,8 +88,7 @@ public sealed class FencingCore : IProtocolCore
         new SortedSet<NodeIncarnation>(_clean));
 
     /// <summary>Whether the gate of <paramref name="incarnation"/> is open.</summary>
-    public bool IsOpen(NodeIncarnation incarnation) =>
-        (_fenced.TryGetValue(incarnation.Node, out var fenced) && fenced >= incarnation.Incarnation) || _clean.Contains(incarnation);
+    public bool IsOpen(NodeIncarnation incarnation) => FencingStatus.IsOpen(_fenced, _clean, incarnation);
 
     /// <inheritdoc />
     public void Handle(CoreInput input, TimeSpan now, ICollection<CoreOutput> outputs)
@@ -97,7 +97,6 @@ public sealed class FencingCore : IProtocolCore
         ArgumentNullException.ThrowIfNull(outputs);
         _step.Clear();
         _now = now;
-        var before = Persisted();
         switch (input)
         {
             case CoreStarted started:
@@ -133,9 +132,11 @@ public sealed class FencingCore : IProtocolCore
         }
 
         Drive();
+        // Compared with what is on disk, so an unchanged step writes (and encodes) once, not twice.
         var after = Persisted();
-        if (!after.AsSpan().SequenceEqual(before))
+        if (!after.AsSpan().SequenceEqual(_persisted))
         {
+            _persisted = after;
             // Persisted before anything of this step is carried out, so nothing a peer or a service
             // learns from this step is lost at a crash.
             outputs.Add(new PersistRecord(RecordName, after));
@@ -150,8 +151,10 @@ public sealed class FencingCore : IProtocolCore
     private void Start(CoreStarted started)
     {
         _self = started.Self;
+        _persisted = Persisted(); // a first start has nothing to write
         if (started.Records.TryGetValue(RecordName, out var bytes))
         {
+            _persisted = bytes.ToArray();
             var state = FencingWire.DecodeState(bytes.Span);
             foreach (var f in state.Fenced)
             {

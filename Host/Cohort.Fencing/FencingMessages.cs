@@ -158,6 +158,9 @@ public sealed record FencingStatus(IReadOnlyList<PendingFence> Pending, IReadOnl
 {
     /// <summary>Whether the gate of <paramref name="incarnation"/> is open: it left cleanly, or it or a later
     /// incarnation of its node was fenced.</summary>
-    public bool IsOpen(NodeIncarnation incarnation) =>
-        (Fenced.TryGetValue(incarnation.Node, out var fenced) && fenced >= incarnation.Incarnation) || Clean.Contains(incarnation);
+    public bool IsOpen(NodeIncarnation incarnation) => IsOpen(Fenced, Clean, incarnation);
+
+    /// <summary>The gate rule, for the core and its status alike.</summary>
+    internal static bool IsOpen(IReadOnlyDictionary<NodeId, long> fenced, IReadOnlySet<NodeIncarnation> clean, NodeIncarnation incarnation) =>
+        (fenced.TryGetValue(incarnation.Node, out var highest) && highest >= incarnation.Incarnation) || clean.Contains(incarnation);
 }

@@ -305,21 +305,21 @@ internal sealed partial class FencingService : IHostedService, IAsyncDisposable,
         {
             var agent = _state.Plugins.Instance<IFenceAgent>(plugin, _state.Configuration.Root);
             var outcome = await agent.RunAsync(request, timeout.Token).WaitAsync(timeout.Token).ConfigureAwait(false);
-            if (timeout.IsCancellationRequested)
-            {
-                return cut.IsCancellationRequested ? (FenceResult.Unknown, "cut short") : (FenceResult.Timeout, $"no answer within {device.Timeout.TotalSeconds:0.###} s");
-            }
-
-            return (outcome.Result, outcome.Detail);
+            return timeout.IsCancellationRequested ? Stopped() : (outcome.Result, outcome.Detail);
         }
         catch (OperationCanceledException) when (timeout.IsCancellationRequested)
         {
-            return cut.IsCancellationRequested ? (FenceResult.Unknown, "cut short: this node is no longer the fencer") : (FenceResult.Timeout, $"no answer within {device.Timeout.TotalSeconds:0.###} s");
+            return Stopped();
         }
         catch (Exception ex)
         {
             return (FenceResult.Unknown, $"the agent threw {ex.GetType().Name}: {ex.Message}");
         }
+
+        // Whatever the agent answers once it was stopped counts as what stopped it.
+        (FenceResult, string) Stopped() => cut.IsCancellationRequested
+            ? (FenceResult.Unknown, "cut short: this node is no longer the fencer, or is stopping")
+            : (FenceResult.Timeout, $"no answer within {device.Timeout.TotalSeconds:0.###} s");
     }
 
     /// <summary>Runs <see cref="FenceAction.Monitor"/> on every device at start and every

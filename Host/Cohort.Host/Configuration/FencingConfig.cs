@@ -81,18 +81,7 @@ internal sealed class FencingConfig
                 break;
         }
 
-        var monitor = TimeSpan.FromSeconds(60);
-        if (fencing["MonitorInterval"] is { } rawMonitor)
-        {
-            if (Seconds(rawMonitor, 0, 86_400) is { } seconds)
-            {
-                monitor = seconds;
-            }
-            else
-            {
-                problem(fencing.Path + ":MonitorInterval", "seconds from 0 (off) to 86400", rawMonitor);
-            }
-        }
+        var monitor = Seconds(fencing, "MonitorInterval", 0, 86_400, 60, "seconds from 0 (off) to 86400", problem, out _);
 
         var byName = nodes.ToDictionary(n => n.Name, StringComparer.OrdinalIgnoreCase);
         var devices = new Dictionary<string, FenceDeviceEntry>(StringComparer.OrdinalIgnoreCase);
@@ -150,19 +139,8 @@ internal sealed class FencingConfig
             ok = false;
         }
 
-        var timeout = TimeSpan.FromSeconds(20);
-        if (device["Timeout"] is { } rawTimeout)
-        {
-            if (Seconds(rawTimeout, 0.1, 3600) is { } seconds)
-            {
-                timeout = seconds;
-            }
-            else
-            {
-                problem(device.Path + ":Timeout", "seconds from 0.1 to 3600", rawTimeout);
-                ok = false;
-            }
-        }
+        var timeout = Seconds(device, "Timeout", 0.1, 3600, 20, "seconds from 0.1 to 3600", problem, out var valid);
+        ok &= valid;
 
         var retries = 0;
         if (device["Retries"] is { } rawRetries && (!int.TryParse(rawRetries, NumberStyles.None, CultureInfo.InvariantCulture, out retries) || retries > 10))
@@ -227,8 +205,23 @@ internal sealed class FencingConfig
         return levels;
     }
 
-    private static TimeSpan? Seconds(string raw, double min, double max) =>
-        double.TryParse(raw, NumberStyles.Float, CultureInfo.InvariantCulture, out var seconds) && seconds >= min && seconds <= max
-            ? TimeSpan.FromSeconds(seconds)
-            : null;
+    /// <summary>A duration in seconds from <paramref name="min"/> to <paramref name="max"/>, or the fallback (also when
+    /// the value is wrong, which is reported and makes <paramref name="valid"/> false).</summary>
+    private static TimeSpan Seconds(IConfigurationSection section, string key, double min, double max, double fallback, string expected, Action<string, string, string?> problem, out bool valid)
+    {
+        valid = true;
+        if (section[key] is not { } raw)
+        {
+            return TimeSpan.FromSeconds(fallback);
+        }
+
+        if (double.TryParse(raw, NumberStyles.Float, CultureInfo.InvariantCulture, out var seconds) && seconds >= min && seconds <= max)
+        {
+            return TimeSpan.FromSeconds(seconds);
+        }
+
+        problem(section.Path + ":" + key, expected, raw);
+        valid = false;
+        return TimeSpan.FromSeconds(fallback);
+    }
 }
