@@ -21,6 +21,13 @@ namespace Cohort.Fencing;
 /// <para><b>Fencer.</b> One per victim: the lowest-id member of the view that is not itself a victim, and only while
 /// it is quorate. When the view changes, the fencer is chosen again; an operation of a node that is no longer the
 /// fencer is cut short (<see cref="CancelFenceDevice"/>).</para>
+/// <para><b>Fence races.</b> Before a pass starts with a device that has delays (<see cref="FenceDelay"/>), the
+/// fencer waits the victim's static delay plus a random one drawn from the injected source, plus
+/// <see cref="FencingTopology.PriorityDelay"/> when it has no majority and the departed victim's priority is above
+/// every member of its view (<see cref="FenceDelayed"/>). A view change during the wait starts the wait afresh. Every
+/// victim carries the incarnations that <i>named</i> it (saw it depart while quorate, or took the operator's request);
+/// a victim that is a live member of this node's view while all of its namers are gone (fenced, or restarted as newer
+/// incarnations) lost its case with them and is dropped (<see cref="VictimOverruled"/>).</para>
 /// <para><b>Levels.</b> Tried in order; every device of a level must succeed, one after the other; a failure,
 /// timeout or unknown result moves on to the next level. When every level failed, the pass is recorded, and the
 /// fencer tries again after a backoff (1 s, doubling, at most <see cref="MaxBackoff"/>), for as long as it takes.
@@ -60,6 +67,7 @@ public sealed class FencingCore : IProtocolCore
     private readonly List<FenceRecord> _history = [];
     private readonly HashSet<(NodeIncarnation, long)> _known = [];
     private readonly SortedDictionary<NodeId, long> _lastSeen = [];
+    private readonly Func<double> _random;
     private FencingTopology _topology;
     private TimeSpan _now;
     private NodeIncarnation _self;
@@ -71,10 +79,15 @@ public sealed class FencingCore : IProtocolCore
     private byte[] _persisted = [];
 
     /// <param name="topology">The topology of the committed document the node starts with.</param>
-    public FencingCore(FencingTopology topology)
+    /// <param name="random">A uniform double in [0, 1) at each call: where random fence-race delays come from (seeded
+    /// by the simulator, <see cref="Random.Shared"/> in the host; never the same sequence on two nodes, or their random
+    /// delays are equal).</param>
+    public FencingCore(FencingTopology topology, Func<double> random)
     {
         ArgumentNullException.ThrowIfNull(topology);
+        ArgumentNullException.ThrowIfNull(random);
         _topology = topology;
+        _random = random;
     }
 
     /// <summary>Testing only: a deliberately broken core (a mutant) that a checker must catch.</summary>
@@ -172,7 +185,7 @@ public sealed class FencingCore : IProtocolCore
 
             foreach (var v in state.Victims)
             {
-                _victims[Of(v)] = new Victim((FenceReason)v.Reason, FencingActionOf(v.Action));
+                _victims[Of(v)] = new Victim((FenceReason)v.Reason, FencingActionOf(v.Action), NamersOf(v));
             }
 
             foreach (var v in state.Candidates)
@@ -191,6 +204,9 @@ public sealed class FencingCore : IProtocolCore
     }
 
     private static NodeIncarnation Of(WireVictim v) => new(new NodeId(v.Node), v.Incarnation);
+
+    private static NodeIncarnation[] NamersOf(WireVictim v) =>
+        v.Namers?.Where(n => n is not null).Select(n => new NodeIncarnation(new NodeId(n.Node), n.Incarnation)).ToArray() ?? [];
 
     private void OnView(FencingViewInstalled installed)
     {
@@ -211,7 +227,8 @@ public sealed class FencingCore : IProtocolCore
 
         foreach (var departed in installed.Departed)
         {
-            if (!IsOpen(departed) && !_victims.ContainsKey(departed))
+            // Also when it is a victim already (a peer named it): this node names it too once quorate.
+            if (!IsOpen(departed))
             {
                 _candidates[departed] = FenceReason.Departed;
             }
@@ -223,6 +240,7 @@ public sealed class FencingCore : IProtocolCore
             _candidates.Remove(back);
         }
 
+        DropOverruled(); // before the sync: what this view overrules is not sent on
         var sync = FencingWire.EncodeFrame(new WireFrame(Sync: Snapshot(SyncedHistory)));
         foreach (var member in installed.View.Members)
         {
@@ -237,6 +255,10 @@ public sealed class FencingCore : IProtocolCore
             if (victim.Operation is not null && FencerOf(incarnation) != _self.Node)
             {
                 CutShort(victim); // someone else fences it in this view
+            }
+            else if (victim.Delayed)
+            {
+                CutShort(victim); // a fence-race delay is waited in the view it was drawn for
             }
         }
 
@@ -261,6 +283,11 @@ public sealed class FencingCore : IProtocolCore
         victim.Operation = null;
         victim.Level = 0;
         victim.DeviceIndex = 0;
+        if (victim.Delayed)
+        {
+            victim.Delayed = false;
+            victim.RetryAt = null;
+        }
     }
 
     private void OnQuorum(FencingQuorum quorum)
@@ -273,27 +300,44 @@ public sealed class FencingCore : IProtocolCore
         _quorate = quorum.Quorate;
         if (!_quorate)
         {
-            foreach (var victim in _victims.Values.Where(v => v.Operation is not null))
+            foreach (var victim in _victims.Values.Where(v => v.Operation is not null || v.Delayed))
             {
                 CutShort(victim); // a node without quorum fences nobody
             }
         }
     }
 
-    private void AddVictim(NodeIncarnation incarnation, FenceReason reason, FenceAction? action)
+    /// <summary>Makes <paramref name="incarnation"/> a victim named by <paramref name="namers"/> (or adds them to its
+    /// namers); true when this node is among them for the first time, which its caller tells the view.</summary>
+    private bool AddVictim(NodeIncarnation incarnation, FenceReason reason, FenceAction? action, IReadOnlyCollection<NodeIncarnation> namers)
     {
-        if (IsOpen(incarnation) || _victims.ContainsKey(incarnation))
+        if (IsOpen(incarnation))
         {
-            return;
+            return false;
         }
 
         _candidates.Remove(incarnation);
-        _victims[incarnation] = new Victim(reason, action);
+        if (_victims.TryGetValue(incarnation, out var known))
+        {
+            var before = known.Namers.Contains(_self);
+            known.Namers.UnionWith(namers);
+            return !before && known.Namers.Contains(_self);
+        }
+
+        var victim = new Victim(reason, action, namers);
+        if (Overruled(incarnation, victim))
+        {
+            return false; // named by a partition that is gone, and alive in this node's view
+        }
+
+        _victims[incarnation] = victim;
         Publish(new VictimAdded(incarnation, reason));
         if (incarnation == _self)
         {
             Publish(new SelfIsVictim());
         }
+
+        return victim.Namers.Contains(_self);
     }
 
     private void AddClean(NodeIncarnation incarnation)
@@ -310,6 +354,25 @@ public sealed class FencingCore : IProtocolCore
         }
 
         Publish(new FenceGateOpenedEvent(incarnation, LeftCleanly: true, null));
+    }
+
+    /// <summary>Whether every namer of <paramref name="victim"/> is gone while it is a live member of this node's view.</summary>
+    private bool Overruled(NodeIncarnation incarnation, Victim victim) =>
+        Mutant != FencingMutant.NoOverrule && _view is not null && _view.Members.Contains(incarnation) && victim.Namers.Count > 0 && victim.Namers.All(Gone);
+
+    /// <summary>Whether <paramref name="incarnation"/> is known to be dead: fenced, or its node seen in a newer incarnation.</summary>
+    private bool Gone(NodeIncarnation incarnation) =>
+        (_lastSeen.TryGetValue(incarnation.Node, out var seen) && seen > incarnation.Incarnation)
+        || (_fenced.TryGetValue(incarnation.Node, out var fenced) && fenced >= incarnation.Incarnation);
+
+    private void DropOverruled()
+    {
+        foreach (var (incarnation, victim) in _victims.Where(v => Overruled(v.Key, v.Value)).ToList())
+        {
+            CutShort(victim);
+            _victims.Remove(incarnation);
+            Publish(new VictimOverruled(incarnation, [.. victim.Namers]));
+        }
     }
 
     /// <summary>Records that <paramref name="incarnation"/> was fenced: its gate, and those of older incarnations of
@@ -367,7 +430,11 @@ public sealed class FencingCore : IProtocolCore
 
         foreach (var (candidate, reason) in _candidates.ToList())
         {
-            AddVictim(candidate, reason, null); // quorate now: what this node saw depart is fenced
+            // Quorate now: what this node saw depart is fenced, and the view hears that this node named it.
+            if (AddVictim(candidate, reason, null, [_self]))
+            {
+                Broadcast(new WireFrame(Victim: WireVictimOf(candidate, _victims[candidate])));
+            }
         }
 
         foreach (var (incarnation, victim) in _victims)
@@ -384,8 +451,17 @@ public sealed class FencingCore : IProtocolCore
                 victim.Level = 1;
                 victim.DeviceIndex = 0;
                 victim.RetryAt = null;
+                if (levels.Count > 0 && Delay(incarnation, victim, levels[0][0]) is { } delay)
+                {
+                    victim.Delayed = true;
+                    victim.RetryAt = _now + delay.Wait;
+                    Publish(new FenceDelayed(incarnation, levels[0][0], delay.Wait, delay.Why));
+                    continue;
+                }
             }
 
+            victim.Delayed = false;
+            victim.RetryAt = null;
             if (levels.Count == 0)
             {
                 Record(incarnation, victim.Reason, ActionOf(victim), victim.Attempt, 0, "(none)", FenceResult.Failed, fenced: false, 0,
@@ -411,6 +487,46 @@ public sealed class FencingCore : IProtocolCore
     }
 
     private FenceAction ActionOf(Victim victim) => victim.Action ?? _topology.Action;
+
+    /// <summary>The fence-race delay before a pass over <paramref name="incarnation"/>'s levels that starts with
+    /// <paramref name="device"/>, or null when there is none.</summary>
+    private (TimeSpan Wait, string Why)? Delay(NodeIncarnation incarnation, Victim victim, string device)
+    {
+        if (Mutant == FencingMutant.NoDelay)
+        {
+            return null; // the mutant: both halves of a split shoot at once
+        }
+
+        var wait = TimeSpan.Zero;
+        var why = new List<string>();
+        if (_topology.Delays.TryGetValue(device, out var delays))
+        {
+            var fixedPart = delays.BaseFor(incarnation.Node);
+            if (fixedPart > TimeSpan.Zero)
+            {
+                wait += fixedPart;
+                why.Add(FormattableString.Invariant($"DelayBase {fixedPart.TotalSeconds:0.###} s"));
+            }
+
+            if (delays.Max > fixedPart)
+            {
+                var randomPart = (delays.Max - fixedPart) * _random();
+                wait += randomPart;
+                why.Add(FormattableString.Invariant($"random {randomPart.TotalSeconds:0.###} s of DelayMax {delays.Max.TotalSeconds:0.###} s"));
+            }
+        }
+
+        // Pacemaker's priority-fencing-delay: without a majority, a more important node is shot later.
+        if (victim.Reason == FenceReason.Departed && _topology.PriorityDelay > TimeSpan.Zero && _view is not null
+            && _view.Members.Count * 2 <= _topology.ClusterSize
+            && _view.Members.All(m => _topology.PriorityOf(m.Node) < _topology.PriorityOf(incarnation.Node)))
+        {
+            wait += _topology.PriorityDelay;
+            why.Add(FormattableString.Invariant($"PriorityDelay {_topology.PriorityDelay.TotalSeconds:0.###} s (priority {_topology.PriorityOf(incarnation.Node)})"));
+        }
+
+        return wait > TimeSpan.Zero ? (wait, string.Join(" + ", why)) : null;
+    }
 
     private void OnCompleted(FenceDeviceCompleted completed)
     {
@@ -534,8 +650,8 @@ public sealed class FencingCore : IProtocolCore
             }
             else
             {
-                AddVictim(victim, FenceReason.Operator, request.Action);
-                Broadcast(new WireFrame(Victim: new WireVictim(victim.Node.Value, victim.Incarnation, (int)FenceReason.Operator, (int)(request.Action ?? 0))));
+                AddVictim(victim, FenceReason.Operator, request.Action, [_self]);
+                Broadcast(new WireFrame(Victim: new WireVictim(victim.Node.Value, victim.Incarnation, (int)FenceReason.Operator, (int)(request.Action ?? 0), [WireOf(_self)])));
             }
         }
 
@@ -600,13 +716,15 @@ public sealed class FencingCore : IProtocolCore
 
             foreach (var v in sync.Victims.Where(v => Enum.IsDefined((FenceReason)v.Reason)))
             {
-                AddVictim(Of(v), (FenceReason)v.Reason, FencingActionOf(v.Action));
+                AddVictim(Of(v), (FenceReason)v.Reason, FencingActionOf(v.Action), NamersOf(v));
             }
+
+            DropOverruled(); // the fenced incarnations it brought may be all that named a victim
         }
 
         if (frame.Victim is { } named && Enum.IsDefined((FenceReason)named.Reason))
         {
-            AddVictim(Of(named), (FenceReason)named.Reason, FencingActionOf(named.Action));
+            AddVictim(Of(named), (FenceReason)named.Reason, FencingActionOf(named.Action), NamersOf(named));
         }
 
         if (frame.Ack is { } ack)
@@ -653,11 +771,16 @@ public sealed class FencingCore : IProtocolCore
     private void Publish(object e) => _step.Add(new PublishEvent(e));
 
     private WireState Snapshot(int history) => new(
-        [.. _victims.Select(v => new WireVictim(v.Key.Node.Value, v.Key.Incarnation, (int)v.Value.Reason, (int)(v.Value.Action ?? 0)))],
+        [.. _victims.Select(v => WireVictimOf(v.Key, v.Value))],
         [.. _candidates.Select(c => new WireVictim(c.Key.Node.Value, c.Key.Incarnation, (int)c.Value, 0))],
         [.. _fenced.Select(f => new WireIncarnation(f.Key.Value, f.Value))],
         [.. _cleanOrder.Select(c => new WireIncarnation(c.Node.Value, c.Incarnation))],
         [.. _history.Skip(Math.Max(0, _history.Count - history)).Select(FencingWire.From)]);
+
+    private static WireVictim WireVictimOf(NodeIncarnation incarnation, Victim victim) =>
+        new(incarnation.Node.Value, incarnation.Incarnation, (int)victim.Reason, (int)(victim.Action ?? 0), [.. victim.Namers.Select(WireOf)]);
+
+    private static WireIncarnation WireOf(NodeIncarnation incarnation) => new(incarnation.Node.Value, incarnation.Incarnation);
 
     private byte[] Persisted() => FencingWire.EncodeState(Snapshot(HistoryLength));
 
@@ -668,6 +791,7 @@ public sealed class FencingCore : IProtocolCore
         var state = running is not null ? "running"
             : !_quorate || fencer is null ? "waiting"
             : fencer != _self.Node ? "elsewhere"
+            : victim.Delayed ? "delayed"
             : victim.RetryAt is not null ? "retrying"
             : "waiting";
         return new PendingFence(incarnation, victim.Reason, fencer, state, victim.Attempt, running?.Level ?? 0, running?.Device);
@@ -679,11 +803,17 @@ public sealed class FencingCore : IProtocolCore
         public bool Cancelled { get; set; }
     }
 
-    private sealed class Victim(FenceReason reason, FenceAction? action)
+    private sealed class Victim(FenceReason reason, FenceAction? action, IEnumerable<NodeIncarnation> namers)
     {
         public FenceReason Reason { get; } = reason;
 
         public FenceAction? Action { get; } = action;
+
+        /// <summary>The incarnations that named it: saw it depart while quorate, or took an operator's request.</summary>
+        public SortedSet<NodeIncarnation> Namers { get; } = [.. namers];
+
+        /// <summary>Whether <see cref="RetryAt"/> is a fence-race delay before the pass's first operation.</summary>
+        public bool Delayed { get; set; }
 
         public int Attempt { get; set; }
 
@@ -706,4 +836,10 @@ public enum FencingMutant
 
     /// <summary>A device that timed out counts as having fenced: the gate opens on a timeout.</summary>
     GateOnTimeout = 1,
+
+    /// <summary>Fence-race delays are ignored: both halves of a two-node split shoot at once.</summary>
+    NoDelay = 2,
+
+    /// <summary>No victim is ever overruled: the restarted loser of a race fences the survivor once the split heals.</summary>
+    NoOverrule = 3,
 }

@@ -3,7 +3,7 @@ using Cohort.Membership;
 namespace Cohort.Fencing;
 
 /// <summary>The fencing topology of one committed cluster document: for each node, its levels in order, each a
-/// list of device names that must all succeed; and the action that fences.</summary>
+/// list of device names that must all succeed; the action that fences; and the fence-race delays.</summary>
 /// <param name="Action">What fencing does to a victim: <see cref="FenceAction.Off"/> or <see cref="FenceAction.Reboot"/>.</param>
 /// <param name="Levels">The levels of each node that has any.</param>
 public sealed record FencingTopology(FenceAction Action, IReadOnlyDictionary<NodeId, IReadOnlyList<IReadOnlyList<string>>> Levels)
@@ -11,9 +11,39 @@ public sealed record FencingTopology(FenceAction Action, IReadOnlyDictionary<Nod
     /// <summary>No devices: every victim waits (and is retried) until a topology names some.</summary>
     public static FencingTopology None { get; } = new(FenceAction.Off, new Dictionary<NodeId, IReadOnlyList<IReadOnlyList<string>>>());
 
+    /// <summary>The fence-race delays of each device that has any, by device name (case-insensitive).</summary>
+    public IReadOnlyDictionary<string, FenceDelay> Delays { get; init; } = new Dictionary<string, FenceDelay>(StringComparer.OrdinalIgnoreCase);
+
+    /// <summary><c>Cluster:Fencing:PriorityDelay</c>: how much longer a fencer without a majority waits before it fences
+    /// a departed node whose priority is above every member of its own view (zero: none).</summary>
+    public TimeSpan PriorityDelay { get; init; }
+
+    /// <summary><c>Cluster:Fencing:Priority</c>: each node's fencing priority; a node not listed has 0.</summary>
+    public IReadOnlyDictionary<NodeId, int> Priorities { get; init; } = new Dictionary<NodeId, int>();
+
+    /// <summary>How many nodes the document lists (a fencer whose view holds more than half of them has a majority).</summary>
+    public int ClusterSize { get; init; }
+
     /// <summary>The levels of <paramref name="node"/> that name any device; empty when it has none.</summary>
     public IReadOnlyList<IReadOnlyList<string>> LevelsOf(NodeId node) =>
         Levels.TryGetValue(node, out var levels) ? levels.All(l => l.Count > 0) ? levels : [.. levels.Where(l => l.Count > 0)] : [];
+
+    /// <summary>The priority of <paramref name="node"/>.</summary>
+    public int PriorityOf(NodeId node) => Priorities.TryGetValue(node, out var priority) ? priority : 0;
+}
+
+/// <summary>The fence-race delays of one device, as Pacemaker's <c>pcmk_delay_base</c> and <c>pcmk_delay_max</c>:
+/// before a pass over a victim's levels starts with this device, the fencer waits the victim's static delay plus a
+/// random one, so that the two halves of a split do not shoot each other at once. A delay protects the node it is
+/// set for: fencing that node waits, so in a race that node shoots first.</summary>
+/// <param name="Base">The static delay for a node <paramref name="PerNode"/> does not list (<c>DelayBase</c> as a number).</param>
+/// <param name="PerNode">The static delay for each listed node (<c>DelayBase</c> as an object of node names).</param>
+/// <param name="Max"><c>DelayMax</c>: when above the static delay, the whole delay is drawn uniformly between the
+/// static delay and this bound; zero for no random part.</param>
+public sealed record FenceDelay(TimeSpan Base, IReadOnlyDictionary<NodeId, TimeSpan> PerNode, TimeSpan Max)
+{
+    /// <summary>The static delay before fencing <paramref name="node"/>.</summary>
+    public TimeSpan BaseFor(NodeId node) => PerNode.TryGetValue(node, out var delay) ? delay : Base;
 }
 
 /// <summary>Why an incarnation is to be fenced.</summary>
@@ -118,6 +148,22 @@ public sealed record FenceGateOpenedEvent(NodeIncarnation Incarnation, bool Left
 /// <param name="Reason">Why.</param>
 public sealed record VictimAdded(NodeIncarnation Victim, FenceReason Reason);
 
+/// <summary>Event: the fencer waits <paramref name="Delay"/> before it starts a pass over the victim's levels (a
+/// fence-race delay, <see cref="FenceDelay"/> and <see cref="FencingTopology.PriorityDelay"/>).</summary>
+/// <param name="Victim">The victim.</param>
+/// <param name="Device">The pass's first device, whose delays apply.</param>
+/// <param name="Delay">The whole wait.</param>
+/// <param name="Why">Its parts, for a log: <c>DelayBase 5 s + random 1.2 s + PriorityDelay 10 s</c>.</param>
+public sealed record FenceDelayed(NodeIncarnation Victim, string Device, TimeSpan Delay, string Why);
+
+/// <summary>Event: a victim is no longer one because every node that named it is gone (fenced, or restarted as a newer
+/// incarnation) while the victim is a live member of this node's view: the partition that excluded it lost the race,
+/// and nothing was recovered on its behalf (its gate never opened). This is what keeps the loser of a two-node fence
+/// race, restarted, from fencing the survivor once the split heals.</summary>
+/// <param name="Victim">The incarnation that is a victim no more.</param>
+/// <param name="Namers">The incarnations that had named it, all gone.</param>
+public sealed record VictimOverruled(NodeIncarnation Victim, IReadOnlyList<NodeIncarnation> Namers);
+
 /// <summary>Event: every level of a victim failed in one pass; the fencer tries again after <paramref name="RetryIn"/>.</summary>
 /// <param name="Victim">The victim.</param>
 /// <param name="Attempt">The pass that failed, from 1.</param>
@@ -142,7 +188,8 @@ public sealed record SelfIsVictim;
 /// <param name="Victim">The incarnation.</param>
 /// <param name="Reason">Why.</param>
 /// <param name="Fencer">The node that fences it in this node's view, or null (no quorate non-victim member).</param>
-/// <param name="State"><c>waiting</c> (for quorum or a fencer), <c>running</c>, <c>retrying</c> or <c>elsewhere</c>
+/// <param name="State"><c>waiting</c> (for quorum or a fencer), <c>delayed</c> (a fence-race delay), <c>running</c>,
+/// <c>retrying</c> or <c>elsewhere</c>
 /// (another node fences it).</param>
 /// <param name="Attempt">The current pass, from 1 (0 before the first).</param>
 /// <param name="Level">The level being tried, from 1 (0 when none).</param>

@@ -73,8 +73,9 @@ internal static class FencingWire
 /// <summary>One history record on the wire.</summary>
 internal sealed record WireRecord(int RequesterNode, long RequesterIncarnation, long Seq, int VictimNode, long VictimIncarnation, int Level, string Device, int Action, int Result, int Reason, bool Fenced, int Attempt, long UnixMilliseconds, string Detail);
 
-/// <summary>A victim on the wire: the incarnation, why, and the action an operator asked for (0: the topology's).</summary>
-internal sealed record WireVictim(int Node, long Incarnation, int Reason, int Action);
+/// <summary>A victim on the wire: the incarnation, why, the action an operator asked for (0: the topology's), and the
+/// incarnations that named it (null or empty: not known).</summary>
+internal sealed record WireVictim(int Node, long Incarnation, int Reason, int Action, List<WireIncarnation>? Namers = null);
 
 /// <summary>An incarnation on the wire.</summary>
 internal sealed record WireIncarnation(int Node, long Incarnation);

@@ -29,13 +29,17 @@ public static class FencingSimulation
         new(FenceAction.Off, nodes.ToDictionary(n => n.Id, IReadOnlyList<IReadOnlyList<string>> (_) => [["flaky"], ["power"]]));
 
     /// <summary>The membership setup with a fencing core as every node's service.</summary>
-    public static ClusterSetup With(ClusterSetup membership, FencingMutant mutant = FencingMutant.None)
+    /// <param name="membership">The membership setup.</param>
+    /// <param name="seed">The schedule's seed; each incarnation's random delays come from it and the incarnation.</param>
+    /// <param name="mutant">The fencing core to run.</param>
+    /// <param name="topology">The topology, or null for <see cref="Topology"/>.</param>
+    public static ClusterSetup With(ClusterSetup membership, ulong seed, FencingMutant mutant = FencingMutant.None, FencingTopology? topology = null)
     {
         ArgumentNullException.ThrowIfNull(membership);
-        var topology = Topology(membership.Nodes);
+        topology ??= Topology(membership.Nodes);
         return membership with
         {
-            Service = _ => new FencingCore(topology) { Mutant = mutant },
+            Service = self => new FencingCore(topology, new SimRandom(seed ^ ((ulong)self.Node.Value << 32) ^ (ulong)self.Incarnation).NextDouble) { Mutant = mutant },
             ServiceView = null,
             MembershipToService = published => published switch
             {
@@ -52,9 +56,10 @@ public static class FencingSimulation
     /// <param name="span">Simulated time to run.</param>
     /// <param name="mutant">The fencing core to run.</param>
     /// <param name="observer">Another observer to attach, or null.</param>
-    public static (SimulatedCluster Cluster, FencingChecker Checker) RunOne(ClusterSetup membership, ulong seed, TimeSpan span, FencingMutant mutant = FencingMutant.None, ISimulationObserver? observer = null)
+    /// <param name="topology">The topology (a cluster file's), or null for <see cref="Topology"/>.</param>
+    public static (SimulatedCluster Cluster, FencingChecker Checker) RunOne(ClusterSetup membership, ulong seed, TimeSpan span, FencingMutant mutant = FencingMutant.None, ISimulationObserver? observer = null, FencingTopology? topology = null)
     {
-        var cluster = new SimulatedCluster(With(membership, mutant), seed);
+        var cluster = new SimulatedCluster(With(membership, seed, mutant, topology), seed);
         var checker = new FencingChecker();
         cluster.Observe(checker);
         cluster.Observe(new SplitBrainChecker());
@@ -91,6 +96,25 @@ public sealed class FencingChecker : ISimulationObserver
     /// <summary>Gates opened on clean leavers, over all nodes.</summary>
     public long CleanGates { get; private set; }
 
+    /// <summary>How a device operation ends and how long it takes: by default <c>flaky</c> often times out or fails
+    /// and every other device mostly works, in 5–300 ms.</summary>
+    public Func<SimRandom, RunFenceDevice, (FenceResult Result, TimeSpan Duration)> Model { get; init; } = FlakyOrPower;
+
+    /// <summary>Whether invariant 2 is checked (it is, except to show another checker catching a core alone).</summary>
+    public bool CheckGates { get; init; } = true;
+
+    /// <summary>Told the index of each node a device crashed.</summary>
+    public event Action<int>? Killed;
+
+    private static (FenceResult, TimeSpan) FlakyOrPower(SimRandom random, RunFenceDevice run)
+    {
+        var roll = random.NextDouble();
+        var result = run.Device == "flaky"
+            ? roll < 0.3 ? FenceResult.Success : roll < 0.7 ? FenceResult.Timeout : FenceResult.Failed
+            : roll < 0.8 ? FenceResult.Success : roll < 0.9 ? FenceResult.Timeout : FenceResult.Unknown;
+        return (result, TimeSpan.FromMilliseconds(5 + random.Next(295)));
+    }
+
     /// <inheritdoc />
     public void AfterStep(SimulatedCluster cluster, SimNode node)
     {
@@ -116,23 +140,18 @@ public sealed class FencingChecker : ISimulationObserver
             case RunFenceDevice run:
                 Device(cluster, node, run);
                 break;
-            case FenceGateOpenedEvent opened:
+            case FenceGateOpenedEvent opened when CheckGates:
                 Check(cluster, node, opened);
                 break;
         }
     }
 
-    /// <summary>Carries out one device operation: after a delay, crash the victim's node (success), leave it
+    /// <summary>Carries out one device operation: after its duration, crash the victim's node (success), leave it
     /// running (timeout, failure), then tell the fencer — if it is still the incarnation that asked.</summary>
     private void Device(SimulatedCluster cluster, SimNode fencer, RunFenceDevice run)
     {
         Operations++;
-        var random = cluster.Random;
-        var roll = random.NextDouble();
-        var result = run.Device == "flaky"
-            ? roll < 0.3 ? FenceResult.Success : roll < 0.7 ? FenceResult.Timeout : FenceResult.Failed
-            : roll < 0.8 ? FenceResult.Success : roll < 0.9 ? FenceResult.Timeout : FenceResult.Unknown;
-        var delay = TimeSpan.FromMilliseconds(5 + random.Next(295));
+        var (result, delay) = Model(cluster.Random, run);
         var fencerIndex = cluster.IndexOf(fencer.Id);
         var asked = fencer.Incarnation;
         cluster.At(cluster.Now + delay, () =>
@@ -144,6 +163,7 @@ public sealed class FencingChecker : ISimulationObserver
                 Kills++;
                 cluster.Crash(victim);
                 Plan?.Disturbed();
+                Killed?.Invoke(victim);
             }
             else if (result == FenceResult.Timeout)
             {

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Cohort.Host;
+using Cohort.TestSupport;
 
 namespace Cohort.Agent.Tests;
 
@@ -76,6 +77,22 @@ public sealed class SimulateCommandTests : AgentTestBase
     }
 
     [Test]
+    public async Task The_two_node_sample_runs_fence_races_and_the_no_delay_mutant_is_caught()
+    {
+        var sample = Path.Combine(RepoPaths.Root, "samples", "two-node", "cluster.json");
+        var (code, stdout, stderr) = await CohortProcess.RunAsync("simulate", "--cluster", sample, "--seeds", "5", "--span", "90", "--json");
+        Assert.That(code, Is.Zero, stderr);
+        Assert.That(JsonDocument.Parse(stdout).RootElement.GetProperty("violations").GetArrayLength(), Is.Zero);
+        Assert.That(stderr, Does.Match(@"fence races: [1-9]\d* splits, [1-9]\d* with one survivor, 0 double fences; [1-9]\d* decided by the delays \(gap 5 s, "));
+
+        (code, stdout, stderr) = await CohortProcess.RunAsync("simulate", "--cluster", sample, "--mutant", "no-delay", "--seeds", "20", "--span", "90", "--json");
+        Assert.That(code, Is.EqualTo(ExitCodes.Failure), stderr);
+        var caught = JsonDocument.Parse(stdout).RootElement.GetProperty("violations")[0];
+        Assert.That(caught.GetProperty("invariant").GetString(), Is.EqualTo("fence-race"));
+        Assert.That(caught.GetProperty("detail").GetString(), Does.StartWith("(b) no survivor"));
+    }
+
+    [Test]
     public async Task A_cluster_file_with_a_third_party_policy_is_simulated_through_the_plugin_loader()
     {
         var cluster = Dir.Write("cluster.json", """
@@ -146,7 +163,7 @@ public sealed class SimulateCommandTests : AgentTestBase
     {
         var (code, _, stderr) = await CohortProcess.RunAsync("simulate", "--mutant", "nope");
         Assert.That(code, Is.EqualTo(ExitCodes.Usage));
-        Assert.That(Lines(stderr), Is.EqualTo(new[] { "cohort: --mutant: expected one of lease-off, no-promise, install-without-all-acks, device-grant-never-ends, ack-before-fsync, number-only-compare, gate-on-timeout, got \"nope\"" }));
+        Assert.That(Lines(stderr), Is.EqualTo(new[] { "cohort: --mutant: expected one of lease-off, no-promise, install-without-all-acks, device-grant-never-ends, ack-before-fsync, number-only-compare, gate-on-timeout, no-delay, no-overrule, got \"nope\"" }));
 
         var cluster = Dir.Write("bad.json", """{ "Nodes": [ { "Id": 1, "Name": "a" } ], "Membership": { "QuorumLease": "soon" } }""");
         (code, _, stderr) = await CohortProcess.RunAsync("simulate", "--cluster", cluster);

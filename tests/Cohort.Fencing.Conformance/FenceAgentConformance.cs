@@ -162,7 +162,7 @@ public abstract class FenceAgentConformance
     [Test]
     public void Validate_accepts_the_fixture_device_and_ignores_the_host_keys()
     {
-        var device = Device(null, new Dictionary<string, string?> { ["HostMap:node2"] = "somewhere", ["Retries"] = "2" });
+        var device = Device(null, new Dictionary<string, string?> { ["HostMap:node2"] = "somewhere", ["Retries"] = "2", ["DelayBase:node2"] = "5", ["DelayMax"] = "8" });
         Assert.That(CreateAgent().Validate(device, Nodes).Select(Describe), Is.Empty);
     }
 

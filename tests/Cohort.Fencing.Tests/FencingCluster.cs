@@ -58,6 +58,9 @@ internal sealed class FencingCluster
 
     public FencingTopology Topology { get; }
 
+    /// <summary>Where every core's random delays come from (seeded, so a test is one schedule).</summary>
+    public Func<double> Random { get; set; } = new Random(1).NextDouble;
+
     public FencingMutant Mutant { get; }
 
     /// <summary>The test clock; every node reads the same one (each compares only its own times).</summary>
@@ -90,7 +93,7 @@ internal sealed class FencingCluster
     /// <summary>Starts (or restarts) a node with the record it persisted last, if any.</summary>
     public FencingNode Start(NodeIncarnation self, byte[]? record = null, FencingTopology? topology = null)
     {
-        var core = new FencingCore(topology ?? Topology) { Mutant = Mutant };
+        var core = new FencingCore(topology ?? Topology, Random) { Mutant = Mutant };
         var node = new FencingNode(self, core) { Record = record };
         _nodes[self.Node.Value] = node;
         var records = new Dictionary<string, ReadOnlyMemory<byte>>();

@@ -183,7 +183,7 @@ public class OperatorTests
     [Test]
     public void Requests_and_acks_before_any_view_do_not_throw()
     {
-        var core = new FencingCore(Topologies.Ipmi(3));
+        var core = new FencingCore(Topologies.Ipmi(3), new Random(1).NextDouble);
         var outputs = new List<CoreOutput>();
         core.Handle(new CoreStarted(Inc(1, 1), new Dictionary<string, ReadOnlyMemory<byte>>()), TimeSpan.Zero, outputs);
         core.Handle(new LocalRequest(new FenceNodeRequest(1, new NodeId(2), null)), TimeSpan.Zero, outputs);

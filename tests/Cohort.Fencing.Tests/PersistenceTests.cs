@@ -28,7 +28,8 @@ public class PersistenceTests
             Assert.That(quorate.Skip(1).OfType<PersistRecord>(), Is.Empty);
             Assert.That(quorate.OfType<PublishEvent>().Select(e => e.Event.GetType()), Is.EqualTo(new[] { typeof(VictimAdded), typeof(RunFenceDevice) }));
             var state = FencingWire.DecodeState(((PersistRecord)quorate[0]).Contents.Span);
-            Assert.That(state.Victims, Is.EqualTo(new[] { new WireVictim(3, 1, (int)FenceReason.Departed, 0) }));
+            Assert.That(state.Victims.Select(v => (v.Node, v.Incarnation, v.Reason, v.Action)), Is.EqualTo(new[] { (3, 1L, (int)FenceReason.Departed, 0) }));
+            Assert.That(state.Victims[0].Namers, Is.EqualTo(new[] { new WireIncarnation(1, 1) }), "who named it is durable too");
         });
     }
 
@@ -124,7 +125,7 @@ public class PersistenceTests
     [Test]
     public void A_damaged_record_is_refused_rather_than_starting_with_nothing_to_fence()
     {
-        var core = new FencingCore(Topologies.Ipmi(3));
+        var core = new FencingCore(Topologies.Ipmi(3), new Random(1).NextDouble);
         var records = new Dictionary<string, ReadOnlyMemory<byte>> { [FencingCore.RecordName] = "{\"victims\":[{\"node\":3,"u8.ToArray() };
         Assert.Throws<InvalidDataException>(() => core.Handle(new CoreStarted(Inc(1, 2), records), TimeSpan.Zero, []));
     }

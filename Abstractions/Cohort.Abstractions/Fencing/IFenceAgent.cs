@@ -27,8 +27,8 @@ public interface IFenceAgent
     /// validated (start, <c>cohort config validate</c>, before a change is accepted): a pure function, no IO beyond
     /// reading files the agent ships with (a program's metadata, say).</summary>
     /// <param name="device">The device's section, <c>Cluster:Fencing:Devices:NAME</c>; the host has checked the
-    /// keys it owns (<c>Agent</c>, <c>Timeout</c>, <c>HostMap</c>, <c>Retries</c>) and every other key is the
-    /// agent's.</param>
+    /// keys it owns (<c>Agent</c>, <c>Timeout</c>, <c>HostMap</c>, <c>Retries</c>, <c>DelayBase</c>, <c>DelayMax</c>)
+    /// and every other key is the agent's.</param>
     /// <param name="nodes">The cluster's nodes, sorted by id.</param>
     /// <returns>Every problem at once, with full key paths; empty when the options are valid.</returns>
     IEnumerable<ConfigProblem> Validate(IConfigurationSection device, IReadOnlyList<ClusterNode> nodes);

@@ -32,7 +32,7 @@ internal static class SimulateCommand
         var device = new Option<string?>("--device") { Description = "The quorum device (default: the cluster file's, else none; \"none\" for none): witness-node." };
         var mutant = new Option<string?>("--mutant") { Description = "Run a deliberately broken core: " + string.Join(", ", MutantNames) + "." };
         var ccs = new Option<bool>("--ccs") { Description = "Run CCS, the cluster configuration system, beside membership, with proposers on random nodes and crashes around commits; check invariant 4. Implied by a CCS mutant." };
-        var fencing = new Option<bool>("--fencing") { Description = "Run the fencing orchestrator beside membership, with fence devices that crash their victims (or time out, or fail); check invariant 2. Implied by a fencing mutant." };
+        var fencing = new Option<bool>("--fencing") { Description = "Run the fencing orchestrator beside membership, with fence devices that crash their victims (or time out, or fail); check invariant 2. Implied by a fencing mutant, and by a --cluster file with fencing levels (its devices and delays; a two-node file runs fence races)." };
         var json = new Option<bool>("--json") { Description = "Print the report as JSON." };
         var command = new Command("simulate", "Run the real cores under the deterministic simulator with random faults; report invariant violations.")
         {
@@ -65,12 +65,16 @@ internal static class SimulateCommand
                 parse.GetValue(policy),
                 parse.GetValue(plugins)?.FullName ?? Path.Combine(AppContext.BaseDirectory, "plugins"),
                 broken,
-                parse.GetValue(device));
+                parse.GetValue(device),
+                out var topology);
             setup = WithWitness(setup);
-            var report = parse.GetValue(ccs) || brokenCcs != CcsMutant.None
+            var runCcs = parse.GetValue(ccs) || brokenCcs != CcsMutant.None;
+            var report = runCcs
                 ? RunCcs(setup, brokenCcs, parse.GetValue(seed), parse.GetValue(seeds) ?? int.MaxValue, TimeSpan.FromSeconds(parse.GetValue(seconds)), TimeSpan.FromSeconds(spanSeconds))
-                : parse.GetValue(fencing) || brokenFencing != FencingMutant.None
-                ? RunFencing(setup, brokenFencing, parse.GetValue(seed), parse.GetValue(seeds) ?? int.MaxValue, TimeSpan.FromSeconds(parse.GetValue(seconds)), TimeSpan.FromSeconds(spanSeconds))
+                : topology is not null && setup.Nodes.Count == 2
+                ? RunRace(setup, topology, brokenFencing, parse.GetValue(seed), parse.GetValue(seeds) ?? int.MaxValue, TimeSpan.FromSeconds(parse.GetValue(seconds)), TimeSpan.FromSeconds(spanSeconds))
+                : parse.GetValue(fencing) || brokenFencing != FencingMutant.None || topology is not null
+                ? RunFencing(setup, topology, brokenFencing, parse.GetValue(seed), parse.GetValue(seeds) ?? int.MaxValue, TimeSpan.FromSeconds(parse.GetValue(seconds)), TimeSpan.FromSeconds(spanSeconds))
                 : SimulationRunner.Run(new SimulationRequest
                 {
                     Setup = _ => setup,
@@ -104,24 +108,49 @@ internal static class SimulateCommand
     private static readonly IReadOnlyDictionary<string, FencingMutant> FencingMutants = new Dictionary<string, FencingMutant>(StringComparer.Ordinal)
     {
         ["gate-on-timeout"] = FencingMutant.GateOnTimeout,
+        ["no-delay"] = FencingMutant.NoDelay,
+        ["no-overrule"] = FencingMutant.NoOverrule,
     };
 
     private static IEnumerable<string> MutantNames => SimulationSetupLoader.Mutants.Keys.Concat(CcsMutants.Keys).Concat(FencingMutants.Keys);
 
     /// <summary>Schedules of the fencing orchestrator beside membership (<see cref="FencingSimulation"/>), reported
     /// like the membership ones (faults: live victims a device killed); stops at the first violation.</summary>
-    private static SimulationReport RunFencing(ClusterSetup setup, FencingMutant mutant, ulong first, int maxSchedules, TimeSpan budget, TimeSpan span)
+    private static SimulationReport RunFencing(ClusterSetup setup, FencingTopology? topology, FencingMutant mutant, ulong first, int maxSchedules, TimeSpan budget, TimeSpan span)
     {
         long operations = 0, timeouts = 0, gates = 0;
         var report = RunUntilViolation(first, maxSchedules, budget, seed =>
         {
-            var (cluster, checker) = FencingSimulation.RunOne(setup, seed, span, mutant);
+            var (cluster, checker) = FencingSimulation.RunOne(setup, seed, span, mutant, topology: topology);
             operations += checker.Operations;
             timeouts += checker.Timeouts;
             gates += checker.GatesOpened;
             return (cluster, checker.Kills);
         });
         Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"fencing: {operations} fence operations, {report.Faults} live victims killed by a device, {timeouts} timeouts, {gates} gates opened"));
+        return report;
+    }
+
+    /// <summary>Two-node fence races (<see cref="RaceSimulation"/>) under the cluster file's devices and delays,
+    /// reported like the membership ones (faults: splits); stops at the first violation.</summary>
+    private static SimulationReport RunRace(ClusterSetup setup, FencingTopology topology, FencingMutant mutant, ulong first, int maxSchedules, TimeSpan budget, TimeSpan span)
+    {
+        long decided = 0, survived = 0, doubles = 0;
+        TimeSpan gap = TimeSpan.Zero, skew = TimeSpan.Zero;
+        var report = RunUntilViolation(first, maxSchedules, budget, seed =>
+        {
+            // A mutant runs under the nemesis that catches it: gate-on-timeout needs devices that time out.
+            var options = new RaceOptions { TimeoutChance = mutant == FencingMutant.GateOnTimeout ? 0.5 : 0 };
+            var (cluster, checker) = RaceSimulation.RunOne(setup, topology, seed, span, mutant, options);
+            decided += checker.Decided;
+            survived += checker.Survived;
+            doubles += checker.DoubleFences;
+            gap = checker.Gap;
+            skew = checker.LargestSkew > skew ? checker.LargestSkew : skew;
+            return (cluster, checker.Splits);
+        });
+        Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"fence races: {report.Faults} splits, {survived} with one survivor, {doubles} double fences; {decided} decided by the delays (gap {gap.TotalSeconds:0.###} s, largest detection skew {skew.TotalMilliseconds:F1} ms)"));
         return report;
     }
 

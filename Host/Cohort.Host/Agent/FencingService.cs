@@ -66,7 +66,7 @@ internal sealed partial class FencingService : IHostedService, IAsyncDisposable,
             return Task.CompletedTask;
         }
 
-        var core = new FencingCore(Fencing.Topology);
+        var core = new FencingCore(Fencing.Topology, Random.Shared.NextDouble);
         _core = core;
         _runtime = new CoreRuntime("fencing", core, _records, _time, Send, OnEvent, AfterStep, _logger);
         _transport?.Route(FencingCore.FrameTag, _runtime.Post);
@@ -227,6 +227,12 @@ internal sealed partial class FencingService : IHostedService, IAsyncDisposable,
             case SelfIsVictim:
                 LogSelfVictim(_logger, _state.Self);
                 break;
+            case FenceDelayed delayed:
+                LogDelayed(_logger, NameOf(delayed.Victim.Node), delayed.Victim, delayed.Delay.TotalSeconds, delayed.Device, delayed.Why);
+                break;
+            case VictimOverruled overruled:
+                LogOverruled(_logger, NameOf(overruled.Victim.Node), overruled.Victim, string.Join(", ", overruled.Namers));
+                break;
             case FenceAcknowledged ack:
                 if (_acknowledged.TryRemove(ack.Node, out var waiting))
                 {
@@ -381,6 +387,12 @@ internal sealed partial class FencingService : IHostedService, IAsyncDisposable,
 
     [LoggerMessage(Level = LogLevel.Error, Message = "fencing {Name} ({Victim}): every level failed in pass {Attempt}; trying again in {Seconds} s. Until a device succeeds nothing it held is recovered (fix the device, or fence it by hand and use a manual device)")]
     private static partial void LogExhausted(ILogger logger, string name, NodeIncarnation victim, int attempt, double seconds);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "fencing {Name} ({Victim}) in {Seconds:0.###} s (fence-race delay of device {Device}: {Why})")]
+    private static partial void LogDelayed(ILogger logger, string name, NodeIncarnation victim, double seconds, string device, string why);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "not fencing {Name} ({Victim}): it is a live member of this view and every node that named it is gone ({Namers}): their side lost the race")]
+    private static partial void LogOverruled(ILogger logger, string name, NodeIncarnation victim, string namers);
 
     [LoggerMessage(Level = LogLevel.Critical, Message = "this node's incarnation {Self} is being fenced by the quorate partition: what it held is someone else's now")]
     private static partial void LogSelfVictim(ILogger logger, NodeIncarnation self);

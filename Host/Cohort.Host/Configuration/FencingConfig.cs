@@ -12,7 +12,8 @@ namespace Cohort.Host.Configuration;
 /// <param name="Retries">How many times a failed operation is run again before the level fails.</param>
 /// <param name="HostMap">What the device calls each node (its plug), by node name; a node not listed is called by its name.</param>
 /// <param name="Path">The device's key path.</param>
-internal sealed record FenceDeviceEntry(string Name, string Agent, TimeSpan Timeout, int Retries, IReadOnlyDictionary<string, string> HostMap, string Path)
+/// <param name="Delay">Its fence-race delays (<c>DelayBase</c>, <c>DelayMax</c>), or null when it has none.</param>
+internal sealed record FenceDeviceEntry(string Name, string Agent, TimeSpan Timeout, int Retries, IReadOnlyDictionary<string, string> HostMap, string Path, FenceDelay? Delay = null)
 {
     /// <summary>What the device calls <paramref name="nodeName"/>.</summary>
     public string PlugOf(string nodeName) => HostMap.TryGetValue(nodeName, out var plug) ? plug : nodeName;
@@ -25,23 +26,23 @@ internal sealed record FenceDeviceEntry(string Name, string Agent, TimeSpan Time
 internal sealed class FencingConfig
 {
     /// <summary>The keys of a device the host owns; every other key is its agent's.</summary>
-    public static readonly IReadOnlySet<string> HostDeviceKeys = new HashSet<string>(StringComparer.OrdinalIgnoreCase) { "Agent", "Timeout", "Retries", "HostMap" };
+    public static readonly IReadOnlySet<string> HostDeviceKeys = new HashSet<string>(StringComparer.OrdinalIgnoreCase) { "Agent", "Timeout", "Retries", "HostMap", "DelayBase", "DelayMax" };
 
     /// <summary>The levels key that applies to every node without levels of its own.</summary>
     public const string AnyNode = "*";
 
-    private static readonly HashSet<string> TopKeys = new HashSet<string>(StringComparer.OrdinalIgnoreCase) { "Action", "MonitorInterval", "Devices", "Levels" };
+    private static readonly HashSet<string> TopKeys = new HashSet<string>(StringComparer.OrdinalIgnoreCase) { "Action", "MonitorInterval", "Devices", "Levels", "PriorityDelay", "Priority" };
 
-    private FencingConfig(FenceAction action, TimeSpan monitorInterval, IReadOnlyDictionary<string, FenceDeviceEntry> devices, IReadOnlyDictionary<NodeId, IReadOnlyList<IReadOnlyList<string>>> levels)
+    private FencingConfig(FenceAction action, TimeSpan monitorInterval, IReadOnlyDictionary<string, FenceDeviceEntry> devices, FencingTopology topology)
     {
         Action = action;
         MonitorInterval = monitorInterval;
         Devices = devices;
-        Topology = new FencingTopology(action, levels);
+        Topology = topology;
     }
 
     /// <summary>No fencing configured.</summary>
-    public static FencingConfig None { get; } = new(FenceAction.Off, TimeSpan.FromSeconds(60), new Dictionary<string, FenceDeviceEntry>(), new Dictionary<NodeId, IReadOnlyList<IReadOnlyList<string>>>());
+    public static FencingConfig None { get; } = new(FenceAction.Off, TimeSpan.FromSeconds(60), new Dictionary<string, FenceDeviceEntry>(), FencingTopology.None);
 
     /// <summary><c>Cluster:Fencing:Action</c>: <c>off</c> (the default) or <c>reboot</c>.</summary>
     public FenceAction Action { get; }
@@ -120,7 +121,76 @@ internal sealed class FencingConfig
             }
         }
 
-        return new FencingConfig(action, monitor, devices, levels);
+        var priorityDelay = Seconds(fencing, "PriorityDelay", 0, 3600, 0, "seconds from 0 (off) to 3600", problem, out _);
+        var priorities = new Dictionary<NodeId, int>();
+        foreach (var entry in fencing.GetSection("Priority").GetChildren())
+        {
+            if (!byName.TryGetValue(entry.Key, out var node))
+            {
+                problem(entry.Path, $"a node name of Cluster:Nodes ({string.Join(", ", nodes.Select(n => n.Name))})", null);
+            }
+            else if (!int.TryParse(entry.Value, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var priority) || priority is < 0 or > 1_000_000)
+            {
+                problem(entry.Path, "an integer from 0 to 1000000 (the node's fencing priority)", entry.Value);
+            }
+            else
+            {
+                priorities[node.Id] = priority;
+            }
+        }
+
+        if (fencing["Priority"] is { Length: > 0 } flat)
+        {
+            problem(fencing.Path + ":Priority", "an object of node names and priorities: { \"node1\": 10 }", flat);
+        }
+
+        var topology = new FencingTopology(action, levels)
+        {
+            Delays = devices.Values.Where(d => d.Delay is not null).ToDictionary(d => d.Name, d => d.Delay!, StringComparer.OrdinalIgnoreCase),
+            PriorityDelay = priorityDelay,
+            Priorities = priorities,
+            ClusterSize = nodes.Count,
+        };
+        return new FencingConfig(action, monitor, devices, topology);
+    }
+
+    /// <summary>A device's <c>DelayBase</c> (seconds, or an object of node names and seconds) and <c>DelayMax</c>.</summary>
+    private static FenceDelay? ParseDelay(IConfigurationSection device, Dictionary<string, ClusterNodeEntry> nodes, Action<string, string, string?> problem, out bool valid)
+    {
+        const string Expected = "seconds from 0 to 3600";
+        valid = true;
+        var baseDelay = TimeSpan.Zero;
+        var perNode = new Dictionary<NodeId, TimeSpan>();
+        var section = device.GetSection("DelayBase");
+        if (section.Value is not null)
+        {
+            baseDelay = Seconds(device, "DelayBase", 0, 3600, 0, Expected + ", or an object of node names and seconds: { \"node2\": 5 }", problem, out valid);
+        }
+
+        foreach (var entry in section.GetChildren())
+        {
+            if (!nodes.TryGetValue(entry.Key, out var node))
+            {
+                problem(entry.Path, $"a node name of Cluster:Nodes ({string.Join(", ", nodes.Keys)})", null);
+                valid = false;
+            }
+            else
+            {
+                perNode[node.Id] = Seconds(section, entry.Key, 0, 3600, 0, Expected, problem, out var ok);
+                valid &= ok;
+            }
+        }
+
+        var max = Seconds(device, "DelayMax", 0, 3600, 0, Expected, problem, out var maxValid);
+        valid &= maxValid;
+        var largest = perNode.Values.Append(baseDelay).Max();
+        if (max > TimeSpan.Zero && max < largest)
+        {
+            problem(device.Path + ":DelayMax", $"0 or at least the largest DelayBase ({largest.TotalSeconds.ToString(CultureInfo.InvariantCulture)} s): DelayMax bounds the static and random delay together", device["DelayMax"]);
+            valid = false;
+        }
+
+        return largest > TimeSpan.Zero || max > TimeSpan.Zero ? new FenceDelay(baseDelay, perNode, max) : null;
     }
 
     private static FenceDeviceEntry? ParseDevice(IConfigurationSection device, Dictionary<string, ClusterNodeEntry> nodes, Action<string, string, string?> problem)
@@ -168,7 +238,9 @@ internal sealed class FencingConfig
             }
         }
 
-        return ok ? new FenceDeviceEntry(device.Key, agent!, timeout, retries, hostMap, device.Path) : null;
+        var delay = ParseDelay(device, nodes, problem, out var delayValid);
+        ok &= delayValid;
+        return ok ? new FenceDeviceEntry(device.Key, agent!, timeout, retries, hostMap, device.Path, delay) : null;
     }
 
     /// <summary>A node's levels: an array of levels, each an array of device names or one name.</summary>

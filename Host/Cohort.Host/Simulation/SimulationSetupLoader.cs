@@ -1,5 +1,6 @@
 using Autofac;
 using Autofac.Extensions.DependencyInjection;
+using Cohort.Fencing;
 using Cohort.Host.Configuration;
 using Cohort.Host.Plugins;
 using Cohort.Membership;
@@ -34,7 +35,8 @@ internal static class SimulationSetupLoader
     /// <param name="mutant">A broken membership core to run instead of the real one.</param>
     /// <param name="deviceName">The quorum device: default the cluster file's (none when generated);
     /// <c>none</c> for none. The caller supplies the device's witness model (<see cref="ClusterSetup.Witness"/>).</param>
-    public static ClusterSetup Load(string? clusterFile, int nodes, string? policyName, string pluginDirectory, MembershipMutant mutant, string? deviceName = null)
+    /// <param name="fencing">The cluster file's fencing topology when some node has fencing levels, else null.</param>
+    public static ClusterSetup Load(string? clusterFile, int nodes, string? policyName, string pluginDirectory, MembershipMutant mutant, string? deviceName, out FencingTopology? fencing)
     {
         var catalog = PluginCatalog.Load(pluginDirectory, "--plugins");
         ConfigSource source;
@@ -90,6 +92,8 @@ internal static class SimulationSetupLoader
         var container = builder.Build();
         catalog.Register(container, configuration.Root);
         var policy = PluginCatalog.Resolve<IQuorumPolicy>(plugin);
+        var topology = document.Fencing.Topology;
+        fencing = document.Nodes.Any(n => topology.LevelsOf(n.Id).Count > 0) ? topology : null;
 
         return ClusterSetup.From(
             [.. document.Nodes.Select(n => n.ToClusterNode())],

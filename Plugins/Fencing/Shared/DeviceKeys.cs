@@ -8,7 +8,7 @@ namespace Cohort.Fencing.Agents;
 internal static class DeviceKeys
 {
     /// <summary>The keys the host owns and checks itself; an agent ignores them.</summary>
-    public static readonly string[] HostOwned = ["Agent", "Timeout", "HostMap", "Retries"];
+    public static readonly string[] HostOwned = ["Agent", "Timeout", "HostMap", "Retries", "DelayBase", "DelayMax"];
 
     /// <summary>One problem for each key of <paramref name="device"/> that is neither the host's nor one of
     /// <paramref name="known"/>, naming the agent's keys (or saying it has none).</summary>

@@ -81,7 +81,7 @@ public sealed class FencingConfigTests
             """);
         Assert.That(problems, Is.EquivalentTo(new[]
         {
-            "cluster.json: $.Fencing.Colour: expected no such key: Cluster:Fencing has Action, Devices, Levels, MonitorInterval, got \"red\"",
+            "cluster.json: $.Fencing.Colour: expected no such key: Cluster:Fencing has Action, Devices, Levels, MonitorInterval, Priority, PriorityDelay, got \"red\"",
             "cluster.json: $.Fencing.Action: expected off or reboot, got \"cycle\"",
             "cluster.json: $.Fencing.Devices.ipmi.Agent: expected the name of a fence-agent plugin (external, manual, script, process-group, ...)",
             "cluster.json: $.Fencing.Devices.ipmi.Timeout: expected seconds from 0.1 to 3600, got \"0\"",
@@ -91,6 +91,62 @@ public sealed class FencingConfigTests
             "cluster.json: $.Fencing.Levels.q: expected a node name of Cluster:Nodes (a, b, c) or \"*\" for every other node",
             "cluster.json: $.Fencing.Levels.q[0][0]: expected the name of a device under Cluster:Fencing:Devices (none defined), got \"ipmi\"",
             "cluster.json: $.Fencing.Levels.b: expected an array of levels, each an array of device names: [[\"ipmi\"], [\"pdu1\", \"pdu2\"]], got \"ipmi\"",
+        }));
+    }
+
+    [Test]
+    public void Fence_race_delays_are_per_device_per_node_and_priorities_per_node()
+    {
+        var fencing = Parse("""
+            {
+              "PriorityDelay": 15,
+              "Priority": { "a": 10, "c": 3 },
+              "Devices": {
+                "pg": { "Agent": "process-group", "DelayBase": { "b": 5, "c": 2.5 }, "DelayMax": 8 },
+                "flat": { "Agent": "script", "DelayBase": 1 },
+                "plain": { "Agent": "script" }
+              },
+              "Levels": { "*": [ [ "pg" ] ] }
+            }
+            """).Fencing;
+        var delays = fencing.Topology.Delays;
+        Assert.Multiple(() =>
+        {
+            Assert.That(delays["pg"].BaseFor(new NodeId(1)), Is.EqualTo(TimeSpan.Zero), "a node the object leaves out has no static delay");
+            Assert.That(delays["pg"].BaseFor(new NodeId(2)), Is.EqualTo(TimeSpan.FromSeconds(5)));
+            Assert.That(delays["pg"].BaseFor(new NodeId(3)), Is.EqualTo(TimeSpan.FromSeconds(2.5)));
+            Assert.That(delays["pg"].Max, Is.EqualTo(TimeSpan.FromSeconds(8)));
+            Assert.That(delays["flat"].BaseFor(new NodeId(3)), Is.EqualTo(TimeSpan.FromSeconds(1)), "one number: every node");
+            Assert.That(delays.ContainsKey("plain"), Is.False);
+            Assert.That(fencing.Topology.PriorityDelay, Is.EqualTo(TimeSpan.FromSeconds(15)));
+            Assert.That(fencing.Topology.PriorityOf(new NodeId(1)), Is.EqualTo(10));
+            Assert.That(fencing.Topology.PriorityOf(new NodeId(2)), Is.Zero);
+            Assert.That(fencing.Topology.ClusterSize, Is.EqualTo(3));
+        });
+    }
+
+    [Test]
+    public void Bad_delays_and_priorities_are_named_by_their_json_path()
+    {
+        var problems = Problems("""
+            {
+              "PriorityDelay": -1,
+              "Priority": { "a": "high", "z": 1 },
+              "Devices": {
+                "pg": { "Agent": "process-group", "DelayBase": { "b": 5, "y": 1, "c": "soon" }, "DelayMax": 3 },
+                "flat": { "Agent": "script", "DelayBase": 4000 }
+              }
+            }
+            """);
+        Assert.That(problems, Is.EquivalentTo(new[]
+        {
+            "cluster.json: $.Fencing.PriorityDelay: expected seconds from 0 (off) to 3600, got \"-1\"",
+            "cluster.json: $.Fencing.Priority.a: expected an integer from 0 to 1000000 (the node's fencing priority), got \"high\"",
+            "cluster.json: $.Fencing.Priority.z: expected a node name of Cluster:Nodes (a, b, c)",
+            "cluster.json: $.Fencing.Devices.pg.DelayBase.y: expected a node name of Cluster:Nodes (a, b, c)",
+            "cluster.json: $.Fencing.Devices.pg.DelayBase.c: expected seconds from 0 to 3600, got \"soon\"",
+            "cluster.json: $.Fencing.Devices.pg.DelayMax: expected 0 or at least the largest DelayBase (5 s): DelayMax bounds the static and random delay together, got \"3\"",
+            "cluster.json: $.Fencing.Devices.flat.DelayBase: expected seconds from 0 to 3600, or an object of node names and seconds: { \"node2\": 5 }, got \"4000\"",
         }));
     }
 }
