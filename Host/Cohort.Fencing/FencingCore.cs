@@ -144,6 +144,7 @@ public sealed class FencingCore : IProtocolCore
                 break;
         }
 
+        DropOverruled(); // a fence or a view may have taken the last namer of a victim
         Drive();
         // Compared with what is on disk, so an unchanged step writes (and encodes) once, not twice.
         var after = Persisted();
@@ -414,6 +415,20 @@ public sealed class FencingCore : IProtocolCore
             if (member.Node != victim.Node && !_victims.Keys.Any(v => v.Node == member.Node))
             {
                 return member.Node;
+            }
+        }
+
+        // Every member is a victim: the halves of a split that healed before either fence was done, each holding
+        // the other a victim. The race they started goes on (with its delays), each fencing the other: no gate
+        // opened on either side, and whoever loses is overruled as a victim once its namers are gone.
+        if (_view.Members.All(m => _victims.Keys.Any(v => v.Node == m.Node)))
+        {
+            foreach (var member in _view.Members)
+            {
+                if (member.Node != victim.Node)
+                {
+                    return member.Node;
+                }
             }
         }
 
@@ -718,8 +733,6 @@ public sealed class FencingCore : IProtocolCore
             {
                 AddVictim(Of(v), (FenceReason)v.Reason, FencingActionOf(v.Action), NamersOf(v));
             }
-
-            DropOverruled(); // the fenced incarnations it brought may be all that named a victim
         }
 
         if (frame.Victim is { } named && Enum.IsDefined((FenceReason)named.Reason))

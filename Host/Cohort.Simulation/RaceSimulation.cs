@@ -21,6 +21,10 @@ public sealed record RaceOptions
     /// catches a broken core on its own.</summary>
     public bool GateInvariant { get; init; } = true;
 
+    /// <summary>The chance a split heals early, before the longest delay is over (and is not judged by (b)): the race
+    /// then goes on between two nodes that can talk again.</summary>
+    public double ShortSplitChance { get; init; } = 0.2;
+
     /// <summary>How long the network stays whole between two splits (drawn uniformly).</summary>
     public (TimeSpan Min, TimeSpan Max) Calm { get; init; } = (TimeSpan.FromSeconds(3), TimeSpan.FromSeconds(10));
 
@@ -88,6 +92,7 @@ public sealed class RaceChecker : ISimulationObserver
     private readonly NodeId[] _nodes;
     private readonly TimeSpan _split;
     private readonly TimeSpan _gap;
+    private readonly TimeSpan _longest;
     private readonly TimeSpan?[] _detected = new TimeSpan?[2];
     private readonly NodeIncarnation[] _atSplit = new NodeIncarnation[2];
     private bool _splitting;
@@ -102,11 +107,11 @@ public sealed class RaceChecker : ISimulationObserver
         _gap = lowest.Min > highest.Max ? lowest.Min - highest.Max : highest.Min > lowest.Max ? highest.Min - lowest.Max : TimeSpan.Zero;
 
         // Long enough to detect, wait out the longest delay, fence, and meet the restarted loser.
-        var longest = lowest.Max > highest.Max ? lowest.Max : highest.Max;
-        _split = (failureTimeout * 4) + longest + options.OperationMax + options.Restart.Max + TimeSpan.FromSeconds(3);
+        _longest = lowest.Max > highest.Max ? lowest.Max : highest.Max;
+        _split = (failureTimeout * 4) + _longest + options.OperationMax + options.Restart.Max + TimeSpan.FromSeconds(3);
     }
 
-    /// <summary>Splits run.</summary>
+    /// <summary>Splits run to their end (short ones, healed early, are not counted).</summary>
     public int Splits { get; private set; }
 
     /// <summary>Splits whose outcome the delays decide: skew plus longest operation below the delay gap, working devices.</summary>
@@ -150,7 +155,6 @@ public sealed class RaceChecker : ISimulationObserver
     internal void Schedule(SimulatedCluster cluster, TimeSpan at) => cluster.At(at, () =>
     {
         _splitting = true;
-        Splits++;
         _killsThisSplit = 0;
         Array.Clear(_detected);
         for (var i = 0; i < 2; i++)
@@ -161,9 +165,14 @@ public sealed class RaceChecker : ISimulationObserver
         cluster.SetBlocked(0, 1, true);
         cluster.SetBlocked(1, 0, true);
 
-        cluster.At(cluster.Now + _split, () =>
+        var judged = !cluster.Random.Chance(_options.ShortSplitChance);
+        cluster.At(cluster.Now + (judged ? _split : cluster.Random.Between(TimeSpan.FromMilliseconds(100), _longest + TimeSpan.FromMilliseconds(100))), () =>
         {
-            Judge(cluster);
+            if (judged)
+            {
+                Judge(cluster);
+            }
+
             _splitting = false;
             cluster.HealNetwork();
             Schedule(cluster, cluster.Now + cluster.Random.Between(_options.Calm.Min, _options.Calm.Max));
@@ -176,6 +185,7 @@ public sealed class RaceChecker : ISimulationObserver
     /// <summary>(b): at the end of a split the delays decide, someone survived.</summary>
     private void Judge(SimulatedCluster cluster)
     {
+        Splits++;
         var survivors = Enumerable.Range(0, 2).Count(i => IsSurvivor(cluster, i));
         if (_killsThisSplit >= 2)
         {
@@ -251,7 +261,9 @@ public sealed class RaceChecker : ISimulationObserver
                 && node.Core?.Installed is { } view && !view.Contains(_atSplit[1 - index].Node):
                 _detected[index] = cluster.Now; // this half saw the split and may fence now
                 break;
-            case RunFenceDevice run when node.Core?.Installed is { } own && own.Members.Contains(run.Victim):
+            case RunFenceDevice run when node.Core?.Installed is { } own && own.Members.Contains(run.Victim)
+                && node.Service is FencingCore fencing && !fencing.Status.Pending.Any(p => p.Victim.Node == node.Id):
+                // (A victim fencing a victim is a race that a quick heal interrupted, going on: not a loop.)
                 cluster.Fail(RaceSimulation.Name, $"(c) fence loop: {node.Self} fences {run.Victim}, a member of its own {own}");
                 break;
         }

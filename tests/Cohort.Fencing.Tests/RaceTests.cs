@@ -198,4 +198,35 @@ public class RaceTests
             Assert.That(cluster[1].Published<VictimOverruled>(), Is.Empty);
         });
     }
+
+    [Test]
+    public void A_split_that_heals_before_either_fence_is_done_goes_on_racing_and_the_protected_node_wins()
+    {
+        var cluster = Split(TwoNode(new Dictionary<string, FenceDelay>
+        {
+            ["ipmi-1"] = new(TimeSpan.FromSeconds(1), new Dictionary<NodeId, TimeSpan>(), TimeSpan.Zero),
+            ["ipmi-2"] = new(TimeSpan.FromSeconds(5), new Dictionary<NodeId, TimeSpan>(), TimeSpan.Zero),
+        }));
+        cluster.Heal();
+        cluster.Install([1, 2], quorate: true);
+        cluster.Deliver();
+        Assert.Multiple(() =>
+        {
+            Assert.That(cluster[1].Core.Status.Pending.Select(p => (p.Victim, p.Fencer)), Is.EqualTo(new[] { (Inc(1, 1), (NodeId?)new NodeId(2)), (Inc(2, 1), (NodeId?)new NodeId(1)) }), "each fences the other");
+            Assert.That(cluster[1].Core.IsOpen(Inc(2, 1)) || cluster[2].Core.IsOpen(Inc(1, 1)), Is.False);
+        });
+
+        cluster.Now += TimeSpan.FromSeconds(1);
+        cluster.Step(2, new TimerFired("retry"));
+        var run = cluster[2].Running.Single();
+        Assert.That(run.Victim, Is.EqualTo(Inc(1, 1)), "node 2's shorter delay runs out first");
+        cluster.Complete(2, run, FenceResult.Success, "ipmi-1: off");
+        cluster.Crash(1);
+        Assert.Multiple(() =>
+        {
+            Assert.That(cluster[2].Core.Status.Pending, Is.Empty, "node 2's own entry lost its only namer");
+            Assert.That(cluster[2].Published<VictimOverruled>().Select(o => o.Victim), Is.EqualTo(new[] { Inc(2, 1) }));
+            Assert.That(cluster[1].Runs, Is.Empty, "node 1 died waiting");
+        });
+    }
 }
