@@ -666,7 +666,7 @@ public sealed class FencingCore : IProtocolCore
             else
             {
                 AddVictim(victim, FenceReason.Operator, request.Action, [_self]);
-                Broadcast(new WireFrame(Victim: new WireVictim(victim.Node.Value, victim.Incarnation, (int)FenceReason.Operator, (int)(request.Action ?? 0), [WireOf(_self)])));
+                Broadcast(new WireFrame(Victim: WireVictimOf(victim, _victims[victim])));
             }
         }
 
