@@ -7,6 +7,7 @@ namespace Cohort.Host;
 /// <summary>Source-generated JSON for the host's files and admin replies (fast start, no reflection).</summary>
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, WriteIndented = false, UseStringEnumConverter = true)]
 [JsonSerializable(typeof(AgentProcessInfo))]
+[JsonSerializable(typeof(AgentProcessInfo[]))]
 [JsonSerializable(typeof(AdminRequest))]
 [JsonSerializable(typeof(AdminReply))]
 [JsonSerializable(typeof(StatusReport))]

@@ -58,4 +58,9 @@ public sealed record FenceRequest(
     NodeIncarnation? Target,
     string? TargetName,
     string? Plug,
-    Task Acknowledged);
+    Task Acknowledged)
+{
+    /// <summary>The node that runs the operation (the fencer) and its incarnation; null when the caller did not say
+    /// (a test). An agent that leaves a message for the victim (<c>poison-pill</c>) signs it with this.</summary>
+    public NodeIncarnation? Requester { get; init; }
+}

@@ -22,6 +22,7 @@ internal static class CohortCommand
             WitnessCommand.Create(),
             ConfigCommand.Create(),
             FenceCommand.Create(),
+            WatchdogCommand.Create(),
         };
         var parse = root.Parse(args);
         // The agent and the demo handle SIGTERM and SIGINT themselves (graceful stop, then exit 0).

@@ -31,7 +31,20 @@ public sealed record StatusReport(
     IReadOnlyList<PluginReport> Plugins,
     TransportReport? Transport = null,
     ConfigReport? Config = null,
-    FencingReport? Fencing = null);
+    FencingReport? Fencing = null,
+    WatchdogReport? Watchdog = null);
+
+/// <summary>The node watchdog in status (present when this node's levels name a self-fencing device, such as
+/// <c>poison-pill</c>).</summary>
+/// <param name="Armed">Whether the watchdog process runs and is armed.</param>
+/// <param name="Pid">The watchdog process.</param>
+/// <param name="TimeoutSeconds">How long it waits for a pet before it kills this agent's group.</param>
+/// <param name="MessageWaitSeconds">The slot is read every half of this.</param>
+/// <param name="Devices">The devices whose slot this node reads.</param>
+/// <param name="LastPetAgeMilliseconds">How long ago the last pet was sent; null before the first.</param>
+/// <param name="LastReading">What the last reading found, and the verdict's reason.</param>
+/// <param name="Fired">Whether this node read a poison for itself and fired the watchdog.</param>
+public sealed record WatchdogReport(bool Armed, int Pid, double TimeoutSeconds, double MessageWaitSeconds, IReadOnlyList<string> Devices, double? LastPetAgeMilliseconds, string? LastReading, bool Fired);
 
 /// <summary>The cluster configuration (CCS) in status.</summary>
 /// <param name="Version">The highest committed version whose document is fsynced on this node.</param>

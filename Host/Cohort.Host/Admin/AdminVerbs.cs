@@ -16,9 +16,11 @@ internal sealed class AdminVerbs
     private readonly ConfigService _config;
     private readonly MembershipService _membership;
     private readonly FencingService _fencing;
+    private readonly WatchdogService? _watchdog;
 
-    public AdminVerbs(AgentState state, MembershipService membership, TransportService? transport, ConfigService config, FencingService fencing)
+    public AdminVerbs(AgentState state, MembershipService membership, TransportService? transport, ConfigService config, FencingService fencing, WatchdogService? watchdog = null)
     {
+        _watchdog = watchdog;
         _state = state;
         _fencing = fencing;
         _membership = membership;
@@ -283,7 +285,8 @@ internal sealed class AdminVerbs
                 ? new ConfigReport(config.Committed, config.CommittedSha256, config.InDoubt, config.Leader?.Value, config.Phase, _state.GenesisSha256,
                     [.. _config.Diverged.Select(d => $"node {d.Peer} holds another document under version {d.Version} (ours {d.Mine[..12]}, theirs {d.Theirs[..12]})")])
                 : null,
-            FencingReportOf());
+            FencingReportOf(),
+            _watchdog?.Report());
     }
 
     private ViewReport? ViewReportOf(AgentState.Snapshot snapshot) =>

@@ -130,7 +130,7 @@ public static partial class AgentRunner
         builder.Services.AddSingleton(state);
         builder.Services.AddSingleton(directory);
         builder.Services.AddSingleton(admin);
-        builder.Services.AddSingleton(sp => new AdminVerbs(state, sp.GetRequiredService<MembershipService>(), sp.GetService<TransportService>(), sp.GetRequiredService<ConfigService>(), sp.GetRequiredService<FencingService>()));
+        builder.Services.AddSingleton(sp => new AdminVerbs(state, sp.GetRequiredService<MembershipService>(), sp.GetService<TransportService>(), sp.GetRequiredService<ConfigService>(), sp.GetRequiredService<FencingService>(), sp.GetRequiredService<WatchdogService>()));
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(node.DrainTimeout + 10));
         if (transportPlugin is not null)
         {
@@ -169,6 +169,12 @@ public static partial class AgentRunner
             sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<ILogger<FencingService>>()));
         builder.Services.AddSingleton<Fencing.IFencingGate>(sp => sp.GetRequiredService<FencingService>());
+        builder.Services.AddSingleton(sp => new WatchdogService(
+            state,
+            sp.GetRequiredService<ConfigService>(),
+            sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<ILogger<WatchdogService>>()));
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<WatchdogService>()); // first: it stops last (disarmed once all else stopped)
         builder.Services.AddHostedService<AdminServer>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<ConfigService>()); // before membership: it routes its frames first
         builder.Services.AddHostedService(sp => sp.GetRequiredService<FencingService>()); // likewise

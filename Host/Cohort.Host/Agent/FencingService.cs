@@ -273,7 +273,7 @@ internal sealed partial class FencingService : IHostedService, IAsyncDisposable,
             {
                 LogRunning(_logger, NameOf(run.Victim.Node), run.Victim, run.Level, run.Device, device.Agent, Spell(run.Action), run.Attempt);
                 var acknowledged = _acknowledged.GetOrAdd(run.Victim.Node, _ => new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
-                var request = new FenceRequest(device.Name, _state.Configuration.Root.GetSection(device.Path), run.Action, run.Victim, victim.Name, device.PlugOf(victim.Name), acknowledged.Task);
+                var request = new FenceRequest(device.Name, _state.Configuration.Root.GetSection(device.Path), run.Action, run.Victim, victim.Name, device.PlugOf(victim.Name), acknowledged.Task) { Requester = _state.Self };
                 for (var attempt = 0; attempt <= device.Retries; attempt++)
                 {
                     (result, detail) = await RunDeviceAsync(device, request, cut.Token).ConfigureAwait(false);

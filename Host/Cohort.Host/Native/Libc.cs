@@ -13,6 +13,9 @@ internal static partial class Libc
     [LibraryImport(Lib)]
     internal static partial int getpgrp();
 
+    [LibraryImport(Lib, SetLastError = true)]
+    internal static partial int setsid();
+
     [LibraryImport(Lib)]
     internal static partial int getpid();
 

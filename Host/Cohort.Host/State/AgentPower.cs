@@ -39,6 +39,9 @@ internal sealed record AgentPowerOff(bool Off, string Detail, long? GoneAt);
 /// </remarks>
 internal static class AgentPower
 {
+    /// <summary>The lock clients' records in a state directory.</summary>
+    public const string ClientsFileName = "fence-groups";
+
     private static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(10);
 
     /// <summary>Reads <c>&lt;state&gt;/agent.pid</c>.</summary>
@@ -65,6 +68,31 @@ internal static class AgentPower
         return info is { Pid: > 1, Pgid: > 1 }
             ? info
             : throw new FormatException($"{path}: expected {{\"incarnation\",\"pid\",\"pgid\",\"startTime\"}} with pid and pgid above 1");
+    }
+
+    /// <summary>The lock clients' groups a state directory records in <c>fence-groups</c> (a JSON array of
+    /// <c>{"pid","pgid","startTime"}</c>); empty when there is no such file.</summary>
+    /// <exception cref="FormatException">The file is not such an array, or names a pid or pgid of 0 or 1.</exception>
+    public static IReadOnlyList<AgentProcessInfo> ReadClients(string stateDirectory)
+    {
+        var path = Path.Combine(stateDirectory, ClientsFileName);
+        AgentProcessInfo[]? clients;
+        try
+        {
+            clients = JsonSerializer.Deserialize(File.ReadAllText(path), HostJsonContext.Default.AgentProcessInfoArray);
+        }
+        catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException)
+        {
+            return [];
+        }
+        catch (JsonException ex)
+        {
+            throw new FormatException($"{path}: not a JSON array of {{\"pid\",\"pgid\",\"startTime\"}} ({ex.Message})", ex);
+        }
+
+        return clients is not null && clients.All(c => c is { Pid: > 1, Pgid: > 1 })
+            ? clients
+            : throw new FormatException($"{path}: expected an array of {{\"pid\",\"pgid\",\"startTime\"}} with pid and pgid above 1");
     }
 
     /// <summary>Whether the recorded agent runs: <see cref="AgentPowerState.On"/> while its group has processes
