@@ -635,13 +635,13 @@ public sealed class FencingCore : IProtocolCore
         {
             error = $"fencing is off or reboot, not {request.Action.ToString()!.ToLowerInvariant()}";
         }
-        else if (!_quorate || _view is null)
-        {
-            error = "this node is not quorate: only a quorate partition fences";
-        }
         else if (request.Node == _self.Node)
         {
             error = "a node does not fence itself: ask another node";
+        }
+        else if (!_quorate || _view is null)
+        {
+            error = "this node is not quorate: only a quorate partition fences";
         }
         else if (_view.Members.FirstOrDefault(m => m.Node == request.Node) is { Incarnation: > 0 } member)
         {

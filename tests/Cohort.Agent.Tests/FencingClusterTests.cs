@@ -231,6 +231,7 @@ public sealed class FencingClusterTests : ClusterTestBase
         Assert.That(history.Single(e => e.GetProperty("fenced").GetBoolean()).GetProperty("reason").GetString(), Is.EqualTo("operator"));
         Assert.That(await Agent(3).WaitForExitAsync(), Is.EqualTo(128 + Signals.Kill));
 
+        // Asked during the view change that follows, too: the answer does not depend on quorum.
         (code, _, stderr) = await CohortProcess.RunAsync("fence", "node2", "--socket", SocketOf(2));
         Assert.That(code, Is.Not.Zero);
         Assert.That(stderr, Does.Contain("a node does not fence itself"));

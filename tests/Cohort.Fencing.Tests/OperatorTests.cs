@@ -27,10 +27,16 @@ public class OperatorTests
         });
     }
 
-    [Test]
-    public void A_request_to_fence_the_node_itself_is_refused()
+    [TestCase(true)]
+    [TestCase(false)]
+    public void A_request_to_fence_the_node_itself_is_refused_as_such_quorate_or_not(bool quorate)
     {
         var cluster = Formed(3, Topologies.Ipmi(3));
+        if (!quorate)
+        {
+            cluster.NotQuorate(2); // a view change in progress, say
+        }
+
         cluster.Request(2, new FenceNodeRequest(7, new NodeId(2), null));
         cluster.Deliver();
         var answer = cluster[2].Published<FenceNodeAnswered>().Single();
