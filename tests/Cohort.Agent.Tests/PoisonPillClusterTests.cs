@@ -76,6 +76,31 @@ public sealed partial class PoisonPillClusterTests : ClusterTestBase
     }
 
     [Test]
+    public async Task A_node_that_cannot_read_its_slot_lives_while_it_sees_its_peer_and_dies_once_cut_off()
+    {
+        await StartArmedAsync();
+        using (var pill = new FileStream(Dir.Combine("pill"), FileMode.Open, FileAccess.Write))
+        {
+            // A damaged header: nobody can read a slot or write a poison any more, as with a broken disk.
+            pill.Write(Enumerable.Repeat((byte)0xA5, 4096).ToArray());
+            pill.Flush(flushToDisk: true);
+        }
+
+        await Poll.UntilAsync("node2 to pet through an unreadable slot while it sees node1", async () =>
+            (await StatusAsync(2))?.GetProperty("watchdog").GetProperty("lastReading").GetString()?.Contains("unreadable, but quorate", StringComparison.Ordinal) == true ? "" : null);
+
+        var (code, _, stderr) = await CohortProcess.RunAsync("debug", "partition", "--peer", "node1", "--socket", SocketOf(2));
+        Assert.That(code, Is.Zero, stderr);
+        Assert.That(await Agent(2).WaitForExitAsync(TimeSpan.FromSeconds(60)), Is.EqualTo(128 + Signals.Kill), "alone under two_node with an unreadable slot: no pets, and its watchdog kills it");
+        var history = await HistoryAsync(1);
+        Assert.Multiple(() =>
+        {
+            Assert.That(Agent(2).Stderr, Does.Contain("its quorum is dual (two_node alone), which does not count here"));
+            Assert.That(history.Any(e => e.GetProperty("fenced").GetBoolean()), Is.False, "node1 cannot write the poison: it never declares node2 fenced");
+        });
+    }
+
+    [Test]
     public async Task A_paused_agent_is_killed_by_its_watchdog_before_the_survivor_declares_it_fenced()
     {
         var incarnation = await StartArmedAsync();

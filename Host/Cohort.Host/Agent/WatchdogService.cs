@@ -21,7 +21,9 @@ namespace Cohort.Host.Agent;
 /// <remarks>
 /// <para>The rule (each tick): a poison for this incarnation or a newer one fires; every device clear (or holding a
 /// stale poison, for an older incarnation) pets; a device that cannot be read within the tick pets only while this
-/// node is quorate in an installed view and that quorum is not dual (<c>two_node</c> alone counts as not quorate).
+/// node is quorate in an installed view and that quorum is not dual — or its view holds more than half of the
+/// document's nodes (both nodes of a two-node cluster: a node that sees its peer may live with a broken disk, a node
+/// alone under <c>two_node</c> may not).
 /// Otherwise no pet, and the watchdog kills the agent's group once its timeout passes.</para>
 /// <para>It is armed at start (a watchdog that cannot be started stops the start) and at every committed document
 /// whose levels for this node need it; a document that shortens the watchdog timeout starts a new watchdog before the
@@ -268,13 +270,14 @@ internal sealed partial class WatchdogService : IHostedService, IDisposable
         }
 
         var snapshot = _state.Current;
-        if (snapshot.View is not null && _state.IsQuorate && !snapshot.QuorumIsDual)
+        var majority = snapshot.View is { } view && _state.Cluster is { } cluster && view.Members.Count * 2 > cluster.Nodes.Count;
+        if (snapshot.View is not null && _state.IsQuorate && (!snapshot.QuorumIsDual || majority))
         {
             return ("pet", $"unreadable, but quorate in view {snapshot.View.Id}: {summary}");
         }
 
         var why = snapshot.QuorumIsDual && _state.IsQuorate
-            ? "its quorum is dual (two_node), which does not count here"
+            ? "its quorum is dual (two_node alone), which does not count here"
             : "it is not quorate";
         return ("hold", $"unreadable and {why}: no pet; the watchdog kills this node within its timeout unless that changes: {summary}");
     }
