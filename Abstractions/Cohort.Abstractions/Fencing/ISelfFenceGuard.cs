@@ -28,9 +28,9 @@ namespace Cohort.Fencing;
 /// <item>pets the watchdog when every device reads <see cref="SelfFenceSlotState.Clear"/>, or a poison for an
 /// <b>older</b> incarnation (stale: a restarted node is not killed by a message meant for its predecessor);</item>
 /// <item>otherwise — some device is <see cref="SelfFenceSlotState.Unreadable"/> — pets only while the node is quorate
-/// in an installed view and that quorum is not dual (a <c>two_node</c> node alone, or any policy that declares
-/// dual quorum, counts as not quorate here): a node cut off from the cluster <i>and</i> from its disk dies within
-/// the watchdog timeout;</item>
+/// in an installed view and that quorum is not dual, or the view holds more than half of the document's nodes (a
+/// <c>two_node</c> node alone, or a minority under any policy that declares dual quorum, counts as not quorate
+/// here): a node cut off from the cluster <i>and</i> from its disk dies within the watchdog timeout;</item>
 /// <item>disarms the watchdog only when the agent stops normally.</item>
 /// </list>
 /// <para><b>Safety.</b> An agent implementing this interface returns <see cref="FenceResult.Success"/> for
