@@ -6,7 +6,8 @@ namespace Cohort.Agent.Tests;
 
 /// <summary>
 /// Two-node clusters between real agents (votequorum <c>TwoNode</c>): a split leaves both halves quorate, and the
-/// fence race decides. Fencing node2 waits 3 s (<c>DelayBase</c>), so node2 shoots first and survives — through
+/// fence race decides. Fencing node2 waits 3 s more than fencing node1 (<c>DelayBase</c>), so node2 shoots first and
+/// survives — through
 /// <c>process-group</c>, and through the real <c>fence_ipmilan</c> against a simulated BMC. The loser, restarted while
 /// the split lasts, is not quorate (<c>WaitForAll</c>) and fences nobody; once the split heals it rejoins and fences
 /// nobody either.
@@ -57,12 +58,13 @@ public sealed class TwoNodeClusterTests : ClusterTestBase
     [Test]
     public async Task A_split_kills_the_unprotected_node_the_restarted_loser_fences_nobody_and_rejoins_after_the_heal()
     {
-        WriteTwoNode($$""" "pg": { "Agent": "process-group", "Timeout": 10, "DelayBase": { "node2": 3 }, "HostMap": { {{HostMap}} } } """, """{ "*": [ [ "pg" ] ] }""");
+        WriteTwoNode($$""" "pg": { "Agent": "process-group", "Timeout": 10, "DelayBase": { "node1": 1, "node2": 4 }, "HostMap": { {{HostMap}} } } """, """{ "*": [ [ "pg" ] ] }""");
         StartAgents();
         var before = await WaitForViewAsync(Both, Both);
         var loser = IncarnationOf(before[2], 1);
         var winner = IncarnationOf(before[1], 2);
 
+        // node2 waits 1 s too, so node1 surely names node2 its victim (and persists it) before it dies.
         await SplitAsync();
         Assert.That(await Agent(1).WaitForExitAsync(), Is.EqualTo(128 + Signals.Kill), "node1 lost the race: SIGKILL by node2's device");
         var history = await WaitForFencedAsync(2, 1);
@@ -71,8 +73,9 @@ public sealed class TwoNodeClusterTests : ClusterTestBase
         {
             Assert.That(history.Single(e => e.GetProperty("fenced").GetBoolean()).GetProperty("victimIncarnation").GetInt64(), Is.EqualTo(loser));
             Assert.That(history.Any(e => e.GetProperty("victimId").GetInt32() == 2), Is.False, "node1 never got to shoot");
-            Assert.That(Agent(1).Stderr, Does.Not.Contain($"fencing node2 (2#{winner}): level"), "node1 died before its delay was over (if it saw the split at all)");
-            Assert.That(Agent(2).Stderr, Does.Not.Contain("fence-race delay"), "fencing node1 waits for nothing");
+            Assert.That(Agent(1).Stderr, Does.Contain($"fencing node2 (2#{winner}) in 4 s (fence-race delay of device pg: DelayBase 4 s)"));
+            Assert.That(Agent(1).Stderr, Does.Not.Contain($"fencing node2 (2#{winner}): level"), "node1 died before its delay was over");
+            Assert.That(Agent(2).Stderr, Does.Contain($"fencing node1 (1#{loser}) in 1 s"));
         });
 
         // node1 comes back while node2 still cuts it off: alone, waiting for all, not quorate — and its record still
