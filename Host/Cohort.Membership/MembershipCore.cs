@@ -85,6 +85,7 @@ public sealed class MembershipCore : IProtocolCore
     private QuorumDecision? _decision;
     private ReadOnlyMemory<byte> _policyState;
     private bool _publishedQuorate;
+    private ViewId? _publishedView;
     private TimeSpan? _leaseTimer;
     private TimeSpan? _promisesTimer;
     private TimeSpan? _quorateUntil;
@@ -1039,16 +1040,18 @@ public sealed class MembershipCore : IProtocolCore
     }
 
     /// <summary>Judges quorum after an input (the result stands until the next one: between inputs
-    /// only the clock moves, and it only ever ends a lease) and publishes a change.</summary>
+    /// only the clock moves, and it only ever ends a lease) and publishes a change — also quorate in a new
+    /// view after quorate in the last one, since services judge quorum per view.</summary>
     private void PublishQuorum()
     {
         var until = ComputeQuorateUntil(out var reason);
         _quorateUntil = until;
         QuorumReason = reason;
         var quorate = until is { } u && _now < u;
-        if (quorate != _publishedQuorate)
+        if (quorate != _publishedQuorate || (quorate && _installed?.Id != _publishedView))
         {
             _publishedQuorate = quorate;
+            _publishedView = _installed?.Id;
             _out.Add(new PublishEvent(new QuorumChanged(quorate, _installed?.Id, quorate ? reason : (until is null ? reason : "the quorum lease ran out: no quorum acknowledged a heartbeat in time"))));
         }
 

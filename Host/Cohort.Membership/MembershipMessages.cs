@@ -31,7 +31,8 @@ public sealed record ViewInstalled(View View, string ConfigHash, IReadOnlyList<N
         $"installed {View} (+[{string.Join(", ", Joined)}] clean-[{string.Join(", ", LeftCleanly)}] gone-[{string.Join(", ", Departed)}]) under config version {View.ConfigVersion}";
 }
 
-/// <summary>Published when this node becomes quorate or stops being quorate.</summary>
+/// <summary>Published when this node becomes quorate or stops being quorate, and when it is quorate in a newly
+/// installed view after being quorate in the last one (services judge quorum per view).</summary>
 /// <param name="Quorate">Whether it now is.</param>
 /// <param name="View">The view it is (or was) quorate in; null before the first view.</param>
 /// <param name="Reason">Why, for operators.</param>

@@ -25,8 +25,11 @@ public sealed record RaceOptions
     /// then goes on between two nodes that can talk again.</summary>
     public double ShortSplitChance { get; init; } = 0.2;
 
+    /// <summary>The chance a calm ends in a split right after the nodes (re)form a view of both, instead of at its end.</summary>
+    public double SplitOnFormingChance { get; init; } = 0.3;
+
     /// <summary>How long the network stays whole between two splits (drawn uniformly).</summary>
-    public (TimeSpan Min, TimeSpan Max) Calm { get; init; } = (TimeSpan.FromSeconds(3), TimeSpan.FromSeconds(10));
+    public (TimeSpan Min, TimeSpan Max) Calm { get; init; } = (TimeSpan.FromMilliseconds(200), TimeSpan.FromSeconds(10));
 
     /// <summary>How long after a device killed it a node's next incarnation starts (drawn uniformly): during the
     /// split, so that a restarted loser meets the split still there.</summary>
@@ -39,7 +42,8 @@ public sealed record RaceOptions
 /// that crash their victim after 20–800 ms; a killed node restarts while the split lasts, and the split heals. The
 /// checker (<see cref="RaceChecker"/>) flags (a) both nodes acting as survivors at once, (b) no survivor of a split
 /// whose detection skew plus longest fence operation is below the guaranteed delay gap, and (c) a fence loop: a node
-/// fencing an incarnation that is a member of its own view (the restarted loser shooting the survivor after a heal).
+/// fencing a member of its own view that its own incarnation never excluded (the restarted loser shooting the
+/// survivor after a heal, on its predecessor's word).
 /// </summary>
 public static class RaceSimulation
 {
@@ -53,7 +57,8 @@ public static class RaceSimulation
     /// <param name="span">Simulated time to run.</param>
     /// <param name="mutant">The fencing core to run.</param>
     /// <param name="options">The schedule's shape, or null for the defaults.</param>
-    public static (SimulatedCluster Cluster, RaceChecker Checker) RunOne(ClusterSetup membership, FencingTopology topology, ulong seed, TimeSpan span, FencingMutant mutant = FencingMutant.None, RaceOptions? options = null)
+    /// <param name="observer">Another observer to attach (a trace, say), or null.</param>
+    public static (SimulatedCluster Cluster, RaceChecker Checker) RunOne(ClusterSetup membership, FencingTopology topology, ulong seed, TimeSpan span, FencingMutant mutant = FencingMutant.None, RaceOptions? options = null, ISimulationObserver? observer = null)
     {
         ArgumentNullException.ThrowIfNull(membership);
         ArgumentNullException.ThrowIfNull(topology);
@@ -78,7 +83,13 @@ public static class RaceSimulation
         cluster.Observe(devices);
         cluster.Observe(checker);
         cluster.Observe(new ViewChecker());
-        checker.Schedule(cluster, TimeSpan.FromSeconds(2) + cluster.Random.Between(options.Calm.Min, options.Calm.Max));
+        if (observer is not null)
+        {
+            cluster.Observe(observer);
+        }
+
+        // The first split may come right after the nodes formed their view, before either made a promise to the other.
+        checker.Schedule(cluster, cluster.Random.Between(TimeSpan.FromMilliseconds(100), TimeSpan.FromSeconds(2) + options.Calm.Max));
         cluster.RunUntil(span);
         return (cluster, checker);
     }
@@ -95,7 +106,11 @@ public sealed class RaceChecker : ISimulationObserver
     private readonly TimeSpan _longest;
     private readonly TimeSpan?[] _detected = new TimeSpan?[2];
     private readonly NodeIncarnation[] _atSplit = new NodeIncarnation[2];
+    private readonly Dictionary<NodeIncarnation, List<NodeIncarnation>> _departed = [];
+    private readonly Dictionary<NodeIncarnation, HashSet<NodeIncarnation>> _excluded = [];
     private bool _splitting;
+    private int _calms;
+    private bool _splitOnForming;
     private int _killsThisSplit;
 
     internal RaceChecker(FencingTopology topology, RaceOptions options, IReadOnlyList<ClusterNode> nodes, TimeSpan failureTimeout)
@@ -152,8 +167,21 @@ public sealed class RaceChecker : ISimulationObserver
     }
 
     /// <summary>Splits the nodes at <paramref name="at"/>, heals them a split later, and goes on until the run ends.</summary>
-    internal void Schedule(SimulatedCluster cluster, TimeSpan at) => cluster.At(at, () =>
+    internal void Schedule(SimulatedCluster cluster, TimeSpan at)
     {
+        var calm = ++_calms;
+        _splitOnForming = cluster.Random.Chance(_options.SplitOnFormingChance);
+        cluster.At(at, () => Split(cluster, calm));
+    }
+
+    /// <summary>Splits the nodes, unless the calm <paramref name="calm"/> already ended in a split.</summary>
+    private void Split(SimulatedCluster cluster, int calm)
+    {
+        if (calm != _calms || _splitting)
+        {
+            return;
+        }
+
         _splitting = true;
         _killsThisSplit = 0;
         Array.Clear(_detected);
@@ -177,7 +205,7 @@ public sealed class RaceChecker : ISimulationObserver
             cluster.HealNetwork();
             Schedule(cluster, cluster.Now + cluster.Random.Between(_options.Calm.Min, _options.Calm.Max));
         });
-    });
+    }
 
     /// <summary>A device crashed a node.</summary>
     internal void Killed() => _killsThisSplit++;
@@ -255,16 +283,37 @@ public sealed class RaceChecker : ISimulationObserver
         ArgumentNullException.ThrowIfNull(cluster);
         ArgumentNullException.ThrowIfNull(node);
         var index = cluster.IndexOf(node.Id);
+        if (published is ViewInstalled { Departed: var gone })
+        {
+            _departed[node.Self] = [.. gone];
+        }
+
         switch (published)
         {
-            case QuorumChanged { Quorate: true } when _splitting && _detected[index] is null && node.Self == _atSplit[index]
-                && node.Core?.Installed is { } view && !view.Contains(_atSplit[1 - index].Node):
-                _detected[index] = cluster.Now; // this half saw the split and may fence now
+            case ViewInstalled { View.Members.Count: 2 } when !_splitting && _splitOnForming:
+                // Within a heartbeat of forming: before either node promised anything to the other.
+                _splitOnForming = false;
+                var calm = _calms;
+                cluster.At(cluster.Now + cluster.Random.Between(TimeSpan.Zero, TimeSpan.FromMilliseconds(60)), () => Split(cluster, calm));
+                break;
+            case ViewInstalled installed when _splitting && _detected[index] is null && node.Self == _atSplit[index]
+                && !installed.View.Contains(_atSplit[1 - index].Node):
+                _detected[index] = cluster.Now; // this half saw the split (judged by the view, not by what quorum it reports)
+                break;
+            case QuorumChanged { Quorate: true } when _departed.TryGetValue(node.Self, out var departed):
+                // Quorate in a view the departed are not in: this incarnation excluded them itself.
+                if (!_excluded.TryGetValue(node.Self, out var excluded))
+                {
+                    _excluded[node.Self] = excluded = [];
+                }
+
+                excluded.UnionWith(departed);
                 break;
             case RunFenceDevice run when node.Core?.Installed is { } own && own.Members.Contains(run.Victim)
-                && node.Service is FencingCore fencing && !fencing.Status.Pending.Any(p => p.Victim.Node == node.Id):
-                // (A victim fencing a victim is a race that a quick heal interrupted, going on: not a loop.)
-                cluster.Fail(RaceSimulation.Name, $"(c) fence loop: {node.Self} fences {run.Victim}, a member of its own {own}");
+                && !(_excluded.TryGetValue(node.Self, out var mine) && mine.Contains(run.Victim)):
+                // Fencing a member of its own view is the rule for an incarnation this node itself excluded (it
+                // comes back after a heal); acting on what an earlier incarnation decided is the loop.
+                cluster.Fail(RaceSimulation.Name, $"(c) fence loop: {node.Self} fences {run.Victim}, a member of its own {own} that this incarnation never excluded");
                 break;
         }
     }
