@@ -39,6 +39,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import bench_args  # noqa: E402
 from cohort_admin import ask  # noqa: E402
+from ports import free_ports  # noqa: E402
 
 FAILURE_TIMEOUT_MS = 400  # Cluster:Membership:FailureTimeout default (docs/membership.md); the document sets no other
 SLACK_S = 0.5  # the target: failover <= failure timeout + the survivor's delay + the kill floor + this
@@ -60,17 +61,6 @@ FENCED = re.compile(r"fenced:True (\S+) \((\d+)#(\d+)\): level (\d+), device (\S
 # FencingService.LogDelayed
 DELAYED = re.compile(r"fencing (\S+) \((\d+)#(\d+)\) in (\d+(?:\.\d+)?) s \(fence-race delay")
 SIMULATED = re.compile(r"fence races: (\d+) splits, (\d+) with one survivor, (\d+) double fences")
-
-
-def free_ports(count):
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for s in sockets:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
 
 
 def cluster_document(folder, delay_base, delay_max):

@@ -20,7 +20,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -30,6 +29,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import bench_args  # noqa: E402
 from cohort_admin import ask  # noqa: E402
+from ports import free_ports  # noqa: E402
 
 FAILOVER_TARGET_S = 0.5
 SOAK_TARGET = 0
@@ -41,17 +41,6 @@ WITNESS_LEASE_MS = 500  # Cluster:Quorum:WitnessNode:Lease default (docs/quorum.
 
 QUORATE = re.compile(r"quorate:True in (\d+\.\d+) .* at monotonic (\d+\.\d+)")
 INSTALLED = re.compile(r"installed view (\d+\.\d+) \[([^\]]*)\]")
-
-
-def free_ports(count):
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for s in sockets:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
 
 
 class Cluster:
