@@ -646,9 +646,9 @@ public sealed class MembershipCore : IProtocolCore
     /// </summary>
     private bool DropsLiveLowerMember(NodeId proposer, Propose p)
     {
-        return (_installed is { } view && Drops(view.Id, view.Members)) || (_accepted is { } accepted && Drops(accepted.Id, accepted.Members));
+        return (_installed is { } view && Drops(view.Id, view.Members, installed: true)) || (_accepted is { } accepted && Drops(accepted.Id, accepted.Members, installed: false));
 
-        bool Drops(ViewId shared, IReadOnlyList<NodeIncarnation> members)
+        bool Drops(ViewId shared, IReadOnlyList<NodeIncarnation> members, bool installed)
         {
             var timeout = _latest.Options.FailureTimeout;
             foreach (var member in members)
@@ -659,8 +659,11 @@ public sealed class MembershipCore : IProtocolCore
                 }
 
                 // Only a member that could be in the proposal: listed by its rules and holding their version.
+                // The coordinator of the view this node installed holds it too, before its heartbeat says so: it
+                // sent the install. (Nodes starting together: a member that installed a view from node 1 accepted,
+                // a heartbeat later, a proposal from node 2 that dropped node 1, and fencing killed it.)
                 if (PeerOf(member.Node) is { } peer && peer.Incarnation == member.Incarnation && peer.LastHeard >= _now - timeout
-                    && peer.InstalledView == shared && (peer.Flags & (HeartbeatFlags.Drained | HeartbeatFlags.Leaving)) == 0
+                    && (peer.InstalledView == shared || (installed && shared.Coordinator == member.Node)) && (peer.Flags & (HeartbeatFlags.Drained | HeartbeatFlags.Leaving)) == 0
                     && peer.ConfigVersion >= p.ConfigVersion && _latest.Nodes.Any(n => n.Id == member.Node))
                 {
                     return true;
