@@ -19,7 +19,7 @@ namespace Cohort.Fencing;
 /// member: each node sends what it knows to the members of every view it installs, and every result to the
 /// members of its view.</para>
 /// <para><b>Fencer.</b> One per victim: the lowest-id member of the view that is not itself a victim, and only while
-/// it is quorate. When the view changes, the fencer is chosen again; an operation of a node that is no longer the
+/// it is quorate; when every member is a victim (a split that healed mid-race), each member fences the others. When the view changes, the fencer is chosen again; an operation of a node that is no longer the
 /// fencer is cut short (<see cref="CancelFenceDevice"/>).</para>
 /// <para><b>Fence races.</b> Before a pass starts with a device that has delays (<see cref="FenceDelay"/>), the
 /// fencer waits the victim's static delay plus a random one drawn from the injected source, plus

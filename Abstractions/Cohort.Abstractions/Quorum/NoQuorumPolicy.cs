@@ -32,7 +32,8 @@ public sealed record QuorumChange(bool Quorate, Membership.ViewId? View, NoQuoru
 
 /// <summary>
 /// A service's ear for quorum: the host calls every registered listener when this node gains or loses
-/// quorum (a lost quorum lease counts), so that the service obeys <see cref="QuorumChange.Policy"/>.
+/// quorum (a lost quorum lease counts), and when it is quorate in a newly installed view after being quorate in
+/// the last one (<see cref="QuorumChange"/> names the view), so that the service obeys <see cref="QuorumChange.Policy"/>.
 /// </summary>
 /// <remarks>
 /// <para><b>Registration.</b> A plugin registers implementations in its service collection; the host
