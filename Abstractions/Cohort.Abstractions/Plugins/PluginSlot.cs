@@ -38,4 +38,10 @@ public enum PluginSlot
     /// <c>Cluster:Fencing:Devices:NAME:Agent</c>. Who is fenced, through which levels, is the host's.
     /// </summary>
     FenceAgent = 5,
+
+    /// <summary>
+    /// The distributed lock manager. Registers <see cref="Locking.ILockManager"/>; always present: the host uses
+    /// the plugin of this slot named <c>dlm</c>.
+    /// </summary>
+    LockManager = 6,
 }

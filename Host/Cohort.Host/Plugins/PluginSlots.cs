@@ -14,6 +14,7 @@ internal static class PluginSlots
         PluginSlot.QuorumDevice => "quorum-device",
         PluginSlot.ConfigurationSystem => "config-system",
         PluginSlot.FenceAgent => "fence-agent",
+        PluginSlot.LockManager => "lock-manager",
         _ => slot.ToString(),
     };
 
@@ -24,6 +25,7 @@ internal static class PluginSlots
         PluginSlot.QuorumDevice => typeof(IQuorumDevice),
         PluginSlot.ConfigurationSystem => typeof(Cohort.ClusterConfiguration.IConfigurationSystem),
         PluginSlot.FenceAgent => typeof(Cohort.Fencing.IFenceAgent),
+        PluginSlot.LockManager => typeof(Cohort.Locking.ILockManager),
         _ => throw new ArgumentOutOfRangeException(nameof(slot), slot, "unknown slot"),
     };
 
@@ -34,6 +36,7 @@ internal static class PluginSlots
         PluginSlot.QuorumDevice => "Cluster:Quorum:Device",
         PluginSlot.ConfigurationSystem => "(the configuration system, always ccs)",
         PluginSlot.FenceAgent => "Cluster:Fencing:Devices:NAME:Agent",
+        PluginSlot.LockManager => "(the lock manager, always dlm)",
         _ => throw new ArgumentOutOfRangeException(nameof(slot), slot, "unknown slot"),
     };
 }
