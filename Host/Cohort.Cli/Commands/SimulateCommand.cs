@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
 using Cohort.Ccs;
+using Cohort.Dlm;
 using Cohort.Fencing;
 using Cohort.Host;
 using Cohort.Host.Simulation;
@@ -33,10 +34,12 @@ internal static class SimulateCommand
         var mutant = new Option<string?>("--mutant") { Description = "Run a deliberately broken core: " + string.Join(", ", MutantNames) + "." };
         var ccs = new Option<bool>("--ccs") { Description = "Run CCS, the cluster configuration system, beside membership, with proposers on random nodes and crashes around commits; check invariant 4. Implied by a CCS mutant." };
         var fencing = new Option<bool>("--fencing") { Description = "Run the fencing orchestrator beside membership, with fence devices that crash their victims (or time out, or fail); check invariant 2. Implied by a fencing mutant, and by a --cluster file with fencing levels (its devices and delays; a two-node file runs fence races)." };
+        var services = new Option<string[]>("--services") { Description = "Services to run beside membership: ccs, fencing, or dlm (the lock manager with fencing and lock clients on every node; checks invariant 3). Implied by a mutant of the service.", AllowMultipleArgumentsPerToken = true };
+        services.AcceptOnlyFromAmong("ccs", "fencing", "dlm");
         var json = new Option<bool>("--json") { Description = "Print the report as JSON." };
         var command = new Command("simulate", "Run the real cores under the deterministic simulator with random faults; report invariant violations.")
         {
-            cluster, nodes, policy, device, plugins, seed, seeds, seconds, span, mutant, ccs, fencing, json,
+            cluster, nodes, policy, device, plugins, seed, seeds, seconds, span, mutant, ccs, fencing, services, json,
         };
         command.SetAction((parse, cancellationToken) => CohortCommand.Guard(() =>
         {
@@ -44,14 +47,19 @@ internal static class SimulateCommand
             var broken = MembershipMutant.None;
             var brokenCcs = CcsMutant.None;
             var brokenFencing = FencingMutant.None;
-            if (mutantName is not null && !SimulationSetupLoader.Mutants.TryGetValue(mutantName, out broken) && !CcsMutants.TryGetValue(mutantName, out brokenCcs) && !FencingMutants.TryGetValue(mutantName, out brokenFencing))
+            var brokenDlm = DlmMutant.None;
+            if (mutantName is not null && !SimulationSetupLoader.Mutants.TryGetValue(mutantName, out broken) && !CcsMutants.TryGetValue(mutantName, out brokenCcs) && !FencingMutants.TryGetValue(mutantName, out brokenFencing) && !DlmMutants.TryGetValue(mutantName, out brokenDlm))
             {
                 throw new CohortStartupException($"--mutant: expected one of {string.Join(", ", MutantNames)}, got \"{mutantName}\"", ExitCodes.Usage);
             }
 
-            if (parse.GetValue(ccs) && (parse.GetValue(fencing) || brokenFencing != FencingMutant.None))
+            var named = parse.GetValue(services) ?? [];
+            var wantCcs = parse.GetValue(ccs) || named.Contains("ccs") || brokenCcs != CcsMutant.None;
+            var wantFencing = parse.GetValue(fencing) || named.Contains("fencing") || brokenFencing != FencingMutant.None;
+            var wantDlm = named.Contains("dlm") || brokenDlm != DlmMutant.None;
+            if ((wantCcs ? 1 : 0) + (wantFencing ? 1 : 0) + (wantDlm ? 1 : 0) > 1)
             {
-                throw new CohortStartupException("--ccs and --fencing: one service beside membership at a time", ExitCodes.Usage);
+                throw new CohortStartupException("--services: one of ccs, fencing and dlm beside membership at a time (dlm runs fencing with it)", ExitCodes.Usage);
             }
 
             if (parse.GetValue(span) is var spanSeconds && spanSeconds is <= 0 or > 86_400)
@@ -68,12 +76,14 @@ internal static class SimulateCommand
                 parse.GetValue(device),
                 out var topology);
             setup = WithWitness(setup);
-            var runCcs = parse.GetValue(ccs) || brokenCcs != CcsMutant.None;
-            var report = runCcs
+            var runCcs = wantCcs;
+            var report = wantDlm
+                ? RunDlm(setup, brokenDlm, parse.GetValue(seed), parse.GetValue(seeds) ?? int.MaxValue, TimeSpan.FromSeconds(parse.GetValue(seconds)), TimeSpan.FromSeconds(spanSeconds))
+                : runCcs
                 ? RunCcs(setup, brokenCcs, parse.GetValue(seed), parse.GetValue(seeds) ?? int.MaxValue, TimeSpan.FromSeconds(parse.GetValue(seconds)), TimeSpan.FromSeconds(spanSeconds))
                 : topology is not null && setup.Nodes.Count == 2
                 ? RunRace(setup, topology, brokenFencing, parse.GetValue(seed), parse.GetValue(seeds) ?? int.MaxValue, TimeSpan.FromSeconds(parse.GetValue(seconds)), TimeSpan.FromSeconds(spanSeconds))
-                : parse.GetValue(fencing) || brokenFencing != FencingMutant.None || topology is not null
+                : wantFencing || topology is not null
                 ? RunFencing(setup, topology, brokenFencing, parse.GetValue(seed), parse.GetValue(seeds) ?? int.MaxValue, TimeSpan.FromSeconds(parse.GetValue(seconds)), TimeSpan.FromSeconds(spanSeconds))
                 : SimulationRunner.Run(new SimulationRequest
                 {
@@ -112,7 +122,35 @@ internal static class SimulateCommand
         ["no-overrule"] = FencingMutant.NoOverrule,
     };
 
-    private static IEnumerable<string> MutantNames => SimulationSetupLoader.Mutants.Keys.Concat(CcsMutants.Keys).Concat(FencingMutants.Keys);
+    /// <summary>The lock-manager mutants by their command-line names.</summary>
+    private static readonly IReadOnlyDictionary<string, DlmMutant> DlmMutants = new Dictionary<string, DlmMutant>(StringComparer.Ordinal)
+    {
+        ["ignore-convert-queue"] = DlmMutant.IgnoreConvertQueue,
+        ["skip-stop-barrier"] = DlmMutant.SkipStopBarrier,
+        ["token-reset"] = DlmMutant.TokenReset,
+    };
+
+    private static IEnumerable<string> MutantNames => SimulationSetupLoader.Mutants.Keys.Concat(CcsMutants.Keys).Concat(FencingMutants.Keys).Concat(DlmMutants.Keys);
+
+    /// <summary>Schedules of the lock manager (with fencing and lock clients) beside membership
+    /// (<see cref="DlmSimulation"/>), reported like the membership ones (faults: those of the fault plan); stops at
+    /// the first violation.</summary>
+    private static SimulationReport RunDlm(ClusterSetup setup, DlmMutant mutant, ulong first, int maxSchedules, TimeSpan budget, TimeSpan span)
+    {
+        long grants = 0, tokens = 0, reads = 0, recoveries = 0, checks = 0;
+        var report = RunUntilViolation(first, maxSchedules, budget, seed =>
+        {
+            var (cluster, checker) = DlmSimulation.RunOne(setup, new DlmSystem(mutant), seed, span);
+            grants += checker.Grants;
+            tokens += checker.TokenGrants;
+            reads += checker.ValueReads;
+            recoveries += checker.Recoveries;
+            checks += checker.LivenessChecks;
+            return (cluster, checker.Recoveries);
+        });
+        Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"dlm: {grants} grants ({tokens} PW/EX with tokens), {reads} valid value-block reads, {recoveries} lockspace recoveries finished (over all nodes), {checks} calm-period liveness checks"));
+        return report;
+    }
 
     /// <summary>Schedules of the fencing orchestrator beside membership (<see cref="FencingSimulation"/>), reported
     /// like the membership ones (faults: live victims a device killed); stops at the first violation.</summary>

@@ -1,24 +1,1043 @@
+using System.Text;
 using Cohort.Cores;
+using Cohort.Dlm.Engine;
 using Cohort.Locking;
+using Cohort.Membership;
+using Cohort.Transport;
 
 namespace Cohort.Dlm;
 
-/// <summary>The DLM protocol core (being written).</summary>
-public sealed class DlmCore : ILockManagerCore
+/// <summary>
+/// The DLM protocol core: lockspaces of resources, each mastered by the first node to ask its directory node
+/// (XxHash32 of the name over the lockspace's members), with the master's queues run by <see cref="LockEngine"/>.
+/// A locally mastered request sends no message; a remote one costs one round trip. Every membership change of a
+/// lockspace runs its recovery (<c>DlmCore.Recovery.cs</c>): six phases, each closed by an all-to-all barrier.
+/// See docs/dlm.md.
+/// </summary>
+/// <remarks>
+/// Persists nothing: a lock dies with the incarnation that holds it, and a restarted node joins afresh.
+/// </remarks>
+public sealed partial class DlmCore : ILockManagerCore
 {
+    private const string TossTimer = "dlm-toss";
+    private const int MaxNameBytes = 64;
+
     private readonly LockManagerSetup _setup;
     private readonly DlmMutant _mutant;
+    private readonly List<Lockspace> _lockspaces = [];
+    private readonly Dictionary<uint, Lockspace> _byGlobalId = [];
+    private readonly HashSet<NodeIncarnation> _gatesOpen = [];
+    private readonly HashSet<NodeIncarnation> _gatesAsked = [];
+    private readonly FrameWriter _writer = new();
+    private NodeIncarnation _self;
+    private int _selfId;
+    private View? _view;
+    private bool _quorate;
+    private bool _tossSet;
+    private int _nextLockspaceId;
+    private TimeSpan _now;
+    private ICollection<CoreOutput> _outputs = [];
 
     /// <summary>Creates a core.</summary>
     public DlmCore(LockManagerSetup setup, DlmMutant mutant = DlmMutant.None)
     {
+        ArgumentNullException.ThrowIfNull(setup);
         _setup = setup;
         _mutant = mutant;
     }
 
     /// <inheritdoc />
-    public DlmCoreStatus Status => new([]);
+    public DlmCoreStatus Status => new([.. _lockspaces.Select(ls => new DlmLockspaceStatus(
+        ls.Name, ls.Id, ls.Running && !ls.Frozen ? DlmRecoveryPhase.Running : ls.Phase, ls.Seq, ls.RunMembers,
+        ls.Resources.Count, ls.Mastered, ls.Locks.Count, ls.Rejected))]);
 
     /// <inheritdoc />
-    public void Handle(CoreInput input, TimeSpan now, ICollection<CoreOutput> outputs) => throw new NotImplementedException($"{_setup} {_mutant}");
+    public void Handle(CoreInput input, TimeSpan now, ICollection<CoreOutput> outputs)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        ArgumentNullException.ThrowIfNull(outputs);
+        _now = now;
+        _outputs = outputs;
+        switch (input)
+        {
+            case CoreStarted started:
+                _self = started.Self;
+                _selfId = started.Self.Node.Value;
+                break;
+            case LocalRequest { Request: DlmOperation op }:
+                Operate(op);
+                break;
+            case FrameReceived frame when frame.Frame.Length > 0 && frame.Frame.Span[0] == DlmFrames.Tag:
+                OnFrame(frame.From, frame.Frame.Span);
+                break;
+            case LocalRequest { Request: DlmView view }:
+                OnView(view.View, view.Quorate);
+                break;
+            case LocalRequest { Request: DlmGateOpened opened }:
+                _gatesOpen.Add(opened.Incarnation);
+                foreach (var ls in _lockspaces)
+                {
+                    Advance(ls);
+                }
+
+                break;
+            case LocalRequest { Request: DlmJoin join }:
+                Join(join);
+                break;
+            case LocalRequest { Request: DlmLeave leave }:
+                Leave(leave);
+                break;
+            case SessionReset reset:
+                OnSessionReset(reset.Peer);
+                break;
+            case TimerFired { Name: TossTimer }:
+                _tossSet = false;
+                Toss();
+                break;
+        }
+
+        EnsureToss();
+    }
+
+    // ---- local operations (the owner's side) ----
+
+    private void Operate(DlmOperation op)
+    {
+        var ls = LockspaceById(op.Lockspace) ?? throw new InvalidOperationException($"dlm: no lockspace {op.Lockspace} on this node");
+        switch (op.Kind)
+        {
+            case DlmOperationKind.Lock:
+            {
+                var name = op.Resource.Span;
+                if (name.Length is 0 or > MaxNameBytes)
+                {
+                    throw new InvalidOperationException("dlm: a resource name is 1 to 64 bytes");
+                }
+
+                var rsb = ls.Find(name);
+                if (rsb is null)
+                {
+                    var key = name.ToArray();
+                    rsb = new Rsb(key, DirectoryHash.Of(key));
+                    ls.Resources.Add(key, rsb);
+                }
+
+                var lkb = new Lkb(_selfId, op.LockId) { Owner = new OwnerState { Resource = rsb } };
+                if (!ls.Locks.TryAdd(op.LockId, lkb))
+                {
+                    throw new InvalidOperationException($"dlm: lock id {op.LockId} is in use");
+                }
+
+                rsb.LocalLocks++;
+                rsb.IdleSince = TimeSpan.Zero;
+                Begin(ls, lkb, PendingOp.Lock, op.Mode, op.Flags, default);
+                break;
+            }
+
+            case DlmOperationKind.Convert:
+                Begin(ls, OwnedLock(ls, op.LockId), PendingOp.Convert, op.Mode, op.Flags, op.ValueBlock.Span);
+                break;
+            case DlmOperationKind.Unlock:
+                Begin(ls, OwnedLock(ls, op.LockId), PendingOp.Unlock, LockMode.Null, op.Flags, op.ValueBlock.Span);
+                break;
+            case DlmOperationKind.Cancel:
+                CancelOwned(ls, OwnedLock(ls, op.LockId));
+                break;
+        }
+    }
+
+    private static Lkb OwnedLock(Lockspace ls, long id) =>
+        ls.Locks.TryGetValue(id, out var lkb) ? lkb : throw new InvalidOperationException($"dlm: no lock {id} in lockspace {ls.Name}");
+
+    private void Begin(Lockspace ls, Lkb lkb, PendingOp op, LockMode mode, LockFlags flags, ReadOnlySpan<byte> valueBlock)
+    {
+        var owner = lkb.Owner!;
+        if (owner.Pending != PendingOp.None)
+        {
+            throw new InvalidOperationException($"dlm: lock {lkb.Id} has an operation in flight");
+        }
+
+        owner.Pending = op;
+        owner.PendingMode = mode;
+        owner.PendingFlags = flags;
+        owner.Seq = ++ls.NextSeq;
+        owner.Sent = false;
+        owner.CancelWanted = false;
+        owner.WriteBlock = valueBlock.IsEmpty ? null : valueBlock.ToArray();
+        Dispatch(ls, lkb);
+    }
+
+    /// <summary>Sends (or applies) the pending operation of <paramref name="lkb"/> if the lockspace may, now.</summary>
+    private void Dispatch(Lockspace ls, Lkb lkb)
+    {
+        var owner = lkb.Owner!;
+        if (owner.Pending == PendingOp.None || owner.Sent || !MayDispatch(ls))
+        {
+            return;
+        }
+
+        var rsb = owner.Resource;
+        if (rsb.Removing || rsb.LookupPending || rsb.Master == 0)
+        {
+            (rsb.Waiters ??= []).Add(lkb);
+            if (rsb.Master == 0 && !rsb.LookupPending && !rsb.Removing)
+            {
+                StartLookup(ls, rsb);
+            }
+
+            return;
+        }
+
+        owner.Sent = true;
+        if (rsb.Master == _selfId)
+        {
+            ApplyOwned(ls, rsb, lkb);
+        }
+        else
+        {
+            SendOperation(ls, rsb, lkb);
+        }
+    }
+
+    /// <summary>Operations go out while running, and in the resend phase of a recovery.</summary>
+    private static bool MayDispatch(Lockspace ls) => ls.Running ? !ls.Frozen : ls.Phase == DlmRecoveryPhase.Resend && ls.PhaseDone;
+
+    private static void ApplyOwned(Lockspace ls, Rsb rsb, Lkb lkb)
+    {
+        var owner = lkb.Owner!;
+        var seq = owner.Seq;
+        switch (owner.Pending)
+        {
+            case PendingOp.Lock:
+                ls.Engine.Request(rsb, lkb, owner.PendingMode, owner.PendingFlags);
+                break;
+            case PendingOp.Convert:
+                ls.Engine.Convert(rsb, lkb, owner.PendingMode, owner.PendingFlags, owner.WriteBlock);
+                break;
+            case PendingOp.Unlock:
+                ls.Engine.Unlock(rsb, lkb, owner.PendingFlags, owner.WriteBlock);
+                break;
+        }
+
+        if (owner.CancelWanted && owner.Pending != PendingOp.None && owner.Seq == seq)
+        {
+            ls.Engine.Cancel(rsb, lkb);
+        }
+    }
+
+    private void CancelOwned(Lockspace ls, Lkb lkb)
+    {
+        var owner = lkb.Owner!;
+        if (owner.Pending is not (PendingOp.Lock or PendingOp.Convert) || owner.CancelWanted)
+        {
+            return;
+        }
+
+        owner.CancelWanted = true;
+        if (!owner.Sent)
+        {
+            // Never reached a master: cancelled here.
+            owner.Resource.Waiters?.Remove(lkb);
+            var mode = lkb.IsGranted ? (LockMode)lkb.GrantedMode : LockMode.Null;
+            CompleteOwned(ls, lkb, new LockResult(LockStatus.Cancelled, mode, LockResultFlags.None, FencingToken.None), default, 0);
+            return;
+        }
+
+        var rsb = owner.Resource;
+        if (rsb.Master == _selfId)
+        {
+            if (ls.Running && !ls.Frozen)
+            {
+                ls.Engine.Cancel(rsb, lkb);
+            }
+        }
+        else
+        {
+            Send(ls, rsb.Master, Start(ls, MessageType.Cancel).Bytes(rsb.Name).I64(lkb.Id).I64(owner.Seq));
+        }
+    }
+
+    private void SendOperation(Lockspace ls, Rsb rsb, Lkb lkb)
+    {
+        var owner = lkb.Owner!;
+        var type = owner.Pending switch
+        {
+            PendingOp.Lock => MessageType.Request,
+            PendingOp.Convert => MessageType.Convert,
+            _ => MessageType.Unlock,
+        };
+        var w = Start(ls, type).Bytes(rsb.Name).I64(lkb.Id).I64(owner.Seq).U8((byte)owner.PendingMode).I32((int)owner.PendingFlags).Bytes(owner.WriteBlock);
+        Send(ls, rsb.Master, w);
+        if (owner.CancelWanted)
+        {
+            Send(ls, rsb.Master, Start(ls, MessageType.Cancel).Bytes(rsb.Name).I64(lkb.Id).I64(owner.Seq));
+        }
+    }
+
+    /// <summary>The operation in flight of this node's lock ended.</summary>
+    private void CompleteOwned(Lockspace ls, Lkb lkb, LockResult result, ReadOnlySpan<byte> valueBlock, ulong valueSeq)
+    {
+        var owner = lkb.Owner!;
+        var wasNew = owner.Pending == PendingOp.Lock;
+        owner.Pending = PendingOp.None;
+        owner.Sent = false;
+        owner.CancelWanted = false;
+        owner.WriteBlock = null;
+        if (!result.Token.IsNone)
+        {
+            lkb.Token = result.Token;
+        }
+
+        if (!valueBlock.IsEmpty)
+        {
+            owner.ValueBlock ??= new byte[ls.ValueBlockLength];
+            valueBlock[..Math.Min(valueBlock.Length, owner.ValueBlock.Length)].CopyTo(owner.ValueBlock);
+            owner.ValueSeq = valueSeq;
+        }
+
+        if (result.Status == LockStatus.Unlocked || (wasNew && result.Status != LockStatus.Granted))
+        {
+            ls.Locks.Remove(lkb.Id);
+            owner.Resource.LocalLocks--;
+        }
+
+        Publish(new DlmCompleted(ls.Id, lkb.Id, result, valueBlock.IsEmpty ? ReadOnlyMemory<byte>.Empty : valueBlock.ToArray()));
+    }
+
+    // ---- the engine's reports ----
+
+    private sealed class Sink(DlmCore core, Lockspace ls) : IEngineSink
+    {
+        public void Completed(Rsb rsb, Lkb lkb, LockResult result, ReadOnlySpan<byte> valueBlock)
+        {
+            lkb.LastStatus = result.Status;
+            lkb.LastFlags = result.Flags;
+            if (lkb.Node != core._selfId && (result.Status == LockStatus.Unlocked || !lkb.IsGranted))
+            {
+                ls.Remote.Remove((lkb.Node, lkb.Id));
+            }
+
+            if (ls.Running)
+            {
+                core.Deliver(ls, rsb, lkb, result, valueBlock, rsb.ValueSeq);
+                return;
+            }
+
+            // Recovery: nothing is told before start.
+            var copy = valueBlock.ToArray();
+            var seq = rsb.ValueSeq;
+            ls.Deferred.Add(() => core.Deliver(ls, rsb, lkb, result, copy, seq));
+        }
+
+        public void Blocking(Rsb rsb, Lkb holder, LockMode mode)
+        {
+            if (ls.Running)
+            {
+                core.DeliverBlocking(ls, rsb, holder, mode);
+            }
+            else
+            {
+                ls.Deferred.Add(() => core.DeliverBlocking(ls, rsb, holder, mode));
+            }
+        }
+    }
+
+    private void Deliver(Lockspace ls, Rsb rsb, Lkb lkb, LockResult result, ReadOnlySpan<byte> valueBlock, ulong valueSeq)
+    {
+        if (lkb.Node == _selfId)
+        {
+            if (lkb.Owner is { Pending: not PendingOp.None })
+            {
+                CompleteOwned(ls, lkb, result, valueBlock, valueSeq);
+            }
+
+            return;
+        }
+
+        SendReply(ls, rsb, lkb.Node, lkb.Id, lkb.RequestSeq, result, valueBlock, valueSeq);
+    }
+
+    private void SendReply(Lockspace ls, Rsb rsb, int to, long lockId, long seq, LockResult result, ReadOnlySpan<byte> valueBlock, ulong valueSeq) =>
+        Send(ls, to, Start(ls, MessageType.Reply).Bytes(rsb.Name).I64(lockId).I64(seq).U8((byte)result.Status).U8((byte)result.Mode)
+            .U8((byte)result.Flags).Token(result.Token).I64((long)valueSeq).Bytes(valueBlock));
+
+    private void DeliverBlocking(Lockspace ls, Rsb rsb, Lkb holder, LockMode mode)
+    {
+        if (holder.Node == _selfId)
+        {
+            if (holder.IsGranted)
+            {
+                Publish(new DlmBlocking(ls.Id, holder.Id, mode));
+            }
+
+            return;
+        }
+
+        Send(ls, holder.Node, Start(ls, MessageType.Blocking).Bytes(rsb.Name).I64(holder.Id).U8((byte)mode));
+    }
+
+    // ---- frames ----
+
+    private void OnFrame(NodeIncarnation from, ReadOnlySpan<byte> frame)
+    {
+        if (!FrameReader.TryHeader(frame, out var type, out var lockspace, out var seq))
+        {
+            return;
+        }
+
+        if (!_byGlobalId.TryGetValue(lockspace, out var ls))
+        {
+            if (type == MessageType.Hello)
+            {
+                // Not a member: say so, so the joiner stops waiting for this node.
+                SendRaw(from.Node, Header(MessageType.HelloReply, lockspace, default).U8(0).I32(0));
+            }
+
+            return;
+        }
+
+        if (!InView(from))
+        {
+            return; // an incarnation outside this node's view: its frames are not trusted
+        }
+
+        switch (type)
+        {
+            case MessageType.Hello or MessageType.HelloReply or MessageType.Goodbye or MessageType.RecoveryRequest or MessageType.StopRefused:
+                OnMembershipFrame(ls, from, type, seq, frame);
+                return;
+            case MessageType.Stop:
+                OnStop(ls, from, seq, frame);
+                return;
+            case MessageType.Barrier:
+                OnBarrier(ls, from, seq, frame);
+                return;
+        }
+
+        if (seq < ls.Seq)
+        {
+            return; // of an older recovery: whatever it asked is resent
+        }
+
+        if (seq > ls.Seq || !CanHandle(ls, type) || HasParked(ls, from.Node))
+        {
+            ls.Parked.Add((from.Node.Value, from.Incarnation, frame.ToArray()));
+            return;
+        }
+
+        HandleFrame(ls, from.Node.Value, type, frame);
+    }
+
+    private static bool HasParked(Lockspace ls, NodeId node)
+    {
+        foreach (var (from, _, _) in ls.Parked)
+        {
+            if (from == node.Value)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>Whether a frame of the current recovery can be handled in the lockspace's state.</summary>
+    private static bool CanHandle(Lockspace ls, MessageType type)
+    {
+        var active = ls.Running && !ls.Frozen;
+        var phase = ls.Running ? DlmRecoveryPhase.Running : ls.Phase;
+        return type switch
+        {
+            MessageType.DirAdd => !ls.Running && phase >= DlmRecoveryPhase.Directory,
+            MessageType.Claim or MessageType.ClaimReply or MessageType.Copies => !ls.Running && phase >= DlmRecoveryPhase.Remaster,
+            MessageType.Reply or MessageType.Blocking => active,
+            _ => active || (!ls.Running && phase == DlmRecoveryPhase.Resend),
+        };
+    }
+
+    /// <summary>Handles the parked frames that can be handled now, in order, keeping each sender's order.</summary>
+    private void DrainParked(Lockspace ls)
+    {
+        if (ls.Parked.Count == 0)
+        {
+            return;
+        }
+
+        var parked = ls.Parked.ToArray();
+        ls.Parked.Clear();
+        var blocked = new HashSet<int>();
+        foreach (var (from, incarnation, frame) in parked)
+        {
+            if (!_byGlobalId.ContainsValue(ls))
+            {
+                return; // left meanwhile
+            }
+
+            FrameReader.TryHeader(frame, out var type, out _, out var seq);
+            if (seq < ls.Seq)
+            {
+                continue;
+            }
+
+            if (blocked.Contains(from) || seq > ls.Seq || !CanHandle(ls, type))
+            {
+                blocked.Add(from);
+                ls.Parked.Add((from, incarnation, frame));
+                continue;
+            }
+
+            HandleFrame(ls, from, type, frame);
+        }
+    }
+
+    private void HandleFrame(Lockspace ls, int from, MessageType type, ReadOnlySpan<byte> frame)
+    {
+        var r = new FrameReader(frame);
+        r.Skip(FrameReader.HeaderLength);
+        switch (type)
+        {
+            case MessageType.Request or MessageType.Convert or MessageType.Unlock or MessageType.Cancel:
+                OnOperation(ls, from, type, frame, ref r);
+                break;
+            case MessageType.Reply:
+                OnReply(ls, ref r);
+                break;
+            case MessageType.Blocking:
+            {
+                r.Bytes();
+                var id = r.I64();
+                var mode = r.Mode();
+                if (r.Ok && mode >= 0 && ls.Locks.TryGetValue(id, out var lkb) && lkb.IsGranted)
+                {
+                    Publish(new DlmBlocking(ls.Id, id, (LockMode)mode));
+                }
+
+                break;
+            }
+
+            case MessageType.NotMaster:
+                OnNotMaster(ls, from, ref r);
+                break;
+            case MessageType.Lookup:
+            {
+                var name = r.Bytes();
+                if (!r.Ok || name.Length is 0 or > MaxNameBytes)
+                {
+                    ls.Rejected++;
+                    return;
+                }
+
+                var (master, counter) = DirectoryLookup(ls, name, from);
+                Send(ls, from, Start(ls, MessageType.LookupReply).Bytes(name).I32(master).I64(counter));
+                break;
+            }
+
+            case MessageType.LookupReply:
+            {
+                var name = r.Bytes();
+                var master = r.I32();
+                var counter = r.I64();
+                if (r.Ok && ls.Find(name) is { LookupPending: true } rsb)
+                {
+                    OnLookupReply(ls, rsb, master, counter);
+                }
+
+                break;
+            }
+
+            case MessageType.Remove:
+            {
+                var name = r.Bytes();
+                var counter = r.I64();
+                if (!r.Ok)
+                {
+                    ls.Rejected++;
+                    return;
+                }
+
+                var entry = ls.FindEntry(name);
+                var ok = entry is not null && entry.Master == from;
+                if (ok)
+                {
+                    entry!.Master = 0;
+                    entry.Counter = Math.Max(entry.Counter, counter);
+                }
+
+                Send(ls, from, Start(ls, MessageType.RemoveReply).Bytes(name).U8(ok ? (byte)1 : (byte)0));
+                break;
+            }
+
+            case MessageType.RemoveReply:
+            {
+                var name = r.Bytes();
+                if (r.Ok && ls.Find(name) is { Removing: true } rsb)
+                {
+                    Removed(ls, rsb);
+                }
+
+                break;
+            }
+
+            case MessageType.DirAdd:
+                OnDirAdd(ls, from, ref r);
+                break;
+            case MessageType.Claim:
+                OnClaim(ls, from, ref r);
+                break;
+            case MessageType.ClaimReply:
+                OnClaimReply(ls, ref r);
+                break;
+            case MessageType.Copies:
+                OnCopies(ls, from, ref r);
+                break;
+        }
+    }
+
+    // ---- the master's side ----
+
+    private void OnOperation(Lockspace ls, int from, MessageType type, ReadOnlySpan<byte> frame, ref FrameReader r)
+    {
+        var name = r.Bytes();
+        var id = r.I64();
+        var seq = r.I64();
+        LockMode mode = LockMode.Null;
+        LockFlags flags = LockFlags.None;
+        ReadOnlySpan<byte> valueBlock = default;
+        if (type != MessageType.Cancel)
+        {
+            var m = r.Mode();
+            mode = m < 0 ? LockMode.Null : (LockMode)m;
+            flags = (LockFlags)r.I32();
+            valueBlock = r.Bytes();
+        }
+
+        if (!r.Ok || name.Length is 0 or > MaxNameBytes || (!valueBlock.IsEmpty && valueBlock.Length != ls.ValueBlockLength))
+        {
+            ls.Rejected++;
+            return;
+        }
+
+        var rsb = ls.Find(name);
+        if (rsb is null || rsb.Master != _selfId || rsb.Removing)
+        {
+            if (rsb is { LookupPending: true })
+            {
+                (rsb.Parked ??= []).Add((from, frame.ToArray()));
+            }
+            else if (type != MessageType.Cancel)
+            {
+                Send(ls, from, Start(ls, MessageType.NotMaster).Bytes(name).I64(id).I64(seq));
+            }
+
+            return;
+        }
+
+        ls.Remote.TryGetValue((from, id), out var copy);
+        switch (type)
+        {
+            case MessageType.Request:
+                if (copy is not null)
+                {
+                    if (copy.RequestSeq >= seq)
+                    {
+                        AnswerResend(ls, rsb, copy);
+                    }
+
+                    return;
+                }
+
+                copy = new Lkb(from, id) { RequestSeq = seq };
+                ls.Remote.Add((from, id), copy);
+                ls.Engine.Request(rsb, copy, mode, flags);
+                break;
+            case MessageType.Convert:
+                if (copy is null)
+                {
+                    return;
+                }
+
+                if (copy.RequestSeq >= seq)
+                {
+                    AnswerResend(ls, rsb, copy);
+                    return;
+                }
+
+                copy.RequestSeq = seq;
+                if (copy.Queue == LkbQueue.Grant)
+                {
+                    ls.Engine.Convert(rsb, copy, mode, flags, valueBlock);
+                }
+
+                break;
+            case MessageType.Unlock:
+                if (copy is null)
+                {
+                    SendReply(ls, rsb, from, id, seq, new LockResult(LockStatus.Unlocked, LockMode.Null, LockResultFlags.None, FencingToken.None), default, 0);
+                    return;
+                }
+
+                if (copy.RequestSeq >= seq)
+                {
+                    AnswerResend(ls, rsb, copy);
+                    return;
+                }
+
+                copy.RequestSeq = seq;
+                if (copy.Queue == LkbQueue.Grant)
+                {
+                    ls.Engine.Unlock(rsb, copy, flags, valueBlock);
+                }
+
+                break;
+            case MessageType.Cancel:
+                if (copy is not null && copy.RequestSeq == seq && copy.Queue is LkbQueue.Wait or LkbQueue.Convert)
+                {
+                    ls.Engine.Cancel(rsb, copy);
+                }
+
+                break;
+        }
+    }
+
+    /// <summary>Answers a resent request the master applied already: with how it ended, or nothing while it waits.</summary>
+    private void AnswerResend(Lockspace ls, Rsb rsb, Lkb copy)
+    {
+        if (copy.Queue is LkbQueue.Wait or LkbQueue.Convert)
+        {
+            return;
+        }
+
+        var mode = copy.IsGranted ? (LockMode)copy.GrantedMode : LockMode.Null;
+        var valueBlock = (copy.Flags & LockFlags.ValueBlock) != 0 && copy.LastStatus == LockStatus.Granted ? rsb.ValueBlock : null;
+        var result = new LockResult(copy.LastStatus, mode, copy.LastFlags, mode >= LockMode.ProtectedWrite ? copy.Token : FencingToken.None);
+        if (ls.Running)
+        {
+            SendReply(ls, rsb, copy.Node, copy.Id, copy.RequestSeq, result, valueBlock, rsb.ValueSeq);
+        }
+        else
+        {
+            var seq = rsb.ValueSeq;
+            var block = valueBlock?.ToArray();
+            ls.Deferred.Add(() => SendReply(ls, rsb, copy.Node, copy.Id, copy.RequestSeq, result, block, seq));
+        }
+    }
+
+    // ---- the owner's side of replies ----
+
+    private void OnReply(Lockspace ls, ref FrameReader r)
+    {
+        r.Bytes();
+        var id = r.I64();
+        var seq = r.I64();
+        var status = (LockStatus)r.U8();
+        var mode = r.Mode();
+        var flags = (LockResultFlags)r.U8();
+        var token = r.Token();
+        var valueSeq = (ulong)r.I64();
+        var valueBlock = r.Bytes();
+        if (!r.Ok || !Enum.IsDefined(status) || mode < 0)
+        {
+            ls.Rejected++;
+            return;
+        }
+
+        if (!ls.Locks.TryGetValue(id, out var lkb) || lkb.Owner is not { } owner || owner.Pending == PendingOp.None || owner.Seq != seq)
+        {
+            return;
+        }
+
+        var held = status == LockStatus.Unlocked || (owner.Pending == PendingOp.Lock && status != LockStatus.Granted);
+        lkb.GrantedMode = held ? Lkb.NoMode : mode;
+        CompleteOwned(ls, lkb, new LockResult(status, (LockMode)mode, flags, token), valueBlock, valueSeq);
+    }
+
+    private void OnNotMaster(Lockspace ls, int from, ref FrameReader r)
+    {
+        r.Bytes();
+        var id = r.I64();
+        var seq = r.I64();
+        if (!r.Ok || !ls.Locks.TryGetValue(id, out var lkb) || lkb.Owner is not { Sent: true } owner || owner.Seq != seq)
+        {
+            return;
+        }
+
+        var rsb = owner.Resource;
+        if (rsb.Master == from)
+        {
+            SetMaster(ls, rsb, 0);
+        }
+
+        owner.Sent = false;
+        Dispatch(ls, lkb);
+    }
+
+    // ---- the directory ----
+
+    private void StartLookup(Lockspace ls, Rsb rsb)
+    {
+        rsb.LookupPending = true;
+        var dir = DirectoryHash.Node(rsb.Hash, ls.Ring);
+        if (dir == _selfId)
+        {
+            var (master, counter) = DirectoryLookup(ls, rsb.Name, _selfId);
+            OnLookupReply(ls, rsb, master, counter);
+        }
+        else
+        {
+            Send(ls, dir, Start(ls, MessageType.Lookup).Bytes(rsb.Name));
+        }
+    }
+
+    /// <summary>The directory's answer to a lookup: the master, made <paramref name="asker"/> if there is none.</summary>
+    private static (int Master, long Counter) DirectoryLookup(Lockspace ls, ReadOnlySpan<byte> name, int asker)
+    {
+        var entry = ls.FindEntry(name);
+        if (entry is null)
+        {
+            ls.Directory.Add(name.ToArray(), new DirEntry { Master = asker });
+            return (asker, 0);
+        }
+
+        if (entry.Master == 0)
+        {
+            entry.Master = asker;
+            return (asker, entry.Counter);
+        }
+
+        return (entry.Master, 0);
+    }
+
+    private void OnLookupReply(Lockspace ls, Rsb rsb, int master, long counter)
+    {
+        rsb.LookupPending = false;
+        SetMaster(ls, rsb, master);
+        if (master == _selfId)
+        {
+            TakeMastery(ls, rsb, counter);
+        }
+
+        var parked = rsb.Parked;
+        rsb.Parked = null;
+        foreach (var (from, frame) in parked ?? [])
+        {
+            HandleFrame(ls, from, (MessageType)frame[1], frame);
+        }
+
+        var waiters = rsb.Waiters;
+        rsb.Waiters = null;
+        foreach (var lkb in waiters ?? [])
+        {
+            Dispatch(ls, lkb);
+        }
+    }
+
+    /// <summary>This node becomes the master of <paramref name="rsb"/>, continuing the token counter the directory kept.</summary>
+    private void TakeMastery(Lockspace ls, Rsb rsb, long counter)
+    {
+        rsb.EpochViewSeq = ls.Seq.ViewSeq;
+        rsb.EpochRecovery = ls.Seq.Attempt;
+        rsb.TokenCounter = _mutant == DlmMutant.TokenReset ? 0 : counter;
+    }
+
+    private void Removed(Lockspace ls, Rsb rsb)
+    {
+        rsb.Removing = false;
+        SetMaster(ls, rsb, 0);
+        if (rsb.Waiters is null)
+        {
+            ls.Resources.Remove(rsb.Name);
+            return;
+        }
+
+        var waiters = rsb.Waiters;
+        rsb.Waiters = null;
+        foreach (var lkb in waiters)
+        {
+            Dispatch(ls, lkb);
+        }
+    }
+
+    // ---- the cache ----
+
+    private void EnsureToss()
+    {
+        if (!_tossSet && _lockspaces.Count > 0)
+        {
+            _tossSet = true;
+            _outputs.Add(new SetTimer(TossTimer, _now + (_setup.CacheTime / 2)));
+        }
+    }
+
+    /// <summary>Drops resources nobody held a lock on for the cache time: a master tells the directory (handing it the
+    /// token counter), another node just forgets where the master was.</summary>
+    private void Toss()
+    {
+        foreach (var ls in _lockspaces)
+        {
+            if (!ls.Running || ls.Frozen)
+            {
+                continue;
+            }
+
+            List<Rsb>? drop = null;
+            foreach (var rsb in ls.Resources.Values)
+            {
+                var idle = rsb.LocalLocks == 0 && rsb.Waiters is null && rsb.Parked is null && !rsb.LookupPending && !rsb.Removing
+                    && (rsb.Master != _selfId || rsb.IsIdle);
+                if (!idle)
+                {
+                    rsb.IdleSince = TimeSpan.Zero;
+                }
+                else if (rsb.IdleSince == TimeSpan.Zero)
+                {
+                    rsb.IdleSince = _now + TimeSpan.FromTicks(1);
+                }
+                else if (_now - rsb.IdleSince >= _setup.CacheTime)
+                {
+                    (drop ??= []).Add(rsb);
+                }
+            }
+
+            foreach (var rsb in drop ?? [])
+            {
+                Drop(ls, rsb);
+            }
+        }
+    }
+
+    private void Drop(Lockspace ls, Rsb rsb)
+    {
+        if (rsb.Master != _selfId)
+        {
+            ls.Resources.Remove(rsb.Name);
+            return;
+        }
+
+        var dir = DirectoryHash.Node(rsb.Hash, ls.Ring);
+        if (dir == _selfId)
+        {
+            if (ls.FindEntry(rsb.Name) is { } entry && entry.Master == _selfId)
+            {
+                entry.Master = 0;
+                entry.Counter = Math.Max(entry.Counter, rsb.TokenCounter);
+            }
+
+            SetMaster(ls, rsb, 0);
+            ls.Resources.Remove(rsb.Name);
+            return;
+        }
+
+        rsb.Removing = true;
+        Send(ls, dir, Start(ls, MessageType.Remove).Bytes(rsb.Name).I64(rsb.TokenCounter));
+    }
+
+    // ---- helpers ----
+
+    private bool InView(NodeIncarnation node)
+    {
+        if (_view is null)
+        {
+            return false;
+        }
+
+        foreach (var m in _view.Members)
+        {
+            if (m == node)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>Records who masters <paramref name="rsb"/>, keeping the count of resources mastered here.</summary>
+    private void SetMaster(Lockspace ls, Rsb rsb, int master)
+    {
+        if (rsb.Master == _selfId)
+        {
+            ls.Mastered--;
+        }
+
+        rsb.Master = master;
+        if (master == _selfId)
+        {
+            ls.Mastered++;
+        }
+    }
+
+    private Lockspace? LockspaceById(int id)
+    {
+        foreach (var ls in _lockspaces)
+        {
+            if (ls.Id == id)
+            {
+                return ls;
+            }
+        }
+
+        return null;
+    }
+
+    private FrameWriter Start(Lockspace ls, MessageType type) => _writer.Start(type, ls.GlobalId, ls.Seq);
+
+    private FrameWriter Header(MessageType type, uint lockspace, DlmRecoverySequence seq) => _writer.Start(type, lockspace, seq);
+
+    /// <summary>Sends the frame in the writer to the incarnation of <paramref name="node"/> that is a member.</summary>
+    /// <remarks>A node that is not a member (it departed, or a new incarnation has not joined) gets nothing: a reply
+    /// meant for an incarnation must never reach its successor.</remarks>
+    private void Send(Lockspace ls, int node, FrameWriter frame)
+    {
+        if (ls.Members.TryGetValue(node, out var member))
+        {
+            _outputs.Add(new SendFrame(member.Node, TransportLane.Data, frame.ToArray(), member.Incarnation));
+        }
+    }
+
+    private void SendRaw(NodeId node, FrameWriter frame) =>
+        _outputs.Add(new SendFrame(node, TransportLane.Data, frame.ToArray()));
+
+    private void Publish(object e) => _outputs.Add(new PublishEvent(e));
+
+    private static string Describe(ReadOnlySpan<byte> name) => Encoding.UTF8.GetString(name);
+}
+
+/// <summary>Debugging dumps.</summary>
+public sealed partial class DlmCore
+{
+    /// <summary>Every resource this node knows, with its master and queues, one line each.</summary>
+    internal IEnumerable<string> Dump()
+    {
+        foreach (var ls in _lockspaces)
+        {
+            foreach (var rsb in ls.Resources.Values)
+            {
+                var sb = new StringBuilder();
+                sb.Append(ls.Name).Append(' ').Append(Describe(rsb.Name)).Append(" master ").Append(rsb.Master)
+                    .Append(rsb.LookupPending ? " lookup" : string.Empty).Append(rsb.Removing ? " removing" : string.Empty)
+                    .Append(" local ").Append(rsb.LocalLocks).Append(" waiters ").Append(rsb.Waiters?.Count ?? 0);
+                Queue(sb, "granted", rsb.Granted);
+                Queue(sb, "converting", rsb.Converting);
+                Queue(sb, "waiting", rsb.Waiting);
+                yield return sb.ToString();
+            }
+
+            foreach (var lkb in ls.Locks.Values)
+            {
+                var o = lkb.Owner!;
+                yield return $"{ls.Name} lock {lkb.Id} on {Describe(o.Resource.Name)} granted {lkb.GrantedMode} pending {o.Pending} {o.PendingMode} seq {o.Seq} sent {o.Sent} cancel {o.CancelWanted}";
+            }
+        }
+    }
+
+    private static void Queue(StringBuilder sb, string name, LkbList list)
+    {
+        sb.Append(' ').Append(name).Append(" [");
+        for (var l = list.Head; l is not null; l = l.Next)
+        {
+            sb.Append(l.Node).Append(':').Append(l.Id).Append(' ').Append(l.GrantedMode).Append("->").Append(l.RequestedMode).Append(", ");
+        }
+
+        sb.Append(']');
+    }
 }

@@ -23,7 +23,7 @@ internal enum LkbQueue : byte
 /// the same object is also the owner's copy. Kept small: one is held per lock, and a million of them must fit
 /// in 300 bytes each with their resources.
 /// </summary>
-internal sealed class Lkb(int node, long id)
+internal sealed partial class Lkb(int node, long id)
 {
     /// <summary>No mode (Linux's <c>DLM_LOCK_IV</c>).</summary>
     public const sbyte NoMode = -1;
@@ -68,10 +68,10 @@ internal sealed class Lkb(int node, long id)
 }
 
 /// <summary>What the owner of a lock keeps beside the master's view of it.</summary>
-internal sealed class OwnerState
+internal sealed partial class OwnerState
 {
-    /// <summary>The lock's copy of the value block (the lockspace's length).</summary>
-    public required byte[] ValueBlock;
+    /// <summary>The lock's copy of the value block (the lockspace's length), from its last read; null before one.</summary>
+    public byte[]? ValueBlock;
 
     /// <summary>The sequence of the value block last read.</summary>
     public ulong ValueSeq;

@@ -6,7 +6,7 @@ namespace Cohort.Dlm.Engine;
 /// A resource as a node knows it (Linux's rsb): on its master, the three queues, the value block and the token
 /// counter; on another node, who masters it and this node's locks on it.
 /// </summary>
-internal sealed class Rsb(byte[] name, uint hash)
+internal sealed partial class Rsb(byte[] name, uint hash)
 {
     /// <summary>The name (1 to 64 bytes).</summary>
     public readonly byte[] Name = name;

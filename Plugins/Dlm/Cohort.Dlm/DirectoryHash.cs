@@ -1,0 +1,60 @@
+using System.IO.Hashing;
+using Cohort.Membership;
+
+namespace Cohort.Dlm;
+
+/// <summary>
+/// Places resources in the directory: XxHash32 of the name (seed 0), taken modulo a ring of the lockspace's
+/// members in node-id order, each repeated as often as its weight (Linux's <c>dlm_hash2nodeid</c> over
+/// <c>ls_node_array</c>). A node of weight 0 is never a directory node. Stable across processes and machines:
+/// pinned by test vectors.
+/// </summary>
+internal static class DirectoryHash
+{
+    /// <summary>The name's hash.</summary>
+    public static uint Of(ReadOnlySpan<byte> name) => XxHash32.HashToUInt32(name);
+
+    /// <summary>The ring of <paramref name="members"/> (sorted by node id) under <paramref name="weights"/>;
+    /// if every member has weight 0, every member counts once (someone must hold the directory).</summary>
+    public static int[] Ring(IReadOnlyList<NodeIncarnation> members, IReadOnlyDictionary<NodeId, int> weights)
+    {
+        var ring = new List<int>();
+        foreach (var m in members)
+        {
+            var w = weights.TryGetValue(m.Node, out var weight) ? weight : 1;
+            for (var i = 0; i < w; i++)
+            {
+                ring.Add(m.Node.Value);
+            }
+        }
+
+        if (ring.Count == 0)
+        {
+            foreach (var m in members)
+            {
+                ring.Add(m.Node.Value);
+            }
+        }
+
+        return [.. ring];
+    }
+
+    /// <summary>The directory node of a resource of hash <paramref name="hash"/>.</summary>
+    public static int Node(uint hash, int[] ring) => ring[(int)(hash % (uint)ring.Length)];
+}
+
+/// <summary>Compares resource names by content, hashing them with the stable hash (never <c>HashCode</c>).</summary>
+internal sealed class NameComparer : IEqualityComparer<byte[]>, IAlternateEqualityComparer<ReadOnlySpan<byte>, byte[]>
+{
+    public static readonly NameComparer Instance = new();
+
+    public bool Equals(byte[]? x, byte[]? y) => x.AsSpan().SequenceEqual(y);
+
+    public int GetHashCode(byte[] obj) => (int)DirectoryHash.Of(obj);
+
+    public bool Equals(ReadOnlySpan<byte> alternate, byte[] other) => alternate.SequenceEqual(other);
+
+    public int GetHashCode(ReadOnlySpan<byte> alternate) => (int)DirectoryHash.Of(alternate);
+
+    public byte[] Create(ReadOnlySpan<byte> alternate) => alternate.ToArray();
+}

@@ -1,0 +1,1002 @@
+using System.Text;
+using Cohort.Dlm.Engine;
+using Cohort.Locking;
+using Cohort.Membership;
+
+namespace Cohort.Dlm;
+
+/// <summary>
+/// Lockspace membership and recovery. A node joins by saying hello to every view member and waiting for each answer,
+/// so two members of a lockspace in one view always learn of each other. The lowest member coordinates: after every
+/// change of the members it sends a stop with a new recovery sequence and the member list; every member then runs
+/// the phases, each closed by an all-to-all barrier (a member passes phase p when every member's barrier p arrived;
+/// sessions are FIFO, so everything a member sent before its barrier arrived first).
+/// </summary>
+public sealed partial class DlmCore
+{
+    private const int MaxNamesPerFrame = 4096;
+
+    // ---- joining and leaving ----
+
+    private void Join(DlmJoin join)
+    {
+        var bytes = Encoding.UTF8.GetBytes(join.Lockspace);
+        if (bytes.Length is 0 or > MaxNameBytes)
+        {
+            Publish(new DlmJoined(join.Token, join.Lockspace, 0, $"lockspace name '{join.Lockspace}' is {bytes.Length} bytes of UTF-8; it must be 1 to 64"));
+            return;
+        }
+
+        if (join.ValueBlockLength <= 0 || join.ValueBlockLength % 8 != 0 || join.ValueBlockLength > 4096)
+        {
+            Publish(new DlmJoined(join.Token, join.Lockspace, 0, $"lockspace '{join.Lockspace}': a value block of {join.ValueBlockLength} bytes is not a positive multiple of 8 (at most 4096)"));
+            return;
+        }
+
+        foreach (var existing in _lockspaces)
+        {
+            if (existing.Name == join.Lockspace)
+            {
+                var error = existing.ValueBlockLength != join.ValueBlockLength
+                    ? $"lockspace '{join.Lockspace}' is joined with value blocks of {existing.ValueBlockLength} bytes, not {join.ValueBlockLength}"
+                    : existing.Joined ? null : $"lockspace '{join.Lockspace}' is being joined already";
+                Publish(new DlmJoined(join.Token, join.Lockspace, error is null ? existing.Id : 0, error));
+                return;
+            }
+        }
+
+        var ls = new Lockspace(join.Lockspace, bytes, ++_nextLockspaceId, join.ValueBlockLength) { JoinToken = join.Token };
+        if (_byGlobalId.TryGetValue(ls.GlobalId, out var clash))
+        {
+            Publish(new DlmJoined(join.Token, join.Lockspace, 0, $"lockspace '{join.Lockspace}' hashes like lockspace '{clash.Name}' joined here: rename one"));
+            return;
+        }
+
+        ls.Engine = new LockEngine(new Sink(this, ls), _mutant);
+        ls.Members[_selfId] = _self;
+        ls.Ring = [_selfId];
+        _lockspaces.Add(ls);
+        _byGlobalId.Add(ls.GlobalId, ls);
+        if (_view is not null)
+        {
+            SendHellos(ls);
+        }
+    }
+
+    private void SendHellos(Lockspace ls)
+    {
+        ls.HelloSent = true;
+        foreach (var m in _view!.Members)
+        {
+            if (m.Node.Value != _selfId)
+            {
+                ls.HelloAwaited.Add(m.Node.Value);
+                _outputs.Add(new Cores.SendFrame(m.Node, Transport.TransportLane.Data, Header(MessageType.Hello, ls.GlobalId, ls.Seq).I32(ls.ValueBlockLength).ToArray(), m.Incarnation));
+            }
+        }
+
+        Reconsider(ls);
+    }
+
+    private void Leave(DlmLeave leave)
+    {
+        var ls = LockspaceById(leave.Lockspace);
+        if (ls is null)
+        {
+            Publish(new DlmLeft(leave.Token, $"no lockspace {leave.Lockspace} is joined here"));
+            return;
+        }
+
+        if (ls.Locks.Count > 0)
+        {
+            Publish(new DlmLeft(leave.Token, $"lockspace '{ls.Name}' still holds {ls.Locks.Count} lock(s) of this node: unlock them first"));
+            return;
+        }
+
+        Forget(ls);
+        Publish(new DlmLeft(leave.Token, null));
+    }
+
+    /// <summary>Tells the other members this node is gone from the lockspace, and drops it.</summary>
+    private void Forget(Lockspace ls)
+    {
+        foreach (var m in ls.Members.Values)
+        {
+            if (m.Node.Value != _selfId)
+            {
+                Send(ls, m.Node.Value, Start(ls, MessageType.Goodbye));
+            }
+        }
+
+        _lockspaces.Remove(ls);
+        _byGlobalId.Remove(ls.GlobalId);
+    }
+
+    private void OnMembershipFrame(Lockspace ls, NodeIncarnation from, MessageType type, DlmRecoverySequence seq, ReadOnlySpan<byte> frame)
+    {
+        var r = new FrameReader(frame);
+        r.Skip(FrameReader.HeaderLength);
+        var node = from.Node.Value;
+        switch (type)
+        {
+            case MessageType.Hello:
+            {
+                var length = r.I32();
+                if (!r.Ok)
+                {
+                    ls.Rejected++;
+                    return;
+                }
+
+                ls.HelloAwaited.Remove(node);
+                if (length != ls.ValueBlockLength && !ls.Joined)
+                {
+                    FailJoin(ls, $"lockspace '{ls.Name}' uses value blocks of {length} bytes on node {node}, not {ls.ValueBlockLength}: join it with the same length");
+                    return;
+                }
+
+                if (length == ls.ValueBlockLength && (!ls.Members.TryGetValue(node, out var known) || known != from))
+                {
+                    ls.Members[node] = from;
+                    ls.CleanLeft.Remove(from);
+                    ls.NeedsRecovery = true;
+                }
+
+                _outputs.Add(new Cores.SendFrame(from.Node, Transport.TransportLane.Data, Start(ls, MessageType.HelloReply).U8(1).I32(ls.ValueBlockLength).ToArray(), from.Incarnation));
+                break;
+            }
+
+            case MessageType.HelloReply:
+            {
+                var member = r.U8() == 1;
+                var length = r.I32();
+                if (!r.Ok || !ls.HelloAwaited.Remove(node))
+                {
+                    return;
+                }
+
+                if (member)
+                {
+                    if (length != ls.ValueBlockLength && !ls.Joined)
+                    {
+                        FailJoin(ls, $"lockspace '{ls.Name}' uses value blocks of {length} bytes on node {node}, not {ls.ValueBlockLength}: join it with the same length");
+                        return;
+                    }
+
+                    ls.Members[node] = from;
+                    ls.NeedsRecovery = true;
+                }
+
+                break;
+            }
+
+            case MessageType.Goodbye:
+                if (ls.Members.TryGetValue(node, out var gone) && gone == from)
+                {
+                    ls.Members.Remove(node);
+                    ls.CleanLeft.Add(from);
+                    ls.NeedsRecovery = true;
+                }
+
+                ls.HelloAwaited.Remove(node);
+                break;
+            case MessageType.RecoveryRequest:
+                ls.NeedsRecovery = true;
+                break;
+            case MessageType.StopRefused:
+                if (seq > ls.HighestSeen)
+                {
+                    ls.HighestSeen = seq;
+                }
+
+                ls.NeedsRecovery = true;
+                break;
+        }
+
+        Reconsider(ls);
+        Advance(ls);
+    }
+
+    private void FailJoin(Lockspace ls, string error)
+    {
+        Publish(new DlmJoined(ls.JoinToken, ls.Name, 0, error));
+        Forget(ls);
+    }
+
+    // ---- views, quorum, sessions ----
+
+    private void OnView(View view, bool quorate)
+    {
+        var previous = _view;
+        _view = view;
+        _quorate = quorate;
+        foreach (var ls in _lockspaces.ToArray())
+        {
+            if (ls.HelloSent)
+            {
+                // A hello from a node outside this node's view is dropped: say hello again to every node that
+                // appeared, so whichever of two nodes installs their common view last is heard.
+                foreach (var m in view.Members)
+                {
+                    if (m.Node.Value != _selfId && (previous is null || !Contains(previous, m)))
+                    {
+                        if (!ls.Joined)
+                        {
+                            ls.HelloAwaited.Add(m.Node.Value);
+                        }
+
+                        _outputs.Add(new Cores.SendFrame(m.Node, Transport.TransportLane.Data, Header(MessageType.Hello, ls.GlobalId, ls.Seq).I32(ls.ValueBlockLength).ToArray(), m.Incarnation));
+                    }
+                }
+            }
+
+            foreach (var m in ls.Members.Values.ToArray())
+            {
+                if (m.Node.Value != _selfId && !InView(m))
+                {
+                    ls.Members.Remove(m.Node.Value);
+                    ls.NeedsRecovery = true;
+                }
+            }
+
+            foreach (var node in ls.HelloAwaited.ToArray())
+            {
+                if (!view.Contains(new NodeId(node)))
+                {
+                    ls.HelloAwaited.Remove(node);
+                }
+            }
+
+            if (!quorate && ls.Running)
+            {
+                ls.Frozen = true; // no grant, notification or completion until a recovery under quorum
+            }
+            else if (quorate && ls.Frozen)
+            {
+                AskRecovery(ls);
+            }
+
+            if (!ls.HelloSent)
+            {
+                SendHellos(ls);
+            }
+
+            Reconsider(ls);
+            Advance(ls);
+        }
+    }
+
+    private static bool Contains(View view, NodeIncarnation node)
+    {
+        foreach (var m in view.Members)
+        {
+            if (m == node)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    private void OnSessionReset(NodeIncarnation peer)
+    {
+        foreach (var ls in _lockspaces)
+        {
+            if (ls.HelloAwaited.Contains(peer.Node.Value) && InView(peer))
+            {
+                _outputs.Add(new Cores.SendFrame(peer.Node, Transport.TransportLane.Data, Header(MessageType.Hello, ls.GlobalId, ls.Seq).I32(ls.ValueBlockLength).ToArray(), peer.Incarnation));
+            }
+
+            if (ls.Members.TryGetValue(peer.Node.Value, out var m) && m == peer)
+            {
+                // Frames were lost both ways: only a recovery (which resends) repairs that.
+                AskRecovery(ls);
+            }
+        }
+    }
+
+    private void AskRecovery(Lockspace ls)
+    {
+        var coordinator = Coordinator(ls);
+        if (coordinator == _selfId)
+        {
+            ls.NeedsRecovery = true;
+            Reconsider(ls);
+        }
+        else
+        {
+            Send(ls, coordinator, Start(ls, MessageType.RecoveryRequest));
+        }
+    }
+
+    private static int Coordinator(Lockspace ls) => ls.Members.First().Key;
+
+    // ---- starting a recovery ----
+
+    /// <summary>The coordinator starts a recovery when the members changed (or a member asked), once this node
+    /// knows every view member's answer to its hello.</summary>
+    private void Reconsider(Lockspace ls)
+    {
+        if (_view is null || ls.HelloAwaited.Count > 0 || !ls.NeedsRecovery || Coordinator(ls) != _selfId || !_byGlobalId.ContainsValue(ls))
+        {
+            return;
+        }
+
+        var top = ls.HighestSeen > ls.Seq ? ls.HighestSeen : ls.Seq;
+        var viewSeq = Math.Max(_view.Id.Seq, top.ViewSeq);
+        var seq = new DlmRecoverySequence(viewSeq, (top.ViewSeq == viewSeq ? top.Attempt : 0) + 1, _self.Node);
+        ls.NeedsRecovery = false;
+        var members = ls.Members.Values.ToArray();
+        var w = Header(MessageType.Stop, ls.GlobalId, seq).I32(ls.ValueBlockLength).I32(members.Length);
+        foreach (var m in members)
+        {
+            w.Incarnation(m);
+        }
+
+        var frame = w.ToArray();
+        foreach (var m in members)
+        {
+            if (m.Node.Value != _selfId)
+            {
+                _outputs.Add(new Cores.SendFrame(m.Node, Transport.TransportLane.Data, frame, m.Incarnation));
+            }
+        }
+
+        AdoptStop(ls, seq, members);
+    }
+
+    private void OnStop(Lockspace ls, NodeIncarnation from, DlmRecoverySequence seq, ReadOnlySpan<byte> frame)
+    {
+        var r = new FrameReader(frame);
+        r.Skip(FrameReader.HeaderLength);
+        var length = r.I32();
+        var count = r.I32();
+        if (!r.Ok || count is < 1 or > 4096)
+        {
+            ls.Rejected++;
+            return;
+        }
+
+        var members = new NodeIncarnation[count];
+        for (var i = 0; i < count; i++)
+        {
+            members[i] = r.Incarnation();
+        }
+
+        if (!r.Ok)
+        {
+            ls.Rejected++;
+            return;
+        }
+
+        if (seq <= ls.Seq)
+        {
+            if (seq < ls.Seq)
+            {
+                _outputs.Add(new Cores.SendFrame(from.Node, Transport.TransportLane.Data, Start(ls, MessageType.StopRefused).ToArray(), from.Incarnation));
+            }
+
+            return;
+        }
+
+        if (length != ls.ValueBlockLength || Array.IndexOf(members, _self) < 0)
+        {
+            return; // not counted a member yet: the hello that makes it one is on its way
+        }
+
+        foreach (var m in members)
+        {
+            if (!ls.Members.ContainsKey(m.Node.Value) && InView(m))
+            {
+                ls.Members[m.Node.Value] = m;
+            }
+        }
+
+        Array.Sort(members);
+        AdoptStop(ls, seq, members);
+    }
+
+    private void AdoptStop(Lockspace ls, DlmRecoverySequence seq, NodeIncarnation[] members)
+    {
+        ls.Seq = seq;
+        ls.Running = false;
+        ls.Frozen = false;
+        ls.Fresh = false;
+        ls.RecMembers = members;
+        ls.Arrived.Clear();
+        ls.ClaimsAwaited.Clear();
+        ls.Claimed.Clear();
+        for (var i = ls.EarlyBarriers.Count - 1; i >= 0; i--)
+        {
+            var (early, phase, from) = ls.EarlyBarriers[i];
+            if (early == seq)
+            {
+                Arrive(ls, phase, from);
+            }
+
+            if (early <= seq)
+            {
+                ls.EarlyBarriers.RemoveAt(i);
+            }
+        }
+
+        EnterPhase(ls, DlmRecoveryPhase.Stop);
+        Advance(ls);
+    }
+
+    // ---- barriers ----
+
+    private void OnBarrier(Lockspace ls, NodeIncarnation from, DlmRecoverySequence seq, ReadOnlySpan<byte> frame)
+    {
+        var r = new FrameReader(frame);
+        r.Skip(FrameReader.HeaderLength);
+        var phase = (DlmRecoveryPhase)r.U8();
+        if (!r.Ok || phase is < DlmRecoveryPhase.Stop or > DlmRecoveryPhase.Resend)
+        {
+            ls.Rejected++;
+            return;
+        }
+
+        if (seq > ls.Seq)
+        {
+            ls.EarlyBarriers.Add((seq, phase, from.Node.Value));
+        }
+        else if (seq == ls.Seq && !ls.Running)
+        {
+            Arrive(ls, phase, from.Node.Value);
+            Advance(ls);
+        }
+    }
+
+    private static void Arrive(Lockspace ls, DlmRecoveryPhase phase, int node)
+    {
+        if (!ls.Arrived.TryGetValue(phase, out var set))
+        {
+            ls.Arrived[phase] = set = [];
+        }
+
+        set.Add(node);
+    }
+
+    private bool BarrierPassed(Lockspace ls)
+    {
+        if (_mutant == DlmMutant.SkipStopBarrier)
+        {
+            return true; // the mutant waits for nobody from the stop on
+        }
+
+        if (!ls.Arrived.TryGetValue(ls.Phase, out var set))
+        {
+            return false;
+        }
+
+        foreach (var m in ls.RecMembers)
+        {
+            if (!set.Contains(m.Node.Value))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    /// <summary>Goes through every phase whose work is done and whose barrier passed.</summary>
+    private void Advance(Lockspace ls)
+    {
+        while (!ls.Running && _byGlobalId.ContainsValue(ls) && !ls.Fresh)
+        {
+            if (!ls.PhaseDone)
+            {
+                if (ls.Phase == DlmRecoveryPhase.Fence && FenceReady(ls))
+                {
+                    PhaseWorkDone(ls);
+                }
+                else
+                {
+                    break;
+                }
+            }
+
+            if (!BarrierPassed(ls))
+            {
+                break;
+            }
+
+            if (ls.Phase == DlmRecoveryPhase.Resend)
+            {
+                FinishRecovery(ls);
+                break;
+            }
+
+            EnterPhase(ls, ls.Phase + 1);
+        }
+
+        DrainParked(ls);
+    }
+
+    private void EnterPhase(Lockspace ls, DlmRecoveryPhase phase)
+    {
+        ls.Phase = phase;
+        ls.PhaseDone = false;
+        Publish(new DlmRecoveryProgress(ls.Name, ls.Seq, phase, ls.RecMembers));
+        switch (phase)
+        {
+            case DlmRecoveryPhase.Stop:
+                PhaseWorkDone(ls);
+                break;
+            case DlmRecoveryPhase.Fence:
+                if (FenceReady(ls))
+                {
+                    PhaseWorkDone(ls);
+                }
+
+                break;
+            case DlmRecoveryPhase.Directory:
+                RebuildDirectory(ls);
+                PhaseWorkDone(ls);
+                break;
+            case DlmRecoveryPhase.Remaster:
+                Claim(ls);
+                break;
+            case DlmRecoveryPhase.Purge:
+                Purge(ls);
+                PhaseWorkDone(ls);
+                break;
+            case DlmRecoveryPhase.Resend:
+                Resend(ls);
+                break;
+        }
+    }
+
+    /// <summary>This node did its work of the phase: it tells every member.</summary>
+    private void PhaseWorkDone(Lockspace ls)
+    {
+        ls.PhaseDone = true;
+        var frame = Start(ls, MessageType.Barrier).U8((byte)ls.Phase).ToArray();
+        foreach (var m in ls.RecMembers)
+        {
+            if (m.Node.Value != _selfId)
+            {
+                _outputs.Add(new Cores.SendFrame(m.Node, Transport.TransportLane.Data, frame, m.Incarnation));
+            }
+        }
+
+        Arrive(ls, ls.Phase, _selfId);
+    }
+
+    // ---- phase 2: quorum and the fencing gate ----
+
+    /// <summary>Whether this node is quorate and the gate of every incarnation it ran with that is not a member now
+    /// is open; asks the host for the gates it waits for.</summary>
+    private bool FenceReady(Lockspace ls)
+    {
+        var ready = _quorate;
+        foreach (var m in ls.RunMembers)
+        {
+            if (Array.IndexOf(ls.RecMembers, m) >= 0 || ls.CleanLeft.Contains(m) || _gatesOpen.Contains(m))
+            {
+                continue;
+            }
+
+            ready = false;
+            if (_gatesAsked.Add(m))
+            {
+                Publish(new DlmAwaitGate(m));
+            }
+        }
+
+        return ready;
+    }
+
+    // ---- phase 3: the directory ----
+
+    private void RebuildDirectory(Lockspace ls)
+    {
+        ls.Ring = DirectoryHash.Ring(ls.RecMembers, _setup.DirectoryWeights);
+        ls.Directory.Clear();
+        var batches = new SortedDictionary<int, List<byte[]>>();
+        foreach (var rsb in ls.Resources.Values)
+        {
+            rsb.LookupPending = false;
+            rsb.Parked = null; // their senders resend
+            if (rsb.Master == _selfId)
+            {
+                rsb.Removing = false;
+                var dir = DirectoryHash.Node(rsb.Hash, ls.Ring);
+                if (dir == _selfId)
+                {
+                    ls.Directory[rsb.Name] = new DirEntry { Master = _selfId };
+                }
+                else
+                {
+                    if (!batches.TryGetValue(dir, out var names))
+                    {
+                        batches[dir] = names = [];
+                    }
+
+                    names.Add(rsb.Name);
+                }
+            }
+            else if (rsb.Master != 0 && !ls.InRecovery(rsb.Master))
+            {
+                SetMaster(ls, rsb, 0);
+                rsb.RemasterPending = true;
+            }
+        }
+
+        foreach (var (dir, names) in batches)
+        {
+            for (var at = 0; at < names.Count; at += MaxNamesPerFrame)
+            {
+                var n = Math.Min(MaxNamesPerFrame, names.Count - at);
+                var w = Start(ls, MessageType.DirAdd).I32(n);
+                for (var i = at; i < at + n; i++)
+                {
+                    w.Bytes(names[i]);
+                }
+
+                Send(ls, dir, w);
+            }
+        }
+    }
+
+    private static void OnDirAdd(Lockspace ls, int from, ref FrameReader r)
+    {
+        var count = r.I32();
+        for (var i = 0; i < count && r.Ok; i++)
+        {
+            var name = r.Bytes();
+            if (r.Ok && name.Length is > 0 and <= MaxNameBytes)
+            {
+                if (ls.FindEntry(name) is { } entry)
+                {
+                    entry.Master = from;
+                }
+                else
+                {
+                    ls.Directory.Add(name.ToArray(), new DirEntry { Master = from });
+                }
+            }
+        }
+
+        if (!r.Ok)
+        {
+            ls.Rejected++;
+        }
+    }
+
+    // ---- phase 4: remaster ----
+
+    /// <summary>Asks the directory who masters each resource this node holds locks on whose master is unknown; the
+    /// first to ask becomes the master.</summary>
+    private void Claim(Lockspace ls)
+    {
+        foreach (var rsb in ls.Resources.Values)
+        {
+            if (rsb.Master != 0 || rsb.LocalLocks == 0)
+            {
+                continue;
+            }
+
+            var dir = DirectoryHash.Node(rsb.Hash, ls.Ring);
+            if (dir == _selfId)
+            {
+                var (master, _) = DirectoryLookup(ls, rsb.Name, _selfId);
+                ls.Claimed.Add((rsb, master, true));
+            }
+            else
+            {
+                ls.ClaimsAwaited.Add(rsb.Name);
+                Send(ls, dir, Start(ls, MessageType.Claim).Bytes(rsb.Name));
+            }
+        }
+
+        if (ls.ClaimsAwaited.Count == 0)
+        {
+            SendCopies(ls);
+        }
+    }
+
+    private void OnClaim(Lockspace ls, int from, ref FrameReader r)
+    {
+        var name = r.Bytes();
+        if (!r.Ok || name.Length is 0 or > MaxNameBytes)
+        {
+            ls.Rejected++;
+            return;
+        }
+
+        var (master, _) = DirectoryLookup(ls, name, from);
+        Send(ls, from, Start(ls, MessageType.ClaimReply).Bytes(name).I32(master));
+    }
+
+    private void OnClaimReply(Lockspace ls, ref FrameReader r)
+    {
+        var name = r.Bytes();
+        var master = r.I32();
+        if (!r.Ok || ls.Phase != DlmRecoveryPhase.Remaster || ls.PhaseDone || !ls.ClaimsAwaited.Remove(name.ToArray()))
+        {
+            return;
+        }
+
+        if (ls.Find(name) is { } rsb)
+        {
+            ls.Claimed.Add((rsb, master, true));
+        }
+
+        if (ls.ClaimsAwaited.Count == 0)
+        {
+            SendCopies(ls);
+            Advance(ls);
+        }
+    }
+
+    /// <summary>Sends this node's granted locks on every resource being remastered to its new master (keeping them,
+    /// when that is this node), then closes the phase.</summary>
+    private void SendCopies(Lockspace ls)
+    {
+        var mine = new Dictionary<Rsb, List<Lkb>>(ReferenceEqualityComparer.Instance);
+        foreach (var (rsb, master, _) in ls.Claimed)
+        {
+            SetMaster(ls, rsb, master);
+            rsb.RemasterPending = true;
+            mine[rsb] = [];
+        }
+
+        foreach (var lkb in ls.Locks.Values)
+        {
+            if (lkb.IsGranted && mine.TryGetValue(lkb.Owner!.Resource, out var list))
+            {
+                list.Add(lkb);
+            }
+        }
+
+        // Resources whose new master was found in an earlier attempt: the copies may not have arrived before it.
+        foreach (var rsb in ls.Resources.Values)
+        {
+            if (rsb.RemasterPending && rsb.Master != 0 && !mine.ContainsKey(rsb))
+            {
+                mine[rsb] = [];
+            }
+        }
+
+        foreach (var lkb in ls.Locks.Values)
+        {
+            if (lkb.IsGranted && lkb.Owner!.Resource is { RemasterPending: true } rsb && mine.TryGetValue(rsb, out var list) && !list.Contains(lkb))
+            {
+                list.Add(lkb);
+            }
+        }
+
+        foreach (var (rsb, locks) in Ordered(ls, mine))
+        {
+            if (rsb.Master == _selfId)
+            {
+                BecomeRemaster(ls, rsb);
+                foreach (var lkb in locks)
+                {
+                    if (lkb.Queue == LkbQueue.None)
+                    {
+                        rsb.Granted.AddLast(lkb);
+                        lkb.Queue = LkbQueue.Grant;
+                        lkb.LastStatus = LockStatus.Granted;
+                    }
+
+                    Recover(rsb, (LockMode)lkb.GrantedMode, lkb.Owner!.ValueBlock, lkb.Owner.ValueSeq);
+                }
+            }
+            else if (locks.Count > 0)
+            {
+                var w = Start(ls, MessageType.Copies).Bytes(rsb.Name).I32(locks.Count);
+                foreach (var lkb in locks)
+                {
+                    w.I64(lkb.Id).U8((byte)lkb.GrantedMode).Token(lkb.Token).I64((long)lkb.Owner!.ValueSeq).Bytes(lkb.Owner.ValueBlock);
+                }
+
+                Send(ls, rsb.Master, w);
+            }
+        }
+
+        PhaseWorkDone(ls);
+    }
+
+    /// <summary>The resources of <paramref name="mine"/> in the order of <see cref="Lockspace.Resources"/> (never hash order).</summary>
+    private static IEnumerable<(Rsb, List<Lkb>)> Ordered(Lockspace ls, Dictionary<Rsb, List<Lkb>> mine)
+    {
+        foreach (var rsb in ls.Resources.Values)
+        {
+            if (mine.TryGetValue(rsb, out var locks))
+            {
+                yield return (rsb, locks);
+            }
+        }
+    }
+
+    private void OnCopies(Lockspace ls, int from, ref FrameReader r)
+    {
+        var name = r.Bytes();
+        var count = r.I32();
+        if (!r.Ok || name.Length is 0 or > MaxNameBytes)
+        {
+            ls.Rejected++;
+            return;
+        }
+
+        var rsb = ls.Find(name);
+        if (rsb is null)
+        {
+            var key = name.ToArray();
+            rsb = new Rsb(key, DirectoryHash.Of(key));
+            ls.Resources.Add(key, rsb);
+        }
+
+        if (rsb.Master != _selfId)
+        {
+            SetMaster(ls, rsb, _selfId);
+        }
+
+        BecomeRemaster(ls, rsb);
+        for (var i = 0; i < count && r.Ok; i++)
+        {
+            var id = r.I64();
+            var mode = r.Mode();
+            var token = r.Token();
+            var valueSeq = (ulong)r.I64();
+            var valueBlock = r.Bytes();
+            if (!r.Ok || mode < 0)
+            {
+                break;
+            }
+
+            if (!ls.Remote.ContainsKey((from, id)))
+            {
+                var copy = new Lkb(from, id) { GrantedMode = mode, Token = token, LastStatus = LockStatus.Granted, Queue = LkbQueue.Grant };
+                ls.Remote.Add((from, id), copy);
+                rsb.Granted.AddLast(copy);
+            }
+
+            Recover(rsb, (LockMode)mode, valueBlock.IsEmpty ? null : valueBlock.ToArray(), valueSeq);
+        }
+
+        if (!r.Ok)
+        {
+            ls.Rejected++;
+        }
+    }
+
+    /// <summary>Makes this node the new master of a resource being remastered: a new epoch, so its tokens exceed every
+    /// token of the old master.</summary>
+    private static void BecomeRemaster(Lockspace ls, Rsb rsb)
+    {
+        if (!rsb.RemasterPending || rsb.EpochViewSeq != ls.Seq.ViewSeq || rsb.EpochRecovery != ls.Seq.Attempt)
+        {
+            rsb.RemasterPending = true;
+            rsb.EpochViewSeq = ls.Seq.ViewSeq;
+            rsb.EpochRecovery = ls.Seq.Attempt;
+            rsb.TokenCounter = 0;
+        }
+    }
+
+    /// <summary>Takes a survivor's copy into the value block being recovered: the newest copy wins.</summary>
+    private static void Recover(Rsb rsb, LockMode mode, byte[]? valueBlock, ulong valueSeq)
+    {
+        if (mode >= LockMode.ConcurrentWrite)
+        {
+            rsb.RemasterStrong = true;
+        }
+
+        if (valueBlock is not null && (rsb.ValueBlock is null || valueSeq > rsb.ValueSeq))
+        {
+            rsb.ValueBlock = valueBlock;
+            rsb.ValueSeq = valueSeq;
+        }
+    }
+
+    // ---- phase 5: purge ----
+
+    private void Purge(Lockspace ls)
+    {
+        var present = new HashSet<int>();
+        foreach (var m in ls.RecMembers)
+        {
+            present.Add(m.Node.Value);
+        }
+
+        foreach (var m in ls.RunMembers)
+        {
+            if (Array.IndexOf(ls.RecMembers, m) < 0)
+            {
+                present.Remove(m.Node.Value); // departed, or back as a new incarnation that holds nothing yet
+            }
+        }
+
+        present.Add(_selfId);
+        bool Departed(Lkb lkb) => !present.Contains(lkb.Node);
+        foreach (var rsb in ls.Resources.Values)
+        {
+            if (rsb.Master != _selfId)
+            {
+                continue;
+            }
+
+            if (rsb.RemasterPending && !rsb.RemasterStrong)
+            {
+                rsb.ValueNotValid = true; // a departed PW/EX holder may have written it
+            }
+
+            ls.Engine.Purge(rsb, Departed);
+        }
+
+        List<(int, long)>? gone = null;
+        foreach (var (key, lkb) in ls.Remote)
+        {
+            if (Departed(lkb) || lkb.Queue == LkbQueue.None)
+            {
+                (gone ??= []).Add(key);
+            }
+        }
+
+        foreach (var key in gone ?? [])
+        {
+            ls.Remote.Remove(key);
+        }
+    }
+
+    // ---- phase 6: resend ----
+
+    private void Resend(Lockspace ls)
+    {
+        foreach (var rsb in ls.Resources.Values)
+        {
+            if (rsb.Master == _selfId && rsb.RemasterPending)
+            {
+                ls.Engine.GrantPending(rsb);
+            }
+        }
+
+        PhaseWorkDone(ls);
+        foreach (var lkb in ls.Locks.Values)
+        {
+            if (lkb.Owner is { Pending: not PendingOp.None } owner && (!owner.Sent || owner.Resource.Master != _selfId))
+            {
+                owner.Sent = false;
+                Dispatch(ls, lkb);
+            }
+        }
+    }
+
+    private void FinishRecovery(Lockspace ls)
+    {
+        ls.Running = true;
+        ls.Phase = DlmRecoveryPhase.Running;
+        ls.RunMembers = ls.RecMembers;
+        foreach (var rsb in ls.Resources.Values)
+        {
+            rsb.RemasterPending = false;
+            rsb.RemasterStrong = false;
+        }
+
+        Publish(new DlmRecoveryProgress(ls.Name, ls.Seq, DlmRecoveryPhase.Running, ls.RecMembers));
+        if (!ls.Joined)
+        {
+            ls.Joined = true;
+            Publish(new DlmJoined(ls.JoinToken, ls.Name, ls.Id, null));
+        }
+
+        var deferred = ls.Deferred.ToArray();
+        ls.Deferred.Clear();
+        foreach (var d in deferred)
+        {
+            d();
+        }
+
+        foreach (var lkb in ls.Locks.Values.ToArray())
+        {
+            Dispatch(ls, lkb);
+        }
+
+        Reconsider(ls);
+    }
+}

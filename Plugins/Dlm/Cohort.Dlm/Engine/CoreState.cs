@@ -1,0 +1,84 @@
+using Cohort.Locking;
+
+namespace Cohort.Dlm.Engine;
+
+/// <summary>What the distributed core keeps on a lock beside the engine's fields.</summary>
+internal sealed partial class Lkb
+{
+    /// <summary>On a master copy: how the last request ended, for answering a resend of it.</summary>
+    public LockStatus LastStatus;
+
+    /// <summary>On a master copy: the flags of that completion.</summary>
+    public LockResultFlags LastFlags;
+}
+
+/// <summary>What an operation of this node's lock is waiting for.</summary>
+internal enum PendingOp : byte
+{
+    None = 0,
+    Lock = 1,
+    Convert = 2,
+    Unlock = 3,
+}
+
+/// <summary>The owner's side of a lock owned by this node.</summary>
+internal sealed partial class OwnerState
+{
+    /// <summary>The resource.</summary>
+    public required Rsb Resource;
+
+    /// <summary>The operation in flight, if any.</summary>
+    public PendingOp Pending;
+
+    /// <summary>Its mode.</summary>
+    public LockMode PendingMode;
+
+    /// <summary>Its flags.</summary>
+    public LockFlags PendingFlags;
+
+    /// <summary>Its sequence number (this node's, per lock).</summary>
+    public long Seq;
+
+    /// <summary>Whether it has been sent to the master (or applied, when mastered here).</summary>
+    public bool Sent;
+
+    /// <summary>Whether a cancel of it was asked for.</summary>
+    public bool CancelWanted;
+
+    /// <summary>The value block to write with it.</summary>
+    public byte[]? WriteBlock;
+}
+
+/// <summary>What the distributed core keeps on a resource beside the engine's fields.</summary>
+internal sealed partial class Rsb
+{
+    /// <summary>A lookup of its master is in flight.</summary>
+    public bool LookupPending;
+
+    /// <summary>Its master (this node) asked the directory to forget it and waits for the answer.</summary>
+    public bool Removing;
+
+    /// <summary>Locks of this node on it.</summary>
+    public int LocalLocks;
+
+    /// <summary>This node's locks whose operations wait for the master to be known.</summary>
+    public List<Lkb>? Waiters;
+
+    /// <summary>Frames of other nodes' operations that arrived while this node's lookup was in flight.</summary>
+    public List<(int From, byte[] Frame)>? Parked;
+
+    /// <summary>When a toss scan first saw it idle (0: not idle at the last scan).</summary>
+    public TimeSpan IdleSince;
+}
+
+/// <summary>Recovery state of a resource.</summary>
+internal sealed partial class Rsb
+{
+    /// <summary>Its master departed (or it got a new one) in a recovery not finished yet: survivors send their
+    /// granted locks on it to the new master, in every attempt until one finishes.</summary>
+    public bool RemasterPending;
+
+    /// <summary>While remastering: a survivor holds it in a mode that excludes any PW/EX holder (CW, PR, PW, EX), so
+    /// the value block recovered from the copies is valid.</summary>
+    public bool RemasterStrong;
+}

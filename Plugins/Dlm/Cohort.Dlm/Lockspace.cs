@@ -1,0 +1,140 @@
+using Cohort.Dlm.Engine;
+using Cohort.Locking;
+using Cohort.Membership;
+
+namespace Cohort.Dlm;
+
+/// <summary>One lockspace as one node keeps it: its resources, locks, directory share and recovery state.</summary>
+internal sealed class Lockspace(string name, byte[] nameBytes, int id, int valueBlockLength)
+{
+    public readonly string Name = name;
+    public readonly uint GlobalId = DirectoryHash.Of(nameBytes);
+    public readonly int Id = id;
+    public readonly int ValueBlockLength = valueBlockLength;
+
+    /// <summary>Resources this node knows, by name.</summary>
+    public readonly Dictionary<byte[], Rsb> Resources = new(NameComparer.Instance);
+
+    /// <summary>The master's rules, reporting to this lockspace.</summary>
+    public LockEngine Engine = null!;
+
+    /// <summary>This node's locks, by lock id.</summary>
+    public readonly Dictionary<long, Lkb> Locks = [];
+
+    /// <summary>Master copies of other nodes' locks on resources mastered here. Looked up only, never enumerated in
+    /// an order that reaches an output.</summary>
+    public readonly Dictionary<(int Node, long Id), Lkb> Remote = [];
+
+    /// <summary>This node's share of the directory: resource name → master.</summary>
+    public readonly Dictionary<byte[], DirEntry> Directory = new(NameComparer.Instance);
+
+    /// <summary>The nodes this node counts as members (joined or joining), itself included, by node id.</summary>
+    public readonly SortedDictionary<int, NodeIncarnation> Members = [];
+
+    /// <summary>Members that left the lockspace cleanly (nothing of theirs waits for a fencing gate).</summary>
+    public readonly HashSet<NodeIncarnation> CleanLeft = [];
+
+    /// <summary>While joining: the view members whose answer to the hello is awaited.</summary>
+    public readonly SortedSet<int> HelloAwaited = [];
+
+    /// <summary>Barriers of the current recovery that arrived, per phase.</summary>
+    public readonly Dictionary<DlmRecoveryPhase, SortedSet<int>> Arrived = [];
+
+    /// <summary>Barriers of later recoveries that arrived before their stop.</summary>
+    public readonly List<(DlmRecoverySequence Seq, DlmRecoveryPhase Phase, int From)> EarlyBarriers = [];
+
+    /// <summary>Frames of the current recovery that arrived before this node may handle them.</summary>
+    public readonly List<(int From, long Incarnation, byte[] Frame)> Parked = [];
+
+    /// <summary>Completions and notifications decided while not running, sent at start.</summary>
+    public readonly List<Action> Deferred = [];
+
+    /// <summary>Looks a resource up by a name that is not an array.</summary>
+    public Rsb? Find(ReadOnlySpan<byte> name) =>
+        Resources.GetAlternateLookup<ReadOnlySpan<byte>>().TryGetValue(name, out var rsb) ? rsb : null;
+
+    /// <summary>Looks a directory entry up by a name that is not an array.</summary>
+    public DirEntry? FindEntry(ReadOnlySpan<byte> name) =>
+        Directory.GetAlternateLookup<ReadOnlySpan<byte>>().TryGetValue(name, out var entry) ? entry : null;
+
+    /// <summary>Resources whose claim is awaited in the remaster phase.</summary>
+    public readonly HashSet<byte[]> ClaimsAwaited = new(NameComparer.Instance);
+
+    /// <summary>Resources this node found a new master for in the remaster phase, and who.</summary>
+    public readonly List<(Rsb Rsb, int Master, bool Fresh)> Claimed = [];
+
+    /// <summary>Whether a recovery including this node has finished and none started since.</summary>
+    public bool Running;
+
+    /// <summary>Whether this node has finished a recovery that counts it a member.</summary>
+    public bool Joined;
+
+    /// <summary>The token of the pending join request.</summary>
+    public long JoinToken;
+
+    /// <summary>Whether membership of the lockspace changed since the last recovery this node coordinated.</summary>
+    public bool NeedsRecovery = true;
+
+    /// <summary>Whether this node is frozen for lack of quorum.</summary>
+    public bool Frozen;
+
+    /// <summary>The members of the last finished recovery.</summary>
+    public NodeIncarnation[] RunMembers = [];
+
+    /// <summary>The members of the recovery in progress (or the last one).</summary>
+    public NodeIncarnation[] RecMembers = [];
+
+    /// <summary>The directory ring over <see cref="RecMembers"/>.</summary>
+    public int[] Ring = [];
+
+    /// <summary>The recovery in progress or last finished.</summary>
+    public DlmRecoverySequence Seq;
+
+    /// <summary>The highest recovery sequence heard of (from refusals).</summary>
+    public DlmRecoverySequence HighestSeen;
+
+    /// <summary>Its phase (<see cref="DlmRecoveryPhase.Running"/> once finished).</summary>
+    public DlmRecoveryPhase Phase = DlmRecoveryPhase.Stop;
+
+    /// <summary>Whether this node did the work of <see cref="Phase"/> and sent its barrier.</summary>
+    public bool PhaseDone;
+
+    /// <summary>Whether this node has started no recovery yet (a joiner before its first stop).</summary>
+    public bool Fresh = true;
+
+    /// <summary>Whether the hellos of joining went out (they wait for the first view).</summary>
+    public bool HelloSent;
+
+    /// <summary>How many resources this node masters.</summary>
+    public int Mastered;
+
+    /// <summary>Frames dropped as malformed.</summary>
+    public long Rejected;
+
+    /// <summary>The next sequence number of this node's operations.</summary>
+    public long NextSeq;
+
+    /// <summary>Whether <paramref name="node"/> is a member of the recovery in progress.</summary>
+    public bool InRecovery(int node)
+    {
+        foreach (var m in RecMembers)
+        {
+            if (m.Node.Value == node)
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+}
+
+/// <summary>A directory entry: the master of a resource (0: none now), and the token counter its last master left.</summary>
+internal sealed class DirEntry
+{
+    public int Master;
+    public long Counter;
+
+    /// <summary>Set by a claim of the remaster phase: the master is new, and copies go to it.</summary>
+    public bool Claimed;
+}

@@ -1,0 +1,296 @@
+using Cohort.Locking;
+
+namespace Cohort.Dlm.Tests;
+
+/// <summary>The distributed core: mastering, message counts, tokens, recovery behind the fencing gate.</summary>
+public class DlmCoreTests
+{
+    private static readonly byte[] Value1 = [1, 0, 0, 0, 0, 0, 0, 0];
+
+    private static DlmHarness Joined(int nodes, DlmMutant mutant = DlmMutant.None, TimeSpan? cacheTime = null, int valueBlock = 32)
+    {
+        var h = new DlmHarness(nodes, mutant, cacheTime);
+        h.InstallView([.. Enumerable.Range(1, nodes)]);
+        h.JoinAll(valueBlock: valueBlock);
+        return h;
+    }
+
+    private static LockResult Granted(DlmHarness h, int node, long id)
+    {
+        var c = h.Completion(node, id);
+        Assert.That(c, Is.Not.Null, $"lock {id} on node {node} completed");
+        Assert.That(c!.Result.Status, Is.EqualTo(LockStatus.Granted), $"lock {id} on node {node}");
+        return c.Result;
+    }
+
+    [Test]
+    public void A_lone_node_grants_at_once()
+    {
+        var h = Joined(1);
+        var id = h.Lock(1, "r", LockMode.Exclusive);
+        Assert.That(Granted(h, 1, id).Mode, Is.EqualTo(LockMode.Exclusive));
+    }
+
+    [Test]
+    public void A_locally_mastered_lock_and_unlock_send_no_message()
+    {
+        var h = Joined(3);
+        var first = h.Lock(1, "local", LockMode.Exclusive);
+        h.DeliverAll();
+        Granted(h, 1, first);
+        h.Unlock(1, first);
+        h.DeliverAll();
+        var sent = h.Sent;
+        for (var i = 0; i < 10; i++)
+        {
+            var id = h.Lock(1, "local", LockMode.Exclusive);
+            Granted(h, 1, id);
+            h.Unlock(1, id);
+            Assert.That(h.Completion(1, id)!.Result.Status, Is.EqualTo(LockStatus.Unlocked));
+        }
+
+        Assert.That(h.Sent, Is.EqualTo(sent), "no frame for a resource mastered here");
+    }
+
+    [Test]
+    public void A_remote_master_costs_one_round_trip_per_operation()
+    {
+        var h = Joined(3);
+        var first = h.Lock(1, "remote", LockMode.Exclusive);
+        h.DeliverAll();
+        h.Unlock(1, first);
+        h.DeliverAll();
+
+        // Node 2 asks once (lookup), then its cached master answers each operation in one round trip.
+        var warm = h.Lock(2, "remote", LockMode.Exclusive);
+        h.DeliverAll();
+        Granted(h, 2, warm);
+        h.Unlock(2, warm);
+        h.DeliverAll();
+        var sent = h.Sent;
+        var id = h.Lock(2, "remote", LockMode.ProtectedRead);
+        Assert.That(h.Pending, Is.EqualTo(1), "one request");
+        h.DeliverOne();
+        Assert.That(h.Pending, Is.EqualTo(1), "one reply");
+        h.DeliverOne();
+        Granted(h, 2, id);
+        h.Unlock(2, id);
+        h.DeliverAll();
+        Assert.That(h.Sent - sent, Is.EqualTo(4), "lock and unlock: two round trips");
+    }
+
+    [Test]
+    public void The_first_node_to_ask_masters_a_resource()
+    {
+        var h = Joined(3);
+        var id = h.Lock(3, "mine", LockMode.Exclusive);
+        h.DeliverAll();
+        Granted(h, 3, id);
+        Assert.That(h[3].Status.Lockspaces[0].Mastered, Is.EqualTo(1));
+        Assert.That(h[1].Status.Lockspaces[0].Mastered + h[2].Status.Lockspaces[0].Mastered, Is.Zero);
+    }
+
+    [Test]
+    public void A_conflicting_remote_request_waits_and_the_holder_is_notified()
+    {
+        var h = Joined(2);
+        var holder = h.Lock(1, "r", LockMode.Exclusive);
+        h.DeliverAll();
+        Granted(h, 1, holder);
+        var waiter = h.Lock(2, "r", LockMode.ProtectedRead);
+        h.DeliverAll();
+        Assert.Multiple(() =>
+        {
+            Assert.That(h.Completion(2, waiter), Is.Null, "waits");
+            Assert.That(h.Events.Any(e => e.Node == 1 && e.Event is DlmBlocking { Mode: LockMode.ProtectedRead } b && b.LockId == holder), "blocking notification with the blocked mode");
+        });
+        h.Unlock(1, holder);
+        h.DeliverAll();
+        Assert.That(Granted(h, 2, waiter).Mode, Is.EqualTo(LockMode.ProtectedRead));
+    }
+
+    [TestCase(DlmMutant.None)]
+    [TestCase(DlmMutant.TokenReset)]
+    public void Tokens_grow_after_the_master_drops_the_resource_and_another_node_takes_it(DlmMutant mutant)
+    {
+        var h = Joined(3, mutant, cacheTime: TimeSpan.FromSeconds(1));
+        FencingToken last = default;
+        for (var i = 0; i < 3; i++)
+        {
+            var id = h.Lock(1, "t", LockMode.Exclusive);
+            h.DeliverAll();
+            last = Granted(h, 1, id).Token;
+            h.Unlock(1, id);
+            h.DeliverAll();
+        }
+
+        // Idle for two scans past the cache time: node 1 drops it, handing the counter to the directory.
+        for (var i = 0; i < 4; i++)
+        {
+            h.Now += TimeSpan.FromSeconds(1);
+            foreach (var n in new[] { 1, 2, 3 })
+            {
+                h.FireTimers(n);
+            }
+
+            h.DeliverAll();
+        }
+
+        Assert.That(h[1].Status.Lockspaces[0].Mastered, Is.Zero, "dropped from node 1's cache");
+        var next = h.Lock(2, "t", LockMode.Exclusive);
+        h.DeliverAll();
+        var token = Granted(h, 2, next).Token;
+        Assert.That(h[2].Status.Lockspaces[0].Mastered, Is.EqualTo(1), "node 2 masters it now");
+        if (mutant == DlmMutant.None)
+        {
+            Assert.That(token, Is.GreaterThan(last));
+        }
+        else
+        {
+            Assert.That(token, Is.LessThanOrEqualTo(last), "the mutant starts the counter again");
+        }
+    }
+
+    [Test]
+    public void Tokens_grow_after_the_master_dies()
+    {
+        var h = Joined(3);
+        var own = h.Lock(1, "m", LockMode.Null); // node 1 masters it
+        h.DeliverAll();
+        var ex = h.Lock(3, "m", LockMode.Exclusive);
+        h.DeliverAll();
+        var last = Granted(h, 3, ex).Token;
+        h.Unlock(3, ex);
+        h.DeliverAll();
+        Assert.That(own, Is.Positive);
+
+        var dead = h.Inc(1);
+        h.Crash(1);
+        h.InstallView(2, 3);
+        h.DeliverAll();
+        h.OpenGate(2, dead);
+        h.OpenGate(3, dead);
+        h.DeliverAll();
+        var next = h.Lock(2, "m", LockMode.Exclusive);
+        h.DeliverAll();
+        Assert.That(Granted(h, 2, next).Token, Is.GreaterThan(last));
+    }
+
+    [Test]
+    public void Nothing_a_departed_holder_held_is_granted_before_its_gate_opens()
+    {
+        var h = Joined(3);
+        var held = h.Lock(1, "g", LockMode.Exclusive);
+        h.DeliverAll();
+        Granted(h, 1, held);
+        var dead = h.Inc(1);
+        h.Crash(1);
+        h.InstallView(2, 3);
+        var waiter = h.Lock(3, "g", LockMode.Exclusive);
+        h.DeliverAll();
+        Assert.That(h.Completion(3, waiter), Is.Null, "waits for the gate");
+        Assert.That(h.Events.Any(e => e.Event is DlmAwaitGate a && a.Incarnation == dead), "asks for the gate");
+        h.OpenGate(2, dead);
+        h.DeliverAll();
+        Assert.That(h.Completion(3, waiter), Is.Null, "one member's gate is not enough: every member waits");
+        h.OpenGate(3, dead);
+        h.DeliverAll();
+        Assert.That(Granted(h, 3, waiter).Mode, Is.EqualTo(LockMode.Exclusive), "granted once the departed holder is known dead, without failing");
+    }
+
+    [Test]
+    public void Survivors_keep_their_locks_across_a_recovery_that_remasters()
+    {
+        var h = Joined(3);
+        var master = h.Lock(1, "s", LockMode.Null); // node 1 masters it
+        h.DeliverAll();
+        var pr = h.Lock(2, "s", LockMode.ProtectedRead);
+        h.DeliverAll();
+        Granted(h, 2, pr);
+        var dead = h.Inc(1);
+        h.Crash(1);
+        h.InstallView(2, 3);
+        h.OpenGate(2, dead);
+        h.OpenGate(3, dead);
+        h.DeliverAll();
+        Assert.That(master, Is.Positive);
+        var ex = h.Lock(3, "s", LockMode.Exclusive, LockFlags.NoQueue);
+        h.DeliverAll();
+        Assert.That(h.Completion(3, ex)!.Result.Status, Is.EqualTo(LockStatus.WouldBlock), "node 2's PR survived the remaster");
+        h.Unlock(2, pr);
+        h.DeliverAll();
+        Assert.That(h.Completion(2, pr)!.Result.Status, Is.EqualTo(LockStatus.Unlocked));
+    }
+
+    [Test]
+    public void A_value_block_written_on_unlock_is_read_by_the_next_grant_and_invalid_after_its_writer_dies()
+    {
+        var h = Joined(3, valueBlock: 8);
+        var master = h.Lock(1, "v", LockMode.Null);
+        h.DeliverAll();
+        var w = h.Lock(2, "v", LockMode.Exclusive, LockFlags.ValueBlock);
+        h.DeliverAll();
+        h.Unlock(2, w, LockFlags.ValueBlock, Value1);
+        h.DeliverAll();
+        var r = h.Lock(3, "v", LockMode.ProtectedRead, LockFlags.ValueBlock);
+        h.DeliverAll();
+        var read = h.Completion(3, r)!;
+        Assert.That(read.ValueBlock.ToArray(), Is.EqualTo(Value1));
+        h.Unlock(3, r);
+        h.DeliverAll();
+
+        // A PW holder dies: the master marks the value block not valid.
+        var pw = h.Lock(2, "v", LockMode.ProtectedWrite, LockFlags.ValueBlock);
+        h.DeliverAll();
+        Granted(h, 2, pw);
+        var dead = h.Inc(2);
+        h.Crash(2);
+        h.InstallView(1, 3);
+        h.OpenGate(1, dead);
+        h.OpenGate(3, dead);
+        h.DeliverAll();
+        var after = h.Lock(3, "v", LockMode.ProtectedRead, LockFlags.ValueBlock);
+        h.DeliverAll();
+        Assert.That(h.Completion(3, after)!.Result.Flags & LockResultFlags.ValueNotValid, Is.EqualTo(LockResultFlags.ValueNotValid));
+        Assert.That(master, Is.Positive);
+    }
+
+    [Test]
+    public void Joining_with_another_value_block_length_fails()
+    {
+        var h = new DlmHarness(2);
+        h.InstallView(1, 2);
+        h.Step(1, new Cores.LocalRequest(new DlmJoin(1, "ls", 32)));
+        h.DeliverAll();
+        h.Step(2, new Cores.LocalRequest(new DlmJoin(7, "ls", 64)));
+        h.DeliverAll();
+        var joined = h.Events.Where(e => e.Node == 2).Select(e => e.Event).OfType<DlmJoined>().Single();
+        Assert.Multiple(() =>
+        {
+            Assert.That(joined.Id, Is.Zero);
+            Assert.That(joined.Error, Does.Contain("32 bytes").And.Contain("64"));
+        });
+    }
+
+    [Test]
+    public void Malformed_frames_are_counted_and_dropped_without_throwing()
+    {
+        var h = Joined(2);
+        var random = new Random(7);
+        for (var i = 0; i < 2000; i++)
+        {
+            var frame = new byte[random.Next(1, 80)];
+            random.NextBytes(frame);
+            frame[0] = DlmFrames.Tag;
+            if (frame.Length > 6)
+            {
+                // The lockspace's id, so the body is parsed.
+                BitConverter.GetBytes(DirectoryHash.Of("ls"u8)).CopyTo(frame, 2);
+            }
+
+            h.Step(1, new Cores.FrameReceived(h.Inc(2), Transport.TransportLane.Data, frame));
+        }
+
+        Assert.That(h[1].Status.Lockspaces[0].RejectedFrames, Is.Positive, "counted");
+    }
+}
