@@ -279,7 +279,8 @@ internal sealed class DlmNode : IProtocolCore
             else
             {
                 var write = granted >= LockMode.ProtectedWrite;
-                Operate(l, DlmOperationKind.Unlock, LockMode.Null, write ? LockFlags.ValueBlock : 0, now, outputs);
+                var flags = !write ? LockFlags.None : _random.Chance(0.05) ? LockFlags.InvalidateValueBlock : LockFlags.ValueBlock;
+                Operate(l, DlmOperationKind.Unlock, LockMode.Null, flags, now, outputs);
             }
         }
     }
@@ -297,7 +298,16 @@ internal sealed class DlmNode : IProtocolCore
             < 90 => LockMode.ConcurrentWrite,
             _ => LockMode.Null,
         };
-        var flags = LockFlags.ValueBlock | (_random.Chance(0.1) ? LockFlags.NoQueue : 0);
+        var flags = LockFlags.ValueBlock | (_random.Chance(0.1) ? LockFlags.NoQueue | (_random.Chance(0.5) ? LockFlags.NoQueueBlocking : 0) : 0);
+        if (mode == LockMode.Null && (flags & LockFlags.NoQueue) == 0 && _random.Chance(0.5))
+        {
+            flags |= LockFlags.Expedite;
+        }
+        else if (mode == LockMode.Exclusive && _random.Chance(0.15))
+        {
+            flags |= _random.Chance(0.6) ? LockFlags.AlternatePR : LockFlags.AlternateCW;
+        }
+
         var l = new ClientLock(++_nextId, resource);
         _locks.Add(l.Id, l);
         Operate(l, DlmOperationKind.Lock, mode, flags, now, outputs);
@@ -306,6 +316,7 @@ internal sealed class DlmNode : IProtocolCore
     private void Operate(ClientLock l, DlmOperationKind kind, LockMode mode, LockFlags flags, TimeSpan now, ICollection<CoreOutput> outputs)
     {
         l.Op = kind;
+        l.Flags = flags;
         l.Target = mode;
         l.Since = now;
         ReadOnlyMemory<byte> block = default;
@@ -376,8 +387,16 @@ internal sealed class DlmNode : IProtocolCore
 
         public long RequestedAfter { get; set; }
 
-        /// <summary>What the client relies on: the granted mode, nothing once it asked to unlock.</summary>
-        public LockMode? Believed => Op == DlmOperationKind.Unlock ? null : Granted;
+        public LockFlags Flags { get; set; }
+
+        /// <summary>What the client relies on: the granted mode; NL while a conversion that may demote it
+        /// (<see cref="LockFlags.ConvertDeadlock"/>) is in flight; nothing once it asked to unlock.</summary>
+        public LockMode? Believed => Op switch
+        {
+            DlmOperationKind.Unlock => null,
+            DlmOperationKind.Convert when (Flags & LockFlags.ConvertDeadlock) != 0 => LockMode.Null,
+            _ => Granted,
+        };
     }
 }
 
@@ -566,8 +585,9 @@ public sealed class DlmChecker : ISimulationObserver
                 return;
             }
 
-            foreach (var (id, since, what) in dlm.Pending)
+            foreach (var (id, local, what) in dlm.Pending)
             {
+                var since = n.GlobalAt(local); // the node asked on its own clock
                 if (since < deadline && converged < deadline)
                 {
                     cluster.Fail(DlmSimulation.Name, $"{n.Self}: {what} (lock {id}), asked at {since.TotalMilliseconds:F0} ms, is still waiting {CompletionBound.TotalSeconds} s into a calm period ({Describe(dlm)})");

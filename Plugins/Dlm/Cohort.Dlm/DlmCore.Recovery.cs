@@ -279,18 +279,51 @@ public sealed partial class DlmCore
         return false;
     }
 
+    /// <summary>Frames to or from <paramref name="peer"/> may have been lost. The coordinator of a running lockspace
+    /// recovers it at once (the recovery resends); anything else (asking the coordinator, a recovery under way, a
+    /// hello not answered) is repaired after
+    /// <see cref="RepairDelay"/>: a send to a dead peer is refused as a reset at once, and repairing at once would
+    /// repeat that until the view drops the peer.</summary>
     private void OnSessionReset(NodeIncarnation peer)
     {
         foreach (var ls in _lockspaces)
         {
-            if (ls.HelloAwaited.Contains(peer.Node.Value) && InView(peer))
+            var member = ls.Members.TryGetValue(peer.Node.Value, out var m) && m == peer;
+            if (member && ls.Running && Coordinator(ls) == _selfId)
             {
-                _outputs.Add(new Cores.SendFrame(peer.Node, Transport.TransportLane.Data, Header(MessageType.Hello, ls.GlobalId, ls.Seq).I32(ls.ValueBlockLength).ToArray(), peer.Incarnation));
+                AskRecovery(ls);
+            }
+            else if (member || (ls.HelloAwaited.Contains(peer.Node.Value) && InView(peer)))
+            {
+                ls.Repair.Add(peer);
+                if (!_repairSet)
+                {
+                    _repairSet = true;
+                    _outputs.Add(new Cores.SetTimer(RepairTimer, _now + RepairDelay));
+                }
+            }
+        }
+    }
+
+    private void Repair()
+    {
+        foreach (var ls in _lockspaces.ToArray())
+        {
+            var peers = ls.Repair.ToArray();
+            ls.Repair.Clear();
+            var recover = false;
+            foreach (var peer in peers)
+            {
+                if (ls.HelloAwaited.Contains(peer.Node.Value) && InView(peer))
+                {
+                    _outputs.Add(new Cores.SendFrame(peer.Node, Transport.TransportLane.Data, Header(MessageType.Hello, ls.GlobalId, ls.Seq).I32(ls.ValueBlockLength).ToArray(), peer.Incarnation));
+                }
+
+                recover |= ls.Members.TryGetValue(peer.Node.Value, out var m) && m == peer;
             }
 
-            if (ls.Members.TryGetValue(peer.Node.Value, out var m) && m == peer)
+            if (recover && _byGlobalId.ContainsValue(ls))
             {
-                // Frames were lost both ways: only a recovery (which resends) repairs that.
                 AskRecovery(ls);
             }
         }
@@ -399,6 +432,14 @@ public sealed partial class DlmCore
 
     private void AdoptStop(Lockspace ls, DlmRecoverySequence seq, NodeIncarnation[] members)
     {
+        foreach (var m in members)
+        {
+            if (OtherIncarnation(ls.RunMembers, m) || OtherIncarnation(ls.RecMembers, m))
+            {
+                ls.Replaced.Add(m.Node.Value);
+            }
+        }
+
         ls.Seq = seq;
         ls.Running = false;
         ls.Frozen = false;
@@ -423,6 +464,19 @@ public sealed partial class DlmCore
 
         EnterPhase(ls, DlmRecoveryPhase.Stop);
         Advance(ls);
+    }
+
+    private static bool OtherIncarnation(NodeIncarnation[] known, NodeIncarnation m)
+    {
+        foreach (var k in known)
+        {
+            if (k.Node == m.Node && k.Incarnation != m.Incarnation)
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     // ---- barriers ----
@@ -570,12 +624,16 @@ public sealed partial class DlmCore
 
     /// <summary>Whether this node is quorate and the gate of every incarnation it ran with that is not a member now
     /// is open; asks the host for the gates it waits for.</summary>
+    /// <remarks>An incarnation whose node is a member again in a later incarnation is dead without a fence: an agent
+    /// holds its state directory's lock while it runs and bumps the incarnation at every start. Its gate is not
+    /// awaited — fencing does not fence a node that crashed and restarted before a quorate view excluded it, so that
+    /// gate would never open.</remarks>
     private bool FenceReady(Lockspace ls)
     {
         var ready = _quorate;
         foreach (var m in ls.RunMembers)
         {
-            if (Array.IndexOf(ls.RecMembers, m) >= 0 || ls.CleanLeft.Contains(m) || _gatesOpen.Contains(m))
+            if (Array.IndexOf(ls.RecMembers, m) >= 0 || ls.CleanLeft.Contains(m) || _gatesOpen.Contains(m) || Restarted(ls, m))
             {
                 continue;
             }
@@ -588,6 +646,19 @@ public sealed partial class DlmCore
         }
 
         return ready;
+    }
+
+    private static bool Restarted(Lockspace ls, NodeIncarnation old)
+    {
+        foreach (var m in ls.RecMembers)
+        {
+            if (m.Node == old.Node && m.Incarnation > old.Incarnation)
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     // ---- phase 3: the directory ----
@@ -619,7 +690,7 @@ public sealed partial class DlmCore
                     names.Add(rsb.Name);
                 }
             }
-            else if (rsb.Master != 0 && !ls.InRecovery(rsb.Master))
+            else if (rsb.Master != 0 && !ls.Survived(rsb.Master))
             {
                 SetMaster(ls, rsb, 0);
                 rsb.RemasterPending = true;
@@ -898,22 +969,7 @@ public sealed partial class DlmCore
 
     private void Purge(Lockspace ls)
     {
-        var present = new HashSet<int>();
-        foreach (var m in ls.RecMembers)
-        {
-            present.Add(m.Node.Value);
-        }
-
-        foreach (var m in ls.RunMembers)
-        {
-            if (Array.IndexOf(ls.RecMembers, m) < 0)
-            {
-                present.Remove(m.Node.Value); // departed, or back as a new incarnation that holds nothing yet
-            }
-        }
-
-        present.Add(_selfId);
-        bool Departed(Lkb lkb) => !present.Contains(lkb.Node);
+        bool Departed(Lkb lkb) => lkb.Node != _selfId && !ls.Survived(lkb.Node);
         foreach (var rsb in ls.Resources.Values)
         {
             if (rsb.Master != _selfId)
@@ -952,14 +1008,14 @@ public sealed partial class DlmCore
         {
             if (rsb.Master == _selfId && rsb.RemasterPending)
             {
-                ls.Engine.GrantPending(rsb);
+                ls.Engine.GrantPending(rsb, recover: true);
             }
         }
 
         PhaseWorkDone(ls);
         foreach (var lkb in ls.Locks.Values)
         {
-            if (lkb.Owner is { Pending: not PendingOp.None } owner && (!owner.Sent || owner.Resource.Master != _selfId))
+            if (lkb.Owner is { Pending: not PendingOp.None } owner && (!owner.Sent || !owner.AppliedHere || owner.Resource.Master != _selfId))
             {
                 owner.Sent = false;
                 Dispatch(ls, lkb);
@@ -972,6 +1028,7 @@ public sealed partial class DlmCore
         ls.Running = true;
         ls.Phase = DlmRecoveryPhase.Running;
         ls.RunMembers = ls.RecMembers;
+        ls.Replaced.Clear();
         foreach (var rsb in ls.Resources.Values)
         {
             rsb.RemasterPending = false;

@@ -20,6 +20,10 @@ namespace Cohort.Dlm;
 public sealed partial class DlmCore : ILockManagerCore
 {
     private const string TossTimer = "dlm-toss";
+    private const string RepairTimer = "dlm-repair";
+
+    /// <summary>How long after a session reset a lockspace that is not running repairs it.</summary>
+    private static readonly TimeSpan RepairDelay = TimeSpan.FromMilliseconds(50);
     private const int MaxNameBytes = 64;
 
     private readonly LockManagerSetup _setup;
@@ -34,6 +38,7 @@ public sealed partial class DlmCore : ILockManagerCore
     private View? _view;
     private bool _quorate;
     private bool _tossSet;
+    private bool _repairSet;
     private int _nextLockspaceId;
     private TimeSpan _now;
     private ICollection<CoreOutput> _outputs = [];
@@ -90,6 +95,10 @@ public sealed partial class DlmCore : ILockManagerCore
             case SessionReset reset:
                 OnSessionReset(reset.Peer);
                 break;
+            case TimerFired { Name: RepairTimer }:
+                _repairSet = false;
+                Repair();
+                break;
             case TimerFired { Name: TossTimer }:
                 _tossSet = false;
                 Toss();
@@ -104,6 +113,12 @@ public sealed partial class DlmCore : ILockManagerCore
     private void Operate(DlmOperation op)
     {
         var ls = LockspaceById(op.Lockspace) ?? throw new InvalidOperationException($"dlm: no lockspace {op.Lockspace} on this node");
+        var granted = op.Kind == DlmOperationKind.Convert && ls.Locks.TryGetValue(op.LockId, out var held) && held.IsGranted ? (LockMode?)held.GrantedMode : null;
+        if (LockRules.Check(op.Kind, op.Mode, op.Flags, granted) is { } problem)
+        {
+            throw new InvalidOperationException($"dlm: lock {op.LockId}: {problem}");
+        }
+
         switch (op.Kind)
         {
             case DlmOperationKind.Lock:
@@ -189,7 +204,8 @@ public sealed partial class DlmCore : ILockManagerCore
         }
 
         owner.Sent = true;
-        if (rsb.Master == _selfId)
+        owner.AppliedHere = rsb.Master == _selfId;
+        if (owner.AppliedHere)
         {
             ApplyOwned(ls, rsb, lkb);
         }
@@ -1010,6 +1026,7 @@ public sealed partial class DlmCore
     {
         foreach (var ls in _lockspaces)
         {
+            yield return $"{ls.Name} {ls.Phase} {ls.Seq} done {ls.PhaseDone} quorate {_quorate} run [{string.Join(",", ls.RunMembers)}] rec [{string.Join(",", ls.RecMembers)}] clean [{string.Join(",", ls.CleanLeft)}] open [{string.Join(",", _gatesOpen)}] asked [{string.Join(",", _gatesAsked)}] arrived [{string.Join(" ", ls.Arrived.Select(a => $"{a.Key}:{string.Join(",", a.Value)}"))}]";
             foreach (var rsb in ls.Resources.Values)
             {
                 var sb = new StringBuilder();

@@ -37,6 +37,9 @@ internal sealed class Lockspace(string name, byte[] nameBytes, int id, int value
     /// <summary>While joining: the view members whose answer to the hello is awaited.</summary>
     public readonly SortedSet<int> HelloAwaited = [];
 
+    /// <summary>Peers whose session reset while this lockspace could not recover at once (see DlmCore.Repair).</summary>
+    public readonly SortedSet<NodeIncarnation> Repair = [];
+
     /// <summary>Barriers of the current recovery that arrived, per phase.</summary>
     public readonly Dictionary<DlmRecoveryPhase, SortedSet<int>> Arrived = [];
 
@@ -113,6 +116,13 @@ internal sealed class Lockspace(string name, byte[] nameBytes, int id, int value
 
     /// <summary>The next sequence number of this node's operations.</summary>
     public long NextSeq;
+
+    /// <summary>Nodes back in this recovery as a new incarnation of one this lockspace ran or recovered with since it
+    /// last ran: everything their old incarnation held or mastered is gone.</summary>
+    public readonly HashSet<int> Replaced = [];
+
+    /// <summary>Whether <paramref name="node"/> takes part in this recovery with what it held before.</summary>
+    public bool Survived(int node) => InRecovery(node) && !Replaced.Contains(node);
 
     /// <summary>Whether <paramref name="node"/> is a member of the recovery in progress.</summary>
     public bool InRecovery(int node)

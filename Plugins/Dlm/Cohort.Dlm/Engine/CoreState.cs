@@ -42,6 +42,10 @@ internal sealed partial class OwnerState
     /// <summary>Whether it has been sent to the master (or applied, when mastered here).</summary>
     public bool Sent;
 
+    /// <summary>Whether it went to this node's own engine (the master was this node) rather than over the wire: a
+    /// recovery resends every operation not applied by the resource's current master.</summary>
+    public bool AppliedHere;
+
     /// <summary>Whether a cancel of it was asked for.</summary>
     public bool CancelWanted;
 

@@ -44,6 +44,10 @@ internal sealed partial class Lkb(int node, long id)
     public LockFlags Flags;
 
     /// <summary>The queue it is on.</summary>
+    /// <summary>What the completion of the request in progress will report beside its status (a demotion by
+    /// <see cref="LockFlags.ConvertDeadlock"/>, a grant in an alternate mode).</summary>
+    public LockResultFlags ResultFlags;
+
     public LkbQueue Queue;
 
     /// <summary>The highest mode a blocking notification was sent for since the lock was last granted
