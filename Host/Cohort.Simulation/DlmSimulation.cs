@@ -44,7 +44,7 @@ public static class DlmSimulation
                 return new DlmNode(self, new FencingCore(topology, random.NextDouble), system.CreateCore(setup), new SimRandom(random.NextUInt64()), checker);
             },
             ServiceView = null,
-            MembershipToService = published => published is ViewInstalled or QuorumChanged ? published : null,
+            MembershipToService = published => published is ViewInstalled or QuorumChanged or Draining ? published : null,
         };
     }
 
@@ -97,6 +97,7 @@ internal sealed class DlmNode : IProtocolCore
     private View? _view;
     private int _lockspace;
     private long _nextId;
+    private bool _draining;
 
     public DlmNode(NodeIncarnation self, FencingCore fencing, ILockManagerCore dlm, SimRandom random, DlmChecker checker)
     {
@@ -175,6 +176,9 @@ internal sealed class DlmNode : IProtocolCore
                 _view = installed.View;
                 Fencing(new LocalRequest(new FencingViewInstalled(installed.View, installed.LeftCleanly, installed.Departed)), now, outputs);
                 Lock(new LocalRequest(new DlmView(installed.View, false)), now, outputs);
+                break;
+            case LocalRequest { Request: Draining }:
+                Drain(now, outputs);
                 break;
             case LocalRequest { Request: QuorumChanged changed }:
                 Fencing(new LocalRequest(new FencingQuorum(changed.Quorate, changed.View)), now, outputs);
@@ -258,7 +262,7 @@ internal sealed class DlmNode : IProtocolCore
         if (timer == NextTimer)
         {
             outputs.Add(new SetTimer(NextTimer, now + _random.Between(TimeSpan.FromMilliseconds(5), TimeSpan.FromMilliseconds(60))));
-            if (_locks.Count < 3)
+            if (_locks.Count < 3 && !_draining)
             {
                 NewLock(now, outputs);
             }
@@ -281,6 +285,25 @@ internal sealed class DlmNode : IProtocolCore
                 var write = granted >= LockMode.ProtectedWrite;
                 var flags = !write ? LockFlags.None : _random.Chance(0.05) ? LockFlags.InvalidateValueBlock : LockFlags.ValueBlock;
                 Operate(l, DlmOperationKind.Unlock, LockMode.Null, flags, now, outputs);
+            }
+        }
+    }
+
+    /// <summary>The node leaves cleanly: as the host's drain does, its clients give up every lock (they rely on
+    /// none from now on), release what is granted and cancel what waits.</summary>
+    private void Drain(TimeSpan now, ICollection<CoreOutput> outputs)
+    {
+        _draining = true;
+        foreach (var l in _locks.Values.ToArray())
+        {
+            l.Abandoned = true;
+            if (l.Op is null && l.Granted is not null)
+            {
+                Operate(l, DlmOperationKind.Unlock, LockMode.Null, LockFlags.None, now, outputs);
+            }
+            else if (l.Op is DlmOperationKind.Lock or DlmOperationKind.Convert)
+            {
+                Lock(new LocalRequest(new DlmOperation(DlmOperationKind.Cancel, _lockspace, l.Id, default, LockMode.Null, LockFlags.None, default)), now, outputs);
             }
         }
     }
@@ -364,6 +387,12 @@ internal sealed class DlmNode : IProtocolCore
             _checker.Granted(_self, l.Resource, result, completed.ValueBlock.Span, l.RequestedAfter, (completed.Result.Flags & LockResultFlags.ValueNotValid) != 0);
         }
 
+        if (l.Abandoned)
+        {
+            Operate(l, DlmOperationKind.Unlock, LockMode.Null, LockFlags.None, now, outputs); // granted before the cancel
+            return;
+        }
+
         outputs.Add(new SetTimer($"wl-hold-{l.Id}", now + _random.Between(TimeSpan.FromMilliseconds(1), DlmChecker.HoldMax)));
     }
 
@@ -391,8 +420,11 @@ internal sealed class DlmNode : IProtocolCore
 
         /// <summary>What the client relies on: the granted mode; NL while a conversion that may demote it
         /// (<see cref="LockFlags.ConvertDeadlock"/>) is in flight; nothing once it asked to unlock.</summary>
+        public bool Abandoned { get; set; }
+
         public LockMode? Believed => Op switch
         {
+            _ when Abandoned => null,
             DlmOperationKind.Unlock => null,
             DlmOperationKind.Convert when (Flags & LockFlags.ConvertDeadlock) != 0 => LockMode.Null,
             _ => Granted,

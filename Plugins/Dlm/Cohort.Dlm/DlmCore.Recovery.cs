@@ -155,15 +155,17 @@ public sealed partial class DlmCore
                     return;
                 }
 
-                if (member)
+                if (member && length != ls.ValueBlockLength)
                 {
-                    if (length != ls.ValueBlockLength && !ls.Joined)
+                    if (!ls.Joined)
                     {
                         FailJoin(ls, $"lockspace '{ls.Name}' uses value blocks of {length} bytes on node {node}, not {ls.ValueBlockLength}: join it with the same length");
                         return;
                     }
-
-                    ls.Members[node] = from;
+                }
+                else if (member && (!ls.Members.TryGetValue(node, out var known) || known != from))
+                {
+                    ls.Members[node] = from; // also a member this node dropped when a view left it out, back now
                     ls.NeedsRecovery = true;
                 }
 
@@ -220,10 +222,9 @@ public sealed partial class DlmCore
                 {
                     if (m.Node.Value != _selfId && (previous is null || !Contains(previous, m)))
                     {
-                        if (!ls.Joined)
-                        {
-                            ls.HelloAwaited.Add(m.Node.Value);
-                        }
+                        // Its answer is awaited before a recovery starts, also once joined: a member a view left
+                        // out and the next one brought back (the same incarnation) is a member again only then.
+                        ls.HelloAwaited.Add(m.Node.Value);
 
                         _outputs.Add(new Cores.SendFrame(m.Node, Transport.TransportLane.Data, Header(MessageType.Hello, ls.GlobalId, ls.Seq).I32(ls.ValueBlockLength).ToArray(), m.Incarnation));
                     }
@@ -536,10 +537,12 @@ public sealed partial class DlmCore
         return true;
     }
 
-    /// <summary>Goes through every phase whose work is done and whose barrier passed.</summary>
+    /// <summary>Goes through every phase whose work is done and whose barrier passed — none while a view member's
+    /// answer to this node's hello is awaited: it may be a member this recovery leaves out (a node that started
+    /// alone and then saw the others would otherwise finish a lockspace of its own).</summary>
     private void Advance(Lockspace ls)
     {
-        while (!ls.Running && _byGlobalId.ContainsValue(ls) && !ls.Fresh)
+        while (!ls.Running && _byGlobalId.ContainsValue(ls) && !ls.Fresh && ls.HelloAwaited.Count == 0)
         {
             if (!ls.PhaseDone)
             {
@@ -838,6 +841,19 @@ public sealed partial class DlmCore
             if (lkb.IsGranted && lkb.Owner!.Resource is { RemasterPending: true } rsb && mine.TryGetValue(rsb, out var list) && !list.Contains(lkb))
             {
                 list.Add(lkb);
+            }
+        }
+
+        foreach (var locks in mine.Values)
+        {
+            foreach (var lkb in locks)
+            {
+                if (lkb.Owner is { Pending: PendingOp.Convert, AppliedHere: false } owner && (owner.PendingFlags & LockFlags.ConvertDeadlock) != 0)
+                {
+                    // The dead master may have demoted it: the lock holds NL until the resent conversion completes
+                    // (which is all its client relies on meanwhile).
+                    lkb.GrantedMode = (sbyte)LockMode.Null;
+                }
             }
         }
 
