@@ -115,6 +115,9 @@ internal sealed class DlmNode : IProtocolCore
     public bool Joined => _lockspace != 0;
 
     /// <summary>The locks the clients believe they hold: resource and mode.</summary>
+    /// <summary>The incarnation this service runs in.</summary>
+    public NodeIncarnation Self => _self;
+
     public IEnumerable<(string Resource, LockMode Mode, long Id)> Held
     {
         get
@@ -523,9 +526,9 @@ public sealed class DlmChecker : ISimulationObserver
         var held = new Dictionary<string, List<(NodeIncarnation Node, LockMode Mode, long Id)>>(StringComparer.Ordinal);
         foreach (var n in cluster.Nodes)
         {
-            if (n.State == SimNodeState.Down || n.Service is not DlmNode dlm)
+            if (n.State == SimNodeState.Down || n.Service is not DlmNode dlm || dlm.Self != n.Self)
             {
-                continue;
+                continue; // down, or booting: the service of the incarnation that died is not replaced yet
             }
 
             foreach (var (resource, mode, id) in dlm.Held)
@@ -606,7 +609,7 @@ public sealed class DlmChecker : ISimulationObserver
         LivenessChecks++;
         foreach (var n in cluster.Nodes)
         {
-            if (n.State != SimNodeState.Up || n.Service is not DlmNode dlm)
+            if (n.State != SimNodeState.Up || n.Service is not DlmNode dlm || dlm.Self != n.Self)
             {
                 continue;
             }

@@ -280,21 +280,16 @@ public sealed partial class DlmCore
         return false;
     }
 
-    /// <summary>Frames to or from <paramref name="peer"/> may have been lost. The coordinator of a running lockspace
-    /// recovers it at once (the recovery resends); anything else (asking the coordinator, a recovery under way, a
-    /// hello not answered) is repaired after
-    /// <see cref="RepairDelay"/>: a send to a dead peer is refused as a reset at once, and repairing at once would
-    /// repeat that until the view drops the peer.</summary>
+    /// <summary>Frames to or from <paramref name="peer"/> may have been lost: a recovery (which resends) repairs a
+    /// member's session, a hello is sent again to a view member not heard yet. Both after <see cref="RepairDelay"/>:
+    /// a send to a dead peer is refused as a reset at once, and repairing at once would repeat that until the view
+    /// drops the peer.</summary>
     private void OnSessionReset(NodeIncarnation peer)
     {
         foreach (var ls in _lockspaces)
         {
             var member = ls.Members.TryGetValue(peer.Node.Value, out var m) && m == peer;
-            if (member && ls.Running && Coordinator(ls) == _selfId)
-            {
-                AskRecovery(ls);
-            }
-            else if (member || (ls.HelloAwaited.Contains(peer.Node.Value) && InView(peer)))
+            if (member || (ls.HelloAwaited.Contains(peer.Node.Value) && InView(peer)))
             {
                 ls.Repair.Add(peer);
                 if (!_repairSet)
