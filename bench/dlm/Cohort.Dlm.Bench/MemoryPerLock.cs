@@ -1,0 +1,124 @@
+using System.Text;
+using Cohort.Dlm.Engine;
+using Cohort.Locking;
+
+namespace Cohort.Dlm.Bench;
+
+/// <summary>
+/// Managed memory per held lock: one node, N granted locks, <see cref="GC.GetTotalMemory(bool)"/> (after a full
+/// collection) before and after, divided by N. Twice: N locks on N resources (EX), and N locks on N/1000 resources
+/// (1000 PR holders each). Then a breakdown: the size of each kind of object the core keeps, measured one kind at a
+/// time, times how many of it the core keeps per lock (as read from DlmCore.Operate and DirectoryLookup: per lock an
+/// Lkb, its OwnerState and an entry in Lockspace.Locks; per resource an Rsb, its name, an entry in
+/// Lockspace.Resources, and, on its directory node — here the same node — a DirEntry, a second copy of the name and
+/// an entry in Lockspace.Directory). The sum is printed beside the measured figure, so a missing kind shows.
+/// </summary>
+internal static class MemoryPerLock
+{
+    private const double Target = 300;
+    private const int NameBytes = 16;
+
+    /// <summary>Keeps what <see cref="SizeOf"/> allocates reachable, so none is optimised away.</summary>
+    private static object? _sink;
+
+    public static void Run(bool quick)
+    {
+        var locks = quick ? 100_000 : 1_000_000;
+        Console.WriteLine();
+        Console.WriteLine($"== Managed memory per held lock, one node, {locks:N0} granted locks, {NameBytes}-byte names (GC.GetTotalMemory(true) after - before) ==");
+        Measure(locks, locks, LockMode.Exclusive);
+        Measure(locks, locks / 1000, LockMode.ProtectedRead);
+    }
+
+    private static void Measure(int locks, int resources, LockMode mode)
+    {
+        var cluster = new Cluster(1);
+        cluster.Form();
+        var name = new byte[NameBytes];
+        var before = GC.GetTotalMemory(true);
+        for (var i = 0; i < locks; i++)
+        {
+            Encoding.ASCII.GetBytes($"mem-{i % resources:D12}", name);
+            cluster.Lock(1, name, mode);
+        }
+
+        var after = GC.GetTotalMemory(true);
+        var granted = cluster.Granted[1];
+        var status = cluster.Core(1).Status.Lockspaces[0];
+        GC.KeepAlive(cluster);
+        var perLock = (after - before) / (double)locks;
+        Console.WriteLine($"  {locks:N0} {mode} locks on {resources:N0} resources: {perLock,6:N1} B per held lock   ({(after - before) / 1e6:N1} MB; "
+            + $"{granted:N0} granted, status: {status.Locks:N0} locks, {status.Resources:N0} resources)   target <= {Target:N0} B: {(perLock <= Target ? "met" : "MISSED")}");
+        if (granted != locks)
+        {
+            Console.WriteLine($"    NOT ALL GRANTED: {cluster.Describe(1)}");
+        }
+
+        Breakdown(locks, resources, perLock);
+    }
+
+    private static void Breakdown(int locks, int resources, double measured)
+    {
+        var perResource = resources / (double)locks;
+        var rsb = new Rsb(new byte[NameBytes], 0);
+        var rows = new (string Kind, double Count, double Bytes)[]
+        {
+            ("Lkb", 1, SizeOf(i => new Lkb(1, i))),
+            ("OwnerState", 1, SizeOf(_ => new OwnerState { Resource = rsb })),
+            ("Lockspace.Locks entry (Dictionary<long, Lkb>)", 1, DictionaryBytesPerEntry(locks, () => new Dictionary<long, Lkb>(), (d, i) => d.Add(i, null!))),
+            ("Rsb", perResource, SizeOf(_ => new Rsb(new byte[NameBytes], 0)) - SizeOf(_ => new byte[NameBytes])),
+            ($"name, byte[{NameBytes}] (Resources key, Rsb.Name)", perResource, SizeOf(_ => new byte[NameBytes])),
+            ("Lockspace.Resources entry (Dictionary<byte[], Rsb>)", perResource, DictionaryBytesPerEntry(resources, () => new Dictionary<byte[], Rsb>(NameComparer.Instance), (d, i) => d.Add(Key(i), null!), keyBytes: SizeOf(_ => new byte[NameBytes]))),
+            ("DirEntry", perResource, SizeOf(_ => new DirEntry { Master = 1 })),
+            ($"name copy, byte[{NameBytes}] (Directory key)", perResource, SizeOf(_ => new byte[NameBytes])),
+            ("Lockspace.Directory entry (Dictionary<byte[], DirEntry>)", perResource, DictionaryBytesPerEntry(resources, () => new Dictionary<byte[], DirEntry>(NameComparer.Instance), (d, i) => d.Add(Key(i), null!), keyBytes: SizeOf(_ => new byte[NameBytes]))),
+        };
+        var sum = 0.0;
+        foreach (var (kind, count, bytes) in rows)
+        {
+            var share = count * bytes;
+            sum += share;
+            Console.WriteLine($"    {kind,-58} {bytes,6:N1} B x {count,6:0.###} per lock = {share,6:N1} B");
+        }
+
+        Console.WriteLine($"    {"sum (measured above: " + measured.ToString("N1", System.Globalization.CultureInfo.InvariantCulture) + " B)",-58} {string.Empty,20}   {sum,6:N1} B");
+    }
+
+    private static byte[] Key(int i)
+    {
+        var key = new byte[NameBytes];
+        BitConverter.TryWriteBytes(key, i);
+        return key;
+    }
+
+    /// <summary>Bytes allocated per object by <paramref name="make"/>, over 10,000 of them.</summary>
+    private static double SizeOf(Func<int, object> make)
+    {
+        const int n = 10_000;
+        make(0);
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        for (var i = 0; i < n; i++)
+        {
+            _sink = make(i);
+        }
+
+        _sink = null;
+        return (GC.GetAllocatedBytesForCurrentThread() - before) / (double)n;
+    }
+
+    /// <summary>The bytes a dictionary grown by adding <paramref name="count"/> entries keeps per entry (its bucket and
+    /// entry arrays at the capacity growth leaves them at), without the keys themselves.</summary>
+    private static double DictionaryBytesPerEntry<TDictionary>(int count, Func<TDictionary> make, Action<TDictionary, int> add, double keyBytes = 0)
+    {
+        var before = GC.GetTotalMemory(true);
+        var d = make();
+        for (var i = 0; i < count; i++)
+        {
+            add(d, i);
+        }
+
+        var after = GC.GetTotalMemory(true);
+        GC.KeepAlive(d);
+        return ((after - before) / (double)count) - keyBytes;
+    }
+}
