@@ -61,6 +61,9 @@ internal sealed class Cluster
     /// <summary>When set, the last completion of every lock, by (node, lock id).</summary>
     public Dictionary<(int Node, long Id), LockStatus>? Completions { get; set; }
 
+    /// <summary>When set, every recovery progress event with the time it was published (Stopwatch ticks).</summary>
+    public List<(int Node, DlmRecoveryPhase Phase, long At)>? PhaseLog { get; set; }
+
     public long FramesDelivered { get; private set; }
 
     public long BytesDelivered { get; private set; }
@@ -186,6 +189,7 @@ internal sealed class Cluster
                     break;
                 case PublishEvent { Event: DlmRecoveryProgress p }:
                     Progress[node] = p;
+                    PhaseLog?.Add((node, p.Phase, Stopwatch.GetTimestamp()));
                     break;
                 case PublishEvent { Event: DlmJoined { Id: > 0 } joined }:
                     LockspaceIds[node] = joined.Id;
