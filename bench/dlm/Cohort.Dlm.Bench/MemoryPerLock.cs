@@ -20,9 +20,6 @@ internal static class MemoryPerLock
     private const double Target = 300;
     private const int NameBytes = 16;
 
-    /// <summary>Keeps what <see cref="SizeOf"/> allocates reachable, so none is optimised away.</summary>
-    private static object? _sink;
-
     public static void Run(bool quick)
     {
         var locks = quick ? 100_000 : 1_000_000;
@@ -68,7 +65,7 @@ internal static class MemoryPerLock
         GC.KeepAlive(cluster);
         var perLock = (after - before) / (double)locks;
         Console.WriteLine($"  {locks:N0} {mode} locks on {resources:N0} resources: {perLock,6:N1} B per held lock   ({(after - before) / 1e6:N1} MB; "
-            + $"{granted:N0} granted, status: {status.Locks:N0} locks, {status.Resources:N0} resources)   target <= {Target:N0} B: {(perLock <= Target ? "met" : "MISSED")}");
+            + $"{granted:N0} granted, status: {status.Locks:N0} locks, {status.Resources:N0} resources)   ratio to the target {perLock / Target:N2}x   target <= {Target:N0} B: {(perLock <= Target ? "met" : "MISSED")}");
         if (granted != locks)
         {
             Console.WriteLine($"    NOT ALL GRANTED: {cluster.Describe(1)}");
@@ -83,15 +80,15 @@ internal static class MemoryPerLock
         var rsb = new Rsb(new byte[NameBytes], 0);
         var rows = new (string Kind, double Count, double Bytes)[]
         {
-            ("Lkb", 1, SizeOf(i => new Lkb(1, i))),
-            ("OwnerState", 1, SizeOf(_ => new OwnerState { Resource = rsb })),
+            ("Lkb", 1, Allocations.PerCall(i => new Lkb(1, i))),
+            ("OwnerState", 1, Allocations.PerCall(_ => new OwnerState { Resource = rsb })),
             ("Lockspace.Locks entry (Dictionary<long, Lkb>)", 1, DictionaryBytesPerEntry(locks, () => new Dictionary<long, Lkb>(), (d, i) => d.Add(i, null!))),
-            ("Rsb", perResource, SizeOf(_ => new Rsb(new byte[NameBytes], 0)) - SizeOf(_ => new byte[NameBytes])),
-            ($"name, byte[{NameBytes}] (Resources key, Rsb.Name)", perResource, SizeOf(_ => new byte[NameBytes])),
-            ("Lockspace.Resources entry (Dictionary<byte[], Rsb>)", perResource, DictionaryBytesPerEntry(resources, () => new Dictionary<byte[], Rsb>(NameComparer.Instance), (d, i) => d.Add(Key(i), null!), keyBytes: SizeOf(_ => new byte[NameBytes]))),
-            ("DirEntry", perResource, SizeOf(_ => new DirEntry { Master = 1 })),
-            ($"name copy, byte[{NameBytes}] (Directory key)", perResource, SizeOf(_ => new byte[NameBytes])),
-            ("Lockspace.Directory entry (Dictionary<byte[], DirEntry>)", perResource, DictionaryBytesPerEntry(resources, () => new Dictionary<byte[], DirEntry>(NameComparer.Instance), (d, i) => d.Add(Key(i), null!), keyBytes: SizeOf(_ => new byte[NameBytes]))),
+            ("Rsb", perResource, Allocations.PerCall(_ => new Rsb(new byte[NameBytes], 0)) - Allocations.PerCall(_ => new byte[NameBytes])),
+            ($"name, byte[{NameBytes}] (Resources key, Rsb.Name)", perResource, Allocations.PerCall(_ => new byte[NameBytes])),
+            ("Lockspace.Resources entry (Dictionary<byte[], Rsb>)", perResource, DictionaryBytesPerEntry(resources, () => new Dictionary<byte[], Rsb>(NameComparer.Instance), (d, i) => d.Add(Key(i), null!), keyBytes: Allocations.PerCall(_ => new byte[NameBytes]))),
+            ("DirEntry", perResource, Allocations.PerCall(_ => new DirEntry { Master = 1 })),
+            ($"name copy, byte[{NameBytes}] (Directory key)", perResource, Allocations.PerCall(_ => new byte[NameBytes])),
+            ("Lockspace.Directory entry (Dictionary<byte[], DirEntry>)", perResource, DictionaryBytesPerEntry(resources, () => new Dictionary<byte[], DirEntry>(NameComparer.Instance), (d, i) => d.Add(Key(i), null!), keyBytes: Allocations.PerCall(_ => new byte[NameBytes]))),
         };
         var sum = 0.0;
         foreach (var (kind, count, bytes) in rows)
@@ -109,21 +106,6 @@ internal static class MemoryPerLock
         var key = new byte[NameBytes];
         BitConverter.TryWriteBytes(key, i);
         return key;
-    }
-
-    /// <summary>Bytes allocated per object by <paramref name="make"/>, over 10,000 of them.</summary>
-    private static double SizeOf(Func<int, object> make)
-    {
-        const int n = 10_000;
-        make(0);
-        var before = GC.GetAllocatedBytesForCurrentThread();
-        for (var i = 0; i < n; i++)
-        {
-            _sink = make(i);
-        }
-
-        _sink = null;
-        return (GC.GetAllocatedBytesForCurrentThread() - before) / (double)n;
     }
 
     /// <summary>The bytes a dictionary grown by adding <paramref name="count"/> entries keeps per entry (its bucket and

@@ -217,7 +217,7 @@ internal static class RecoveryTime
         Probe(cluster, failures, "node 2's shared kept", 1, i => Name("s", 2, i), shared, step, LockMode.Exclusive, LockStatus.WouldBlock);
         cluster.Completions = null;
         Console.WriteLine(failures.Count == 0
-            ? $"  check: both survivors hold {own + (2 * shared):N0} locks; NOQUEUE probes on every {step}th resource of each kind answered as expected"
+            ? $"  check: both survivors hold {own + (2 * shared):N0} locks; NOQUEUE probes on 1 in {step} resources of each kind answered as expected"
             : $"  check FAILED: {string.Join("; ", failures)}");
     }
 
