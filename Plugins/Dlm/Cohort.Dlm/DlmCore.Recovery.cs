@@ -665,20 +665,22 @@ public sealed partial class DlmCore
     {
         ls.Ring = DirectoryHash.Ring(ls.RecMembers, _setup.DirectoryWeights);
         ls.Directory.Clear();
+        ls.ForgottenCounter = 0; // tokens of the new sequence exceed every token of the old ones
         var batches = new SortedDictionary<int, List<byte[]>>();
-        foreach (var rsb in ls.Resources.Values)
+        foreach (var rsb in ls.Resources.Values.ToArray())
         {
             rsb.LookupPending = false;
             rsb.Parked = null; // their senders resend
-            if (rsb.Master == _selfId)
+            if (rsb.Master == _selfId && rsb.Removing)
             {
-                rsb.Removing = false;
+                // Its drop was under way: it is forgotten, not mastered again (the directory may have given it to
+                // another node already, and is rebuilt without it).
+                Removed(ls, rsb);
+            }
+            else if (rsb.Master == _selfId)
+            {
                 var dir = DirectoryHash.Node(rsb.Hash, ls.Ring);
-                if (dir == _selfId)
-                {
-                    ls.Directory[rsb.Name] = new DirEntry { Master = _selfId };
-                }
-                else
+                if (dir != _selfId) // else the resource is its own entry
                 {
                     if (!batches.TryGetValue(dir, out var names))
                     {
@@ -719,14 +721,7 @@ public sealed partial class DlmCore
             var name = r.Bytes();
             if (r.Ok && name.Length is > 0 and <= MaxNameBytes)
             {
-                if (ls.FindEntry(name) is { } entry)
-                {
-                    entry.Master = from;
-                }
-                else
-                {
-                    ls.Directory.Add(name.ToArray(), new DirEntry { Master = from });
-                }
+                ls.Directory[ls.Find(name)?.Name ?? name.ToArray()] = from;
             }
         }
 
@@ -753,6 +748,11 @@ public sealed partial class DlmCore
             if (dir == _selfId)
             {
                 var (master, _) = DirectoryLookup(ls, rsb.Name, _selfId);
+                if (master == _selfId)
+                {
+                    SetMaster(ls, rsb, _selfId); // the resource is its own entry from now on
+                }
+
                 ls.Claimed.Add((rsb, master, true));
             }
             else

@@ -339,11 +339,15 @@ public sealed partial class DlmCore : ILockManagerCore
                 return;
             }
 
-            // Recovery: nothing is told before start.
-            var copy = valueBlock.ToArray();
-            var seq = rsb.ValueSeq;
-            ls.Deferred.Add(() => core.Deliver(ls, rsb, lkb, result, copy, seq));
+            Defer(rsb, lkb, result, valueBlock.ToArray(), rsb.ValueSeq); // recovery: nothing is told before start
         }
+
+        // Apart, so that the running path allocates no closure.
+        private void Defer(Rsb rsb, Lkb lkb, LockResult result, byte[] valueBlock, ulong valueSeq) =>
+            ls.Deferred.Add(() => core.Deliver(ls, rsb, lkb, result, valueBlock, valueSeq));
+
+        private void DeferBlocking(Rsb rsb, Lkb holder, LockMode mode) =>
+            ls.Deferred.Add(() => core.DeliverBlocking(ls, rsb, holder, mode));
 
         public void Blocking(Rsb rsb, Lkb holder, LockMode mode)
         {
@@ -353,7 +357,7 @@ public sealed partial class DlmCore : ILockManagerCore
             }
             else
             {
-                ls.Deferred.Add(() => core.DeliverBlocking(ls, rsb, holder, mode));
+                DeferBlocking(rsb, holder, mode);
             }
         }
     }
@@ -571,12 +575,11 @@ public sealed partial class DlmCore : ILockManagerCore
                     return;
                 }
 
-                var entry = ls.FindEntry(name);
-                var ok = entry is not null && entry.Master == from;
+                var ok = ls.FindEntry(name) == from;
                 if (ok)
                 {
-                    entry!.Master = 0;
-                    entry.Counter = Math.Max(entry.Counter, counter);
+                    ls.Directory.GetAlternateLookup<ReadOnlySpan<byte>>().Remove(name);
+                    ls.ForgottenCounter = Math.Max(ls.ForgottenCounter, counter);
                 }
 
                 Send(ls, from, Start(ls, MessageType.RemoveReply).Bytes(name).U8(ok ? (byte)1 : (byte)0));
@@ -804,23 +807,31 @@ public sealed partial class DlmCore : ILockManagerCore
         }
     }
 
-    /// <summary>The directory's answer to a lookup: the master, made <paramref name="asker"/> if there is none.</summary>
-    private static (int Master, long Counter) DirectoryLookup(Lockspace ls, ReadOnlySpan<byte> name, int asker)
+    /// <summary>The directory's answer to a lookup: the master, made <paramref name="asker"/> if there is none, with
+    /// the counter its tokens continue from.</summary>
+    /// <remarks>A resource this node masters needs no entry: its <see cref="Rsb"/> is the entry (saving the entry and
+    /// a copy of the name per resource). An entry is dropped with its resource; the directory keeps only the highest
+    /// counter it forgot (<see cref="Lockspace.ForgottenCounter"/>), which every new master continues from, so a
+    /// resource's tokens grow when it is recreated, and the directory holds nothing of resources nobody uses.</remarks>
+    private (int Master, long Counter) DirectoryLookup(Lockspace ls, ReadOnlySpan<byte> name, int asker)
     {
-        var entry = ls.FindEntry(name);
-        if (entry is null)
+        if (ls.FindEntry(name) is { } entry)
         {
-            ls.Directory.Add(name.ToArray(), new DirEntry { Master = asker });
-            return (asker, 0);
+            return (entry, 0);
         }
 
-        if (entry.Master == 0)
+        var local = ls.Find(name);
+        if (local is { Master: var master } && master == _selfId)
         {
-            entry.Master = asker;
-            return (asker, entry.Counter);
+            return (_selfId, 0);
         }
 
-        return (entry.Master, 0);
+        if (asker != _selfId)
+        {
+            ls.Directory.Add(local?.Name ?? name.ToArray(), asker);
+        }
+
+        return (asker, ls.ForgottenCounter);
     }
 
     private void OnLookupReply(Lockspace ls, Rsb rsb, int master, long counter)
@@ -861,7 +872,11 @@ public sealed partial class DlmCore : ILockManagerCore
         SetMaster(ls, rsb, 0);
         if (rsb.Waiters is null)
         {
-            ls.Resources.Remove(rsb.Name);
+            if (rsb.LocalLocks == 0) // a lock made meanwhile (not dispatched yet, in a recovery) keeps it
+            {
+                ls.Resources.Remove(rsb.Name);
+            }
+
             return;
         }
 
@@ -932,11 +947,7 @@ public sealed partial class DlmCore : ILockManagerCore
         var dir = DirectoryHash.Node(rsb.Hash, ls.Ring);
         if (dir == _selfId)
         {
-            if (ls.FindEntry(rsb.Name) is { } entry && entry.Master == _selfId)
-            {
-                entry.Master = 0;
-                entry.Counter = Math.Max(entry.Counter, rsb.TokenCounter);
-            }
+            ls.ForgottenCounter = Math.Max(ls.ForgottenCounter, rsb.TokenCounter); // it was its own entry
 
             SetMaster(ls, rsb, 0);
             ls.Resources.Remove(rsb.Name);

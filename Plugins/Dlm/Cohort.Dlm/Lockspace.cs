@@ -25,8 +25,13 @@ internal sealed class Lockspace(string name, byte[] nameBytes, int id, int value
     /// an order that reaches an output.</summary>
     public readonly Dictionary<(int Node, long Id), Lkb> Remote = [];
 
-    /// <summary>This node's share of the directory: resource name → master.</summary>
-    public readonly Dictionary<byte[], DirEntry> Directory = new(NameComparer.Instance);
+    /// <summary>This node's share of the directory: resource name → master, for resources mastered elsewhere (a
+    /// resource mastered here is its own entry).</summary>
+    public readonly Dictionary<byte[], int> Directory = new(NameComparer.Instance);
+
+    /// <summary>The highest token counter of a resource this node, as its directory, forgot since the directory was
+    /// last rebuilt: a new master's counter starts there.</summary>
+    public long ForgottenCounter;
 
     /// <summary>The nodes this node counts as members (joined or joining), itself included, by node id.</summary>
     public readonly SortedDictionary<int, NodeIncarnation> Members = [];
@@ -57,8 +62,8 @@ internal sealed class Lockspace(string name, byte[] nameBytes, int id, int value
         Resources.GetAlternateLookup<ReadOnlySpan<byte>>().TryGetValue(name, out var rsb) ? rsb : null;
 
     /// <summary>Looks a directory entry up by a name that is not an array.</summary>
-    public DirEntry? FindEntry(ReadOnlySpan<byte> name) =>
-        Directory.GetAlternateLookup<ReadOnlySpan<byte>>().TryGetValue(name, out var entry) ? entry : null;
+    public int? FindEntry(ReadOnlySpan<byte> name) =>
+        Directory.GetAlternateLookup<ReadOnlySpan<byte>>().TryGetValue(name, out var master) ? master : null;
 
     /// <summary>Resources whose claim is awaited in the remaster phase.</summary>
     public readonly HashSet<byte[]> ClaimsAwaited = new(NameComparer.Instance);
@@ -139,12 +144,3 @@ internal sealed class Lockspace(string name, byte[] nameBytes, int id, int value
     }
 }
 
-/// <summary>A directory entry: the master of a resource (0: none now), and the token counter its last master left.</summary>
-internal sealed class DirEntry
-{
-    public int Master;
-    public long Counter;
-
-    /// <summary>Set by a claim of the remaster phase: the master is new, and copies go to it.</summary>
-    public bool Claimed;
-}

@@ -12,8 +12,9 @@ namespace Cohort.Dlm.Bench;
 /// (1000 PR holders each). Then a breakdown: the size of each kind of object the core keeps, measured one kind at a
 /// time, times how many of it the core keeps per lock (as read from DlmCore.Operate and DirectoryLookup: per lock an
 /// Lkb, its OwnerState and an entry in Lockspace.Locks; per resource an Rsb, its name, an entry in
-/// Lockspace.Resources, and, on its directory node — here the same node — a DirEntry, a second copy of the name and
-/// an entry in Lockspace.Directory). The sum is printed beside the measured figure, so a missing kind shows.
+/// Lockspace.Resources; a resource mastered on its directory node — here the same node — is its own directory
+/// entry, so Lockspace.Directory holds nothing). The sum is printed beside the measured figure, so a missing kind
+/// shows.
 /// </summary>
 internal static class MemoryPerLock
 {
@@ -33,7 +34,7 @@ internal static class MemoryPerLock
         }
 
         Console.WriteLine("    fields (type sizes as laid out by this runtime; the object header and method table pointer are 16 B more, and the runtime may reorder and pad):");
-        foreach (var type in new[] { typeof(Lkb), typeof(OwnerState), typeof(Rsb), typeof(DirEntry) })
+        foreach (var type in new[] { typeof(Lkb), typeof(OwnerState), typeof(Rsb) })
         {
             Console.WriteLine($"      {type.Name}: {Fields(type)}");
         }
@@ -86,9 +87,6 @@ internal static class MemoryPerLock
             ("Rsb", perResource, Allocations.PerCall(_ => new Rsb(new byte[NameBytes], 0)) - Allocations.PerCall(_ => new byte[NameBytes])),
             ($"name, byte[{NameBytes}] (Resources key, Rsb.Name)", perResource, Allocations.PerCall(_ => new byte[NameBytes])),
             ("Lockspace.Resources entry (Dictionary<byte[], Rsb>)", perResource, DictionaryBytesPerEntry(resources, () => new Dictionary<byte[], Rsb>(NameComparer.Instance), (d, i) => d.Add(Key(i), null!), keyBytes: Allocations.PerCall(_ => new byte[NameBytes]))),
-            ("DirEntry", perResource, Allocations.PerCall(_ => new DirEntry { Master = 1 })),
-            ($"name copy, byte[{NameBytes}] (Directory key)", perResource, Allocations.PerCall(_ => new byte[NameBytes])),
-            ("Lockspace.Directory entry (Dictionary<byte[], DirEntry>)", perResource, DictionaryBytesPerEntry(resources, () => new Dictionary<byte[], DirEntry>(NameComparer.Instance), (d, i) => d.Add(Key(i), null!), keyBytes: Allocations.PerCall(_ => new byte[NameBytes]))),
         };
         var sum = 0.0;
         foreach (var (kind, count, bytes) in rows)

@@ -10,8 +10,6 @@ internal struct LkbList
     /// <summary>The last lock, or null.</summary>
     public Lkb? Tail;
 
-    /// <summary>How many locks are on it.</summary>
-    public int Count;
 
     /// <summary>Whether it is empty.</summary>
     public readonly bool IsEmpty => Head is null;
@@ -31,7 +29,6 @@ internal struct LkbList
         }
 
         Tail = lkb;
-        Count++;
     }
 
     /// <summary>Puts <paramref name="lkb"/>, which must be on no list, first.</summary>
@@ -49,7 +46,6 @@ internal struct LkbList
         }
 
         Head = lkb;
-        Count++;
     }
 
     /// <summary>Removes <paramref name="lkb"/>, which must be on this list.</summary>
@@ -74,6 +70,5 @@ internal struct LkbList
         }
 
         lkb.Prev = lkb.Next = null;
-        Count--;
     }
 }
