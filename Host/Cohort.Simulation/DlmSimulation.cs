@@ -283,6 +283,11 @@ internal sealed class DlmNode : IProtocolCore
                 l.Converted = true;
                 Operate(l, DlmOperationKind.Convert, LockMode.Exclusive, flags, now, outputs);
             }
+            else if (granted >= LockMode.ProtectedWrite && !l.Converted && _random.Chance(0.25))
+            {
+                l.Converted = true; // down to PR, writing the value block on the way
+                Operate(l, DlmOperationKind.Convert, LockMode.ProtectedRead, LockFlags.ValueBlock, now, outputs);
+            }
             else
             {
                 var write = granted >= LockMode.ProtectedWrite;
@@ -346,7 +351,7 @@ internal sealed class DlmNode : IProtocolCore
         l.Target = mode;
         l.Since = now;
         ReadOnlyMemory<byte> block = default;
-        if (kind == DlmOperationKind.Unlock && (flags & LockFlags.ValueBlock) != 0)
+        if ((kind == DlmOperationKind.Unlock || (kind == DlmOperationKind.Convert && mode < l.Granted)) && (flags & LockFlags.ValueBlock) != 0)
         {
             l.Written = _checker.NextWrite(l.Resource);
             block = BitConverter.GetBytes(l.Written);
@@ -385,6 +390,12 @@ internal sealed class DlmNode : IProtocolCore
         }
 
         l.Granted = result.Mode;
+        if (l.Written != 0 && result.Status == LockStatus.Granted)
+        {
+            _checker.WriteCompleted(l.Resource, l.Written); // a down-conversion that wrote
+            l.Written = 0;
+        }
+
         if (result.Status == LockStatus.Granted)
         {
             _checker.Granted(_self, l.Resource, result, completed.ValueBlock.Span, l.RequestedAfter, (completed.Result.Flags & LockResultFlags.ValueNotValid) != 0);
@@ -422,7 +433,8 @@ internal sealed class DlmNode : IProtocolCore
         public LockFlags Flags { get; set; }
 
         /// <summary>What the client relies on: the granted mode; NL while a conversion that may demote it
-        /// (<see cref="LockFlags.ConvertDeadlock"/>) is in flight; nothing once it asked to unlock.</summary>
+        /// (<see cref="LockFlags.ConvertDeadlock"/>) is in flight; the lower mode once it asked for a down-conversion;
+        /// nothing once it asked to unlock.</summary>
         public bool Abandoned { get; set; }
 
         public LockMode? Believed => Op switch
@@ -430,6 +442,7 @@ internal sealed class DlmNode : IProtocolCore
             _ when Abandoned => null,
             DlmOperationKind.Unlock => null,
             DlmOperationKind.Convert when (Flags & LockFlags.ConvertDeadlock) != 0 => LockMode.Null,
+            DlmOperationKind.Convert when Target < Granted => Target, // down: what it asked for (Linux grants it at once)
             _ => Granted,
         };
     }

@@ -533,11 +533,12 @@ public sealed partial class DlmCore
     }
 
     /// <summary>Goes through every phase whose work is done and whose barrier passed — none while a view member's
-    /// answer to this node's hello is awaited: it may be a member this recovery leaves out (a node that started
-    /// alone and then saw the others would otherwise finish a lockspace of its own).</summary>
+    /// answer to this node's hello is awaited, or once the members differ from the recovery's: a member it leaves out
+    /// may hold locks (a node that started alone and then heard the others would otherwise finish a lockspace of its
+    /// own). The coordinator hears of the change too and starts the next recovery.</summary>
     private void Advance(Lockspace ls)
     {
-        while (!ls.Running && _byGlobalId.ContainsValue(ls) && !ls.Fresh && ls.HelloAwaited.Count == 0)
+        while (!ls.Running && _byGlobalId.ContainsValue(ls) && !ls.Fresh && ls.HelloAwaited.Count == 0 && SameMembers(ls))
         {
             if (!ls.PhaseDone)
             {
@@ -566,6 +567,24 @@ public sealed partial class DlmCore
         }
 
         DrainParked(ls);
+    }
+
+    private static bool SameMembers(Lockspace ls)
+    {
+        if (ls.RecMembers.Length != ls.Members.Count)
+        {
+            return false;
+        }
+
+        foreach (var m in ls.RecMembers)
+        {
+            if (!ls.Members.TryGetValue(m.Node.Value, out var known) || known != m)
+            {
+                return false;
+            }
+        }
+
+        return true;
     }
 
     private void EnterPhase(Lockspace ls, DlmRecoveryPhase phase)
@@ -841,13 +860,11 @@ public sealed partial class DlmCore
 
         foreach (var locks in mine.Values)
         {
-            foreach (var lkb in locks)
+            for (var i = locks.Count - 1; i >= 0; i--)
             {
-                if (lkb.Owner is { Pending: PendingOp.Convert, AppliedHere: false } owner && (owner.PendingFlags & LockFlags.ConvertDeadlock) != 0)
+                if (!CopyAfterMasterDied(ls, locks[i]))
                 {
-                    // The dead master may have demoted it: the lock holds NL until the resent conversion completes
-                    // (which is all its client relies on meanwhile).
-                    lkb.GrantedMode = (sbyte)LockMode.Null;
+                    locks.RemoveAt(i);
                 }
             }
         }
@@ -883,6 +900,50 @@ public sealed partial class DlmCore
 
         PhaseWorkDone(ls);
     }
+
+    /// <summary>What becomes of this node's lock on a resource whose master died with an operation of it in flight
+    /// (Linux's <c>dlm_recover_waiters_pre</c>): an unlock or a down-conversion the master may have carried out is
+    /// taken as done — as the dead master would have answered, and as a later holder may have relied on — and a
+    /// conversion with CONVDEADLK holds NL, since the master may have demoted it. Others are resent later.</summary>
+    /// <returns>Whether the lock still has a copy to send.</returns>
+    private bool CopyAfterMasterDied(Lockspace ls, Lkb lkb)
+    {
+        if (lkb.Owner is not { Sent: true, AppliedHere: false } owner)
+        {
+            return true;
+        }
+
+        var granted = (LockMode)lkb.GrantedMode;
+        switch (owner.Pending)
+        {
+            case PendingOp.Unlock:
+                CompleteOwned(ls, lkb, new LockResult(LockStatus.Unlocked, LockMode.Null, LockResultFlags.None, FencingToken.None), default, 0);
+                return false;
+            case PendingOp.Convert when owner.PendingMode < granted && !IsMiddleConversion(granted, owner.PendingMode):
+            {
+                var mode = owner.PendingMode;
+                if ((owner.PendingFlags & LockFlags.ValueBlock) != 0 && granted >= LockMode.ProtectedWrite && owner.WriteBlock is { } written)
+                {
+                    owner.ValueBlock = written; // what this lock wrote is what it holds
+                }
+
+                lkb.GrantedMode = (sbyte)mode;
+                var token = mode >= LockMode.ProtectedWrite ? lkb.Token : FencingToken.None;
+                CompleteOwned(ls, lkb, new LockResult(LockStatus.Granted, mode, LockResultFlags.None, token), default, 0);
+                return true;
+            }
+
+            case PendingOp.Convert when (owner.PendingFlags & LockFlags.ConvertDeadlock) != 0:
+                lkb.GrantedMode = (sbyte)LockMode.Null; // resent, it completes from NL; its client relies on NL meanwhile
+                return true;
+            default:
+                return true;
+        }
+    }
+
+    /// <summary>PR to CW or back: neither mode is below the other.</summary>
+    private static bool IsMiddleConversion(LockMode from, LockMode to) =>
+        (from, to) is (LockMode.ProtectedRead, LockMode.ConcurrentWrite) or (LockMode.ConcurrentWrite, LockMode.ProtectedRead);
 
     /// <summary>The resources of <paramref name="mine"/> in the order of <see cref="Lockspace.Resources"/> (never hash order).</summary>
     private static IEnumerable<(Rsb, List<Lkb>)> Ordered(Lockspace ls, Dictionary<Rsb, List<Lkb>> mine)

@@ -179,6 +179,9 @@ public sealed partial class DlmCore : ILockManagerCore
         owner.Sent = false;
         owner.CancelWanted = false;
         owner.WriteBlock = valueBlock.IsEmpty ? null : valueBlock.ToArray();
+        var from = lkb.GrantedMode;
+        owner.Writes = op == PendingOp.Convert && owner.WriteBlock is not null && (flags & LockFlags.ValueBlock) != 0
+            && (from == (sbyte)LockMode.Exclusive || (from == (sbyte)LockMode.ProtectedWrite && mode <= LockMode.ProtectedWrite));
         Dispatch(ls, lkb);
     }
 
@@ -298,7 +301,14 @@ public sealed partial class DlmCore : ILockManagerCore
         owner.Pending = PendingOp.None;
         owner.Sent = false;
         owner.CancelWanted = false;
+        if (owner.Writes && result.Status == LockStatus.Granted && owner.WriteBlock is { } written)
+        {
+            owner.ValueBlock = written; // the lock holds what it wrote (a copy of it may recover the resource's)
+            owner.ValueSeq = valueSeq;
+        }
+
         owner.WriteBlock = null;
+        owner.Writes = false;
         if (!result.Token.IsNone)
         {
             lkb.Token = result.Token;
@@ -317,7 +327,15 @@ public sealed partial class DlmCore : ILockManagerCore
             owner.Resource.LocalLocks--;
         }
 
-        Publish(new DlmCompleted(ls.Id, lkb.Id, result, valueBlock.IsEmpty ? ReadOnlyMemory<byte>.Empty : valueBlock.ToArray()));
+        var completed = new DlmCompleted(ls.Id, lkb.Id, result, valueBlock.IsEmpty ? ReadOnlyMemory<byte>.Empty : valueBlock.ToArray());
+        if (ls.Running)
+        {
+            Publish(completed);
+        }
+        else
+        {
+            ls.Deferred.Add(() => Publish(completed)); // a recovery completes it: nothing is told before start
+        }
     }
 
     // ---- the engine's reports ----

@@ -51,6 +51,10 @@ internal sealed partial class OwnerState
 
     /// <summary>The value block to write with it.</summary>
     public byte[]? WriteBlock;
+
+    /// <summary>Whether it is a conversion that writes <see cref="WriteBlock"/> to the resource (from PW or EX, with
+    /// VALBLK), so that the lock holds that value once granted.</summary>
+    public bool Writes;
 }
 
 /// <summary>What the distributed core keeps on a resource beside the engine's fields.</summary>
