@@ -74,7 +74,7 @@ internal static class DlmBench
             var lockspace = await manager.JoinAsync(arguments.Lockspace, cancellationToken: deadline.Token).ConfigureAwait(false);
             var handle = lockspace.CreateLock(resource);
             stage = "locking";
-            var (dlm, first, last, grew) = await WithDeadline(LockCyclesAsync(handle, mode, arguments.Count, warmup), handle, deadline.Token).ConfigureAwait(false);
+            var (dlm, first, last, grew) = await WithDeadline(LockCyclesAsync(handle, mode, arguments.Count, warmup, deadline.Token), handle, deadline.Token).ConfigureAwait(false);
 
             LatencyReport? echoed = null, redisReport = null;
             if (echo is not null)
@@ -118,13 +118,15 @@ internal static class DlmBench
         }
     }
 
-    private static async Task<(double[] Samples, FencingToken First, FencingToken Last, bool Grew)> LockCyclesAsync(LockHandle handle, LockMode mode, int count, int warmup)
+    /// <summary>The cycles; past the deadline the loop ends after its unlock, so that an abandoned bench holds nothing.</summary>
+    private static async Task<(double[] Samples, FencingToken First, FencingToken Last, bool Grew)> LockCyclesAsync(LockHandle handle, LockMode mode, int count, int warmup, CancellationToken deadline)
     {
         var samples = new double[count];
         FencingToken first = default, last = default;
         var grew = true;
         for (var i = -warmup; i < count; i++)
         {
+            deadline.ThrowIfCancellationRequested();
             var started = Stopwatch.GetTimestamp();
             var locked = await handle.LockAsync(mode).ConfigureAwait(false);
             if (locked.Status != LockStatus.Granted)
