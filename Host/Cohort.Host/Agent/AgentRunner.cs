@@ -177,6 +177,7 @@ public static partial class AgentRunner
             lockManagerPlugin is null ? null : PluginCatalog.Resolve<Locking.ILockManager>(lockManagerPlugin),
             DlmPluginName,
             sp.GetRequiredService<MembershipService>(),
+            sp.GetRequiredService<ConfigService>(),
             sp.GetService<TransportService>(),
             sp.GetRequiredService<Fencing.IFencingGate>(),
             directory,

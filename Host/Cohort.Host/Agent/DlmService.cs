@@ -23,6 +23,7 @@ internal sealed partial class DlmService : IHostedService, IAsyncDisposable
     private readonly AgentState _state;
     private readonly ILockManager? _system;
     private readonly MembershipService _membership;
+    private readonly ConfigService _config;
     private readonly TransportService? _transport;
     private readonly IFencingGate _gate;
     private readonly string _records;
@@ -38,17 +39,19 @@ internal sealed partial class DlmService : IHostedService, IAsyncDisposable
     /// <param name="system">The lock-manager plugin's contract; null when the agent has no cluster document.</param>
     /// <param name="pluginName">Its name, for status.</param>
     /// <param name="membership">Views and quorum.</param>
+    /// <param name="config">Committed documents.</param>
     /// <param name="transport">The transport, or null for a one-node cluster.</param>
     /// <param name="gate">The fencing gate.</param>
     /// <param name="directory">The state directory.</param>
     /// <param name="time">The clock.</param>
     /// <param name="logger">The service's log.</param>
-    public DlmService(AgentState state, ILockManager? system, string pluginName, MembershipService membership, TransportService? transport, IFencingGate gate, StateDirectory directory, TimeProvider time, ILogger<DlmService> logger)
+    public DlmService(AgentState state, ILockManager? system, string pluginName, MembershipService membership, ConfigService config, TransportService? transport, IFencingGate gate, StateDirectory directory, TimeProvider time, ILogger<DlmService> logger)
     {
         _state = state;
         _system = system;
         PluginName = pluginName;
         _membership = membership;
+        _config = config;
         _transport = transport;
         _gate = gate;
         _records = Path.Combine(directory.Path, "dlm");
@@ -94,6 +97,15 @@ internal sealed partial class DlmService : IHostedService, IAsyncDisposable
                 runtime.Post(new LocalRequest(new DlmView(view, changed.Quorate)));
             }
         };
+        var weights = cluster.Dlm.Weights;
+        _config.Committed += committed =>
+        {
+            // The core takes its weights once; every node must place resources alike, so a change waits for a restart of all.
+            if (!SameWeights(weights, committed.Dlm.Weights))
+            {
+                LogWeightsChanged(_logger);
+            }
+        };
         Manager.Attach(runtime.Post);
         runtime.Start(_state.Self);
         return Task.CompletedTask;
@@ -119,6 +131,9 @@ internal sealed partial class DlmService : IHostedService, IAsyncDisposable
 
         _stopping.Dispose();
     }
+
+    private static bool SameWeights(IReadOnlyDictionary<NodeId, int> running, IReadOnlyDictionary<NodeId, int> committed) =>
+        running.Count == committed.Count && running.All(w => committed.TryGetValue(w.Key, out var c) && c == w.Value);
 
     private void Send(NodeId to, Transport.TransportLane lane, ReadOnlyMemory<byte> frame) => _transport?.Send(to, lane, frame);
 
@@ -175,6 +190,9 @@ internal sealed partial class DlmService : IHostedService, IAsyncDisposable
 
     [LoggerMessage(Level = LogLevel.Information, Message = "dlm: lockspace {Lockspace} recovery {Sequence}: {Phase} with members {Members}")]
     private static partial void LogRecovery(ILogger logger, string lockspace, DlmRecoverySequence sequence, DlmRecoveryPhase phase, IReadOnlyList<NodeIncarnation> members);
+
+    [LoggerMessage(Level = LogLevel.Critical, Message = "dlm: a committed document changes Cluster:Dlm:Weight; this node keeps the weights it started with, and a node started with other weights places resources elsewhere: stop every node, then start them all with the new document")]
+    private static partial void LogWeightsChanged(ILogger logger);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "dlm: joined lockspace {Lockspace} (id {Id})")]
     private static partial void LogJoined(ILogger logger, string lockspace, int id);
