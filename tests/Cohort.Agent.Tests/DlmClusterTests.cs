@@ -44,7 +44,7 @@ public sealed class DlmClusterTests : ClusterTestBase
     }
 
     [Test]
-    public async Task Dlm_status_shows_each_lockspace_with_all_its_members_and_the_master_of_a_resource()
+    public async Task Dlm_status_shows_each_lockspace_with_all_its_members_and_the_master_of_a_resource_and_a_clean_leaver_drops_out()
     {
         WriteCluster(3, clusterExtra: LongCache);
         StartAgents();
@@ -71,6 +71,15 @@ public sealed class DlmClusterTests : ClusterTestBase
         var (code, stdout, stderr) = await CohortProcess.RunAsync("status", "--socket", SocketOf(1));
         Assert.That(code, Is.Zero, stderr);
         Assert.That(stdout, Does.Contain("lockspace  ls (id 1): running, recovery ").And.Contain("members node1 (1#1), node2 (2#1), node3 (3#1)"));
+
+        // A clean leave drains the lock manager (its drain hook is collected with the plugins'), and the lockspace recovers without it.
+        (code, _, stderr) = await CohortProcess.RunAsync("leave", "--socket", SocketOf(3));
+        Assert.That(code, Is.Zero, stderr);
+        Assert.That(await Agent(3).WaitForExitAsync(), Is.Zero);
+        Assert.That(Agent(3).Stderr, Does.Contain("dlm: every lock of this node's clients is released"));
+        var survivors = await WaitForLockspaceAsync([1, 2], [1, 2]);
+        Assert.That(survivors[2].GetProperty("mastered").GetInt32(), Is.EqualTo(1), "node2 still masters the resource");
+        await BenchAsync(1, count: 3);
     }
 
     [Test]

@@ -185,6 +185,8 @@ public static partial class AgentRunner
             sp.GetRequiredService<ILogger<DlmService>>()));
         // The node's lock manager, for every plugin's scope (they are children of the host's).
         builder.Services.AddSingleton<Locking.IDistributedLockManager>(sp => sp.GetRequiredService<DlmService>().Manager);
+        // Collected with the plugins' hooks from their scopes (children of this one): a clean leave releases the locks.
+        builder.Services.AddSingleton<IDrainHook>(sp => sp.GetRequiredService<DlmService>());
         builder.Services.AddSingleton(sp => new WatchdogService(
             state,
             sp.GetRequiredService<ConfigService>(),

@@ -32,6 +32,7 @@ internal sealed partial class DistributedLockManager : IDistributedLockManager
     private long _nextToken;
     private long _nextLockId;
     private string? _stopped;
+    private bool _draining;
 
     /// <param name="logger">Where a throwing blocking callback is reported.</param>
     public DistributedLockManager(ILogger logger) => _logger = logger;
@@ -98,6 +99,24 @@ internal sealed partial class DistributedLockManager : IDistributedLockManager
                 Joined(joined);
                 break;
         }
+    }
+
+    /// <summary>
+    /// Releases every lock of this node's clients, for a clean leave: from now on new locks and conversions are
+    /// refused (unlocks are not); a request or conversion in flight is cancelled, and whatever a lock holds once its
+    /// operation completed is unlocked. Completes when no lock holds anything or has an operation in flight.
+    /// </summary>
+    /// <param name="cancellationToken">Cancelled when <c>Node:DrainTimeout</c> runs out.</param>
+    public async Task DrainAsync(CancellationToken cancellationToken)
+    {
+        List<DlmLock> locks;
+        lock (_lock)
+        {
+            _draining = true;
+            locks = [.. _locks.Values.Distinct()];
+        }
+
+        await Task.WhenAll(locks.Select(l => l.ReleaseAsync(cancellationToken))).ConfigureAwait(false);
     }
 
     /// <summary>Fails every join and operation in flight: the agent stops, and no completion will come.</summary>
@@ -177,17 +196,32 @@ internal sealed partial class DistributedLockManager : IDistributedLockManager
         lock (_lock)
         {
             _ = Post();
+            RefuseWhileDraining();
             var id = ++_nextLockId;
             _locks[id] = l;
             return id;
         }
     }
 
-    private void Send(CoreInput input)
+    private void Send(CoreInput input, bool refuseWhileDraining = false)
     {
         lock (_lock)
         {
-            Post()(input);
+            var post = Post();
+            if (refuseWhileDraining)
+            {
+                RefuseWhileDraining();
+            }
+
+            post(input);
+        }
+    }
+
+    private void RefuseWhileDraining()
+    {
+        if (_draining)
+        {
+            throw new InvalidOperationException("this node is leaving the cluster: its locks are being released, and new locks and conversions are refused");
         }
     }
 
@@ -278,6 +312,7 @@ internal sealed partial class DistributedLockManager : IDistributedLockManager
         private DlmOperationKind _kind;
         private long _id;
         private FencingToken _token;
+        private TaskCompletionSource? _idle;
 
         public DlmLock(DlmLockspace lockspace, byte[] resource, Action<LockHandle, LockMode>? blocking)
         {
@@ -463,6 +498,8 @@ internal sealed partial class DistributedLockManager : IDistributedLockManager
             {
                 LogContinuationThrew(Manager._logger, _lockspace.Name, Describe(), ex);
             }
+
+            Interlocked.Exchange(ref _idle, null)?.TrySetResult();
         }
 
         /// <summary>The core refused the operation in flight.</summary>
@@ -487,6 +524,8 @@ internal sealed partial class DistributedLockManager : IDistributedLockManager
             {
                 LogContinuationThrew(Manager._logger, _lockspace.Name, Describe(), ex);
             }
+
+            Interlocked.Exchange(ref _idle, null)?.TrySetResult();
         }
 
         /// <summary>The agent stopped: the operation in flight fails, and the lock is gone with this incarnation.</summary>
@@ -494,6 +533,41 @@ internal sealed partial class DistributedLockManager : IDistributedLockManager
         {
             _granted = None;
             Fail(new InvalidOperationException($"the lock on {Describe()} is gone: {why}"));
+        }
+
+        /// <summary>Cancels what is in flight and unlocks what is held (a clean leave); bounded in passes, since the
+        /// client may unlock at the same time.</summary>
+        internal async Task ReleaseAsync(CancellationToken cancellationToken)
+        {
+            for (var pass = 0; pass < 8; pass++)
+            {
+                if (Volatile.Read(ref _busy) == 1)
+                {
+                    var idle = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                    Volatile.Write(ref _idle, idle);
+                    if (Volatile.Read(ref _busy) == 1)
+                    {
+                        Cancel();
+                        await idle.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+                    }
+
+                    continue;
+                }
+
+                if (Volatile.Read(ref _granted) == None)
+                {
+                    return;
+                }
+
+                try
+                {
+                    await UnlockAsync().ConfigureAwait(false);
+                }
+                catch (InvalidOperationException) when (Volatile.Read(ref _busy) == 1 || Volatile.Read(ref _granted) == None)
+                {
+                    // The client started an operation (its own unlock) at the same moment: look again.
+                }
+            }
         }
 
         /// <summary>The lock blocks a request for <paramref name="mode"/> (on the core's task).</summary>
@@ -560,7 +634,7 @@ internal sealed partial class DistributedLockManager : IDistributedLockManager
             try
             {
                 var resource = kind == DlmOperationKind.Lock ? _resource : ReadOnlyMemory<byte>.Empty;
-                Manager.Send(new LocalRequest(new DlmOperation(kind, _lockspace.Id, _id, resource, mode, flags, valueBlock)));
+                Manager.Send(new LocalRequest(new DlmOperation(kind, _lockspace.Id, _id, resource, mode, flags, valueBlock)), refuseWhileDraining: kind == DlmOperationKind.Convert);
             }
             catch
             {

@@ -17,8 +17,9 @@ namespace Cohort.Host.Agent;
 /// (<see cref="DlmAwaitGate"/> → <see cref="IFencingGate.WaitAsync"/> → <see cref="DlmGateOpened"/>), and the calls
 /// of the services on this node through <see cref="Manager"/>, the node's <see cref="IDistributedLockManager"/>.
 /// </summary>
-/// <remarks>The core persists nothing: locks die with the incarnation that holds them.</remarks>
-internal sealed partial class DlmService : IHostedService, IAsyncDisposable
+/// <remarks>The core persists nothing: locks die with the incarnation that holds them. A clean leave releases them
+/// first (<see cref="DrainAsync"/>).</remarks>
+internal sealed partial class DlmService : IHostedService, IAsyncDisposable, IDrainHook
 {
     private readonly AgentState _state;
     private readonly ILockManager? _system;
@@ -111,6 +112,19 @@ internal sealed partial class DlmService : IHostedService, IAsyncDisposable
         return Task.CompletedTask;
     }
 
+    /// <summary>A clean leave: releases every lock of this node's clients (see <see cref="DistributedLockManager.DrainAsync"/>).</summary>
+    public async Task DrainAsync(CancellationToken cancellationToken)
+    {
+        if (!Manager.Attached)
+        {
+            return;
+        }
+
+        LogDraining(_logger);
+        await Manager.DrainAsync(cancellationToken).ConfigureAwait(false);
+        LogDrained(_logger);
+    }
+
     public async Task StopAsync(CancellationToken cancellationToken)
     {
         await _stopping.CancelAsync().ConfigureAwait(false);
@@ -193,6 +207,12 @@ internal sealed partial class DlmService : IHostedService, IAsyncDisposable
 
     [LoggerMessage(Level = LogLevel.Critical, Message = "dlm: a committed document changes Cluster:Dlm:Weight; this node keeps the weights it started with, and a node started with other weights places resources elsewhere: stop every node, then start them all with the new document")]
     private static partial void LogWeightsChanged(ILogger logger);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "dlm: leaving: releasing the locks of this node's clients")]
+    private static partial void LogDraining(ILogger logger);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "dlm: every lock of this node's clients is released")]
+    private static partial void LogDrained(ILogger logger);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "dlm: joined lockspace {Lockspace} (id {Id})")]
     private static partial void LogJoined(ILogger logger, string lockspace, int id);

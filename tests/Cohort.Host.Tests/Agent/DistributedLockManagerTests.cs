@@ -219,6 +219,35 @@ public sealed class DistributedLockManagerTests
     }
 
     [Test]
+    public async Task Dlm_facade_draining_cancels_what_is_in_flight_unlocks_what_is_held_and_refuses_new_locks()
+    {
+        var held = await GrantedAsync(LockMode.Exclusive);
+        var heldId = LastOperation.LockId;
+        var waiting = (await JoinAsync()).CreateLock("w"u8);
+        var request = waiting.LockAsync(LockMode.Exclusive);
+        var waitingId = LastOperation.LockId;
+
+        var draining = _manager.DrainAsync(CancellationToken.None);
+        Assert.Multiple(() =>
+        {
+            Assert.That(_posted.OfType<DlmOperation>().Last(o => o.LockId == heldId).Kind, Is.EqualTo(DlmOperationKind.Unlock));
+            Assert.That(_posted.OfType<DistributedLockManager.CancelRequest>().Single().Operation?.LockId, Is.EqualTo(waitingId));
+            Assert.That(() => _manager.JoinAsync("ls").Result.CreateLock("n"u8).LockAsync(LockMode.Null), Throws.InvalidOperationException.With.Message.Contains("leaving"));
+            Assert.That(draining.IsCompleted, Is.False);
+        });
+
+        _manager.OnEvent(new DlmCompleted(LockspaceId, heldId, new LockResult(LockStatus.Unlocked, LockMode.Null, LockResultFlags.None, default), default));
+        _manager.OnEvent(new DlmCompleted(LockspaceId, waitingId, new LockResult(LockStatus.Cancelled, LockMode.Null, LockResultFlags.None, default), default));
+        await draining.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Multiple(async () =>
+        {
+            Assert.That((await request).Status, Is.EqualTo(LockStatus.Cancelled));
+            Assert.That(held.GrantedMode, Is.Null);
+            Assert.That(waiting.GrantedMode, Is.Null);
+        });
+    }
+
+    [Test]
     public async Task Dlm_facade_stopping_fails_what_is_in_flight()
     {
         var handle = (await JoinAsync()).CreateLock("r"u8);
