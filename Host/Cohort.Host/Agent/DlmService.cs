@@ -109,7 +109,21 @@ internal sealed partial class DlmService : IHostedService, IAsyncDisposable, IDr
         };
         Manager.Attach(runtime.Post);
         runtime.Start(_state.Self);
+        _ = WatchAsync(runtime);
         return Task.CompletedTask;
+    }
+
+    /// <summary>A core that threw has stopped for good (the runtime logged why): what waits on it fails rather than hangs.</summary>
+    private async Task WatchAsync(CoreRuntime runtime)
+    {
+        try
+        {
+            await runtime.Completion.ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            Manager.Stop($"the lock manager's core failed ({ex.GetType().Name}: {ex.Message}); restart the agent");
+        }
     }
 
     /// <summary>A clean leave: releases every lock of this node's clients (see <see cref="DistributedLockManager.DrainAsync"/>).</summary>
