@@ -24,4 +24,6 @@ namespace Cohort.Host;
 [JsonSerializable(typeof(FenceReport))]
 [JsonSerializable(typeof(FenceHistoryEntry[]))]
 [JsonSerializable(typeof(FenceDevicesReport))]
+[JsonSerializable(typeof(DlmBenchArguments))]
+[JsonSerializable(typeof(DlmBenchReport))]
 internal sealed partial class HostJsonContext : JsonSerializerContext;

@@ -39,10 +39,11 @@ public abstract class AgentTestBase : TempDirectoryTest
     }
 
     /// <summary>Deploys a plugin's build output into the test's own plugin directory (<c>plugins</c>),
-    /// with the configuration system every agent needs beside it.</summary>
+    /// with the configuration system and the lock manager every agent needs beside it.</summary>
     protected string Deploy(string project)
     {
         Dir.CopyFolder(RepoPaths.BuildOutput("Cohort.Ccs"), Path.Combine("plugins", "Cohort.Ccs"));
+        Dir.CopyFolder(RepoPaths.BuildOutput("Cohort.Dlm"), Path.Combine("plugins", "Cohort.Dlm"));
         return Dir.CopyFolder(RepoPaths.BuildOutput(project), Path.Combine("plugins", project));
     }
 

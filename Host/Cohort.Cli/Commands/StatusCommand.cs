@@ -74,6 +74,12 @@ internal static class StatusCommand
             rows.AddRange(transport.Peers.Select(p => ("peer", DescribePeer(p))));
         }
 
+        if (status.Dlm is { } dlm)
+        {
+            rows.AddRange(dlm.Lockspaces.Select(ls => ("lockspace", $"{ls.Name} (id {ls.Id}): {ls.Phase}, recovery {ls.Sequence}, members {string.Join(", ", ls.Members.Select(m => $"{m.Name} ({m.NodeId}#{m.Incarnation})"))}; "
+                + $"{ls.Resources} resources ({ls.Mastered} mastered here), {ls.Locks} locks" + (ls.RejectedFrames > 0 ? $", {ls.RejectedFrames} malformed frames dropped" : ""))));
+        }
+
         foreach (var plugin in status.Plugins)
         {
             rows.Add(("plugin", $"{plugin.Slot}/{plugin.Name} {plugin.Version}{(plugin.Selected ? " (selected)" : "")}"));

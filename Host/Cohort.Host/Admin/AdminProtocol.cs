@@ -15,7 +15,8 @@ public sealed record AdminReply(bool Ok, JsonElement? Result = null, string? Err
 
 /// <summary><c>cohort status --json</c>. <c>ConfigHash</c> is the SHA-256 of the cluster document this
 /// agent judges views under (the version committed when it started; <c>Config</c> shows what CCS holds now); <c>Phase</c> is joining, member, leaving, drained or left; <c>Transport</c> is
-/// null for a one-node cluster; <c>Fencing</c> lists the victims not yet fenced and the last result per node.</summary>
+/// null for a one-node cluster; <c>Fencing</c> lists the victims not yet fenced and the last result per node;
+/// <c>Dlm</c> the lockspaces this node joined (null without a cluster document).</summary>
 public sealed record StatusReport(
     string Node,
     int NodeId,
@@ -32,7 +33,8 @@ public sealed record StatusReport(
     TransportReport? Transport = null,
     ConfigReport? Config = null,
     FencingReport? Fencing = null,
-    WatchdogReport? Watchdog = null);
+    WatchdogReport? Watchdog = null,
+    DlmReport? Dlm = null);
 
 /// <summary>The node watchdog in status (present when this node's levels name a self-fencing device, such as
 /// <c>poison-pill</c>).</summary>
@@ -261,3 +263,53 @@ public sealed record FenceLevelsReport(string Node, int NodeId, IReadOnlyList<IR
 /// <param name="MonitorDetail">What the monitor said.</param>
 /// <param name="MonitorTime">When.</param>
 public sealed record FenceDeviceReport(string Name, string Agent, double TimeoutSeconds, int Retries, IReadOnlyDictionary<string, string> HostMap, string? Monitor, string? MonitorDetail, DateTimeOffset? MonitorTime);
+
+/// <summary>The lock manager in status: the plugin and each lockspace this node joined.</summary>
+/// <param name="Plugin">The lock-manager plugin (<c>dlm</c>).</param>
+/// <param name="Lockspaces">The lockspaces, as this node's core holds them.</param>
+public sealed record DlmReport(string Plugin, IReadOnlyList<DlmLockspaceReport> Lockspaces);
+
+/// <summary>One lockspace in status.</summary>
+/// <param name="Name">Its name.</param>
+/// <param name="Id">Its id on this node.</param>
+/// <param name="Phase"><c>running</c>, or the recovery phase it is in: <c>stop</c>, <c>fence</c>, <c>directory</c>,
+/// <c>remaster</c>, <c>purge</c>, <c>resend</c>.</param>
+/// <param name="Sequence">The last recovery's sequence, as <c>viewseq.attempt@coordinator</c>.</param>
+/// <param name="Members">Its members as of that recovery.</param>
+/// <param name="Resources">Resources this node knows (mastered here or cached).</param>
+/// <param name="Mastered">Of those, the ones mastered here.</param>
+/// <param name="Locks">Locks of this node's clients.</param>
+/// <param name="RejectedFrames">Frames dropped as malformed.</param>
+public sealed record DlmLockspaceReport(string Name, int Id, string Phase, string Sequence, IReadOnlyList<MemberReport> Members, int Resources, int Mastered, int Locks, long RejectedFrames);
+
+/// <summary>The arguments of <c>debug-dlm-bench</c>.</summary>
+/// <param name="Lockspace">The lockspace to join.</param>
+/// <param name="Resource">The resource to lock and unlock.</param>
+/// <param name="Count">How many lock+unlock cycles are measured.</param>
+/// <param name="Mode">The mode (<c>NL</c>, <c>CR</c>, <c>CW</c>, <c>PR</c>, <c>PW</c>, <c>EX</c>); null for EX.</param>
+/// <param name="Echo">An echo responder (<c>cohort debug echo</c>) at host:port to measure a raw round trip against, or null.</param>
+/// <param name="Redis">A redis-server at host:port to measure <c>SET NX PX</c> + <c>DEL</c> against, or null.</param>
+/// <param name="Warmup">Cycles run before the measured ones (each measurement); null for min(100, count / 10).</param>
+/// <param name="TimeoutSeconds">How long the whole bench may take; null for 60 s.</param>
+public sealed record DlmBenchArguments(string Lockspace, string Resource, int Count, string? Mode = null, string? Echo = null, string? Redis = null, int? Warmup = null, double? TimeoutSeconds = null);
+
+/// <summary>The answer of <c>debug-dlm-bench</c>: latencies of one operation each, measured in the agent by one harness.</summary>
+/// <param name="Lockspace">The lockspace.</param>
+/// <param name="Resource">The resource.</param>
+/// <param name="Mode">The mode locked.</param>
+/// <param name="Count">Cycles measured (each measurement).</param>
+/// <param name="Warmup">Cycles run first and not measured.</param>
+/// <param name="Dlm">One lock + unlock of the resource.</param>
+/// <param name="FirstToken">The fencing token of the first measured grant (<c>viewseq.recovery:counter</c>; <c>-</c> below PW).</param>
+/// <param name="LastToken">The token of the last.</param>
+/// <param name="TokensGrew">Whether every PW/EX grant's token was greater than the one before.</param>
+/// <param name="Echo">One raw TCP round trip of <see cref="EchoBytes"/> bytes to the echo responder, when asked for.</param>
+/// <param name="Redis">One <c>SET key val NX PX 30000</c> + <c>DEL key</c> on one connection, when asked for.</param>
+/// <param name="RatioToEcho">Dlm p50 / Echo p50.</param>
+/// <param name="RatioToRedis">Dlm p50 / Redis p50.</param>
+/// <param name="EchoBytes">The size of the echo frame.</param>
+public sealed record DlmBenchReport(string Lockspace, string Resource, string Mode, int Count, int Warmup, LatencyReport Dlm, string FirstToken, string LastToken, bool TokensGrew,
+    LatencyReport? Echo, LatencyReport? Redis, double? RatioToEcho, double? RatioToRedis, int EchoBytes);
+
+/// <summary>Latencies of one measured operation, in microseconds.</summary>
+public sealed record LatencyReport(int Samples, double P50Microseconds, double P99Microseconds, double MeanMicroseconds, double MinMicroseconds, double MaxMicroseconds);

@@ -17,10 +17,12 @@ internal sealed class AdminVerbs
     private readonly MembershipService _membership;
     private readonly FencingService _fencing;
     private readonly WatchdogService? _watchdog;
+    private readonly DlmService? _dlm;
 
-    public AdminVerbs(AgentState state, MembershipService membership, TransportService? transport, ConfigService config, FencingService fencing, WatchdogService? watchdog = null)
+    public AdminVerbs(AgentState state, MembershipService membership, TransportService? transport, ConfigService config, FencingService fencing, WatchdogService? watchdog = null, DlmService? dlm = null)
     {
         _watchdog = watchdog;
+        _dlm = dlm;
         _state = state;
         _fencing = fencing;
         _membership = membership;
@@ -41,6 +43,7 @@ internal sealed class AdminVerbs
             ["fence-ack"] = Sync(FenceAck),
             ["fence-history"] = Sync(_ => JsonSerializer.SerializeToElement([.. FenceHistory()], HostJsonContext.Default.FenceHistoryEntryArray)),
             ["fence-devices"] = Sync(_ => JsonSerializer.SerializeToElement(FenceDevices(), HostJsonContext.Default.FenceDevicesReport)),
+            ["debug-dlm-bench"] = DlmBenchAsync,
         };
     }
 
@@ -101,6 +104,39 @@ internal sealed class AdminVerbs
             _ => "outcome-unknown",
         };
         return JsonSerializer.SerializeToElement(new ConfigApplyReport(outcome, done.Version, done.Winner?.Value, done.Detail), HostJsonContext.Default.ConfigApplyReport);
+    }
+
+    /// <summary>Lock+unlock cycles through this node's lock manager, and the floors they compare with (<c>cohort debug dlm-bench</c>).</summary>
+    private async Task<JsonElement> DlmBenchAsync(AdminRequest request)
+    {
+        var arguments = request.Arguments?.Deserialize(HostJsonContext.Default.DlmBenchArguments) is { Lockspace: not null, Resource: not null } given
+            ? given
+            : throw new ArgumentException("dlm-bench needs {\"lockspace\": ..., \"resource\": ..., \"count\": N}");
+        var dlm = _dlm is { Manager.Attached: true } running
+            ? running
+            : throw new InvalidOperationException("this node runs no lock manager (it holds no cluster document)");
+        var report = await DlmBench.RunAsync(dlm.Manager, arguments, CancellationToken.None).ConfigureAwait(false);
+        return JsonSerializer.SerializeToElement(report, HostJsonContext.Default.DlmBenchReport);
+    }
+
+    /// <summary>The lock manager in status: each lockspace this node joined.</summary>
+    private DlmReport? DlmReportOf()
+    {
+        if (_dlm?.Status is not { } status)
+        {
+            return null;
+        }
+
+        return new DlmReport(_dlm.PluginName, [.. status.Lockspaces.Select(ls => new DlmLockspaceReport(
+            ls.Name,
+            ls.Id,
+            ls.Phase.ToString().ToLowerInvariant(),
+            ls.Sequence.ToString(),
+            [.. ls.Members.Select(m => new MemberReport(m.Node.Value, NameOf(m.Node), m.Incarnation))],
+            ls.Resources,
+            ls.Mastered,
+            ls.Locks,
+            ls.RejectedFrames))]);
     }
 
     /// <summary>Makes a node a victim (<c>cohort fence NODE</c>); answers with the incarnation to be fenced.</summary>
@@ -286,7 +322,8 @@ internal sealed class AdminVerbs
                     [.. _config.Diverged.Select(d => $"node {d.Peer} holds another document under version {d.Version} (ours {d.Mine[..12]}, theirs {d.Theirs[..12]})")])
                 : null,
             FencingReportOf(),
-            _watchdog?.Report());
+            _watchdog?.Report(),
+            DlmReportOf());
     }
 
     private ViewReport? ViewReportOf(AgentState.Snapshot snapshot) =>

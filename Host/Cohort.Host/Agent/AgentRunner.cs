@@ -64,9 +64,12 @@ public static partial class AgentRunner
         LoadedPlugin? policyPlugin = null;
         LoadedPlugin? transportPlugin = null;
         LoadedPlugin? devicePlugin = null;
+        LoadedPlugin? lockManagerPlugin = null;
         PeerSetup? peers = null;
         if (configuration.Cluster is { } cluster)
         {
+            lockManagerPlugin = catalog.Select(PluginSlot.LockManager, DlmPluginName, "the host");
+            selected.Add(lockManagerPlugin);
             policyPlugin = catalog.Select(PluginSlot.QuorumPolicy, cluster.QuorumPolicy, configuration.DescribeSource("Cluster:Quorum:Policy"));
             selected.Add(policyPlugin);
             if (cluster.QuorumDevice is { } device)
@@ -130,7 +133,7 @@ public static partial class AgentRunner
         builder.Services.AddSingleton(state);
         builder.Services.AddSingleton(directory);
         builder.Services.AddSingleton(admin);
-        builder.Services.AddSingleton(sp => new AdminVerbs(state, sp.GetRequiredService<MembershipService>(), sp.GetService<TransportService>(), sp.GetRequiredService<ConfigService>(), sp.GetRequiredService<FencingService>(), sp.GetRequiredService<WatchdogService>()));
+        builder.Services.AddSingleton(sp => new AdminVerbs(state, sp.GetRequiredService<MembershipService>(), sp.GetService<TransportService>(), sp.GetRequiredService<ConfigService>(), sp.GetRequiredService<FencingService>(), sp.GetRequiredService<WatchdogService>(), sp.GetRequiredService<DlmService>()));
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(node.DrainTimeout + 10));
         if (transportPlugin is not null)
         {
@@ -169,6 +172,21 @@ public static partial class AgentRunner
             sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<ILogger<FencingService>>()));
         builder.Services.AddSingleton<Fencing.IFencingGate>(sp => sp.GetRequiredService<FencingService>());
+        builder.Services.AddSingleton(sp => new DlmService(
+            state,
+            lockManagerPlugin is null ? null : PluginCatalog.Resolve<Locking.ILockManager>(lockManagerPlugin),
+            DlmPluginName,
+            sp.GetRequiredService<MembershipService>(),
+            sp.GetRequiredService<ConfigService>(),
+            sp.GetService<TransportService>(),
+            sp.GetRequiredService<Fencing.IFencingGate>(),
+            directory,
+            sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<ILogger<DlmService>>()));
+        // The node's lock manager, for every plugin's scope (they are children of the host's).
+        builder.Services.AddSingleton<Locking.IDistributedLockManager>(sp => sp.GetRequiredService<DlmService>().Manager);
+        // Collected with the plugins' hooks from their scopes (children of this one): a clean leave releases the locks.
+        builder.Services.AddSingleton<IDrainHook>(sp => sp.GetRequiredService<DlmService>());
         builder.Services.AddSingleton(sp => new WatchdogService(
             state,
             sp.GetRequiredService<ConfigService>(),
@@ -178,6 +196,7 @@ public static partial class AgentRunner
         builder.Services.AddHostedService<AdminServer>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<ConfigService>()); // before membership: it routes its frames first
         builder.Services.AddHostedService(sp => sp.GetRequiredService<FencingService>()); // likewise
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<DlmService>()); // likewise; it stops before fencing
         builder.Services.AddHostedService(sp => sp.GetRequiredService<MembershipService>());
 
         using var host = builder.Build();
@@ -208,6 +227,9 @@ public static partial class AgentRunner
 
     /// <summary>The configuration-system plugin the host uses.</summary>
     private const string CcsPluginName = "ccs";
+
+    /// <summary>The lock-manager plugin the host uses.</summary>
+    private const string DlmPluginName = "dlm";
 
     /// <summary>Reads what CCS holds in the state directory, without creating or locking anything; a
     /// damaged record stops the start with one line naming it.</summary>

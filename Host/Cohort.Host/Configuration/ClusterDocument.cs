@@ -22,7 +22,8 @@ internal sealed class ClusterDocument
     public const string DefaultQuorumPolicy = "votequorum";
 
     /// <summary>The core keys of the document below <c>Cluster</c>; plugins own further sections, and
-    /// <c>Cluster:Fencing</c> is judged as a whole by <see cref="FencingConfig"/>.</summary>
+    /// <c>Cluster:Fencing</c> and <c>Cluster:Dlm</c> are judged as wholes by <see cref="FencingConfig"/> and
+    /// <see cref="DlmConfig"/>.</summary>
     internal static readonly IReadOnlySet<string> CoreKeys = new HashSet<string>(StringComparer.OrdinalIgnoreCase)
     {
         "Name", "Description", "Nodes", "Quorum:Policy", "Quorum:NoQuorumPolicy", "Quorum:Device", "Quorum:DeviceVotes",
@@ -90,6 +91,9 @@ internal sealed class ClusterDocument
 
     /// <summary>The fencing devices and levels (<c>Cluster:Fencing</c>).</summary>
     public FencingConfig Fencing { get; private init; } = FencingConfig.None;
+
+    /// <summary>The lock manager's directory weights and cache time (<c>Cluster:Dlm</c>).</summary>
+    public DlmConfig Dlm { get; private init; } = DlmConfig.None;
 
     /// <summary>The membership timings (<c>Cluster:Membership</c>).</summary>
     public MembershipOptions Membership { get; private init; } = new();
@@ -195,6 +199,7 @@ internal sealed class ClusterDocument
         }
 
         var fencing = FencingConfig.Parse(cluster.GetSection("Fencing"), nodes, Problem);
+        var dlm = DlmConfig.Parse(cluster.GetSection("Dlm"), nodes, Problem);
 
         if (problems.Count > 0)
         {
@@ -210,6 +215,7 @@ internal sealed class ClusterDocument
             QuorumDevice = device,
             DeviceVotes = deviceVotes,
             Fencing = fencing,
+            Dlm = dlm,
         };
     }
 

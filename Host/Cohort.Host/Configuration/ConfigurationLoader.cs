@@ -141,7 +141,7 @@ internal static class ConfigurationLoader
 
             var known = key.StartsWith("Cluster:Nodes:", StringComparison.OrdinalIgnoreCase)
                 ? "a node entry has " + string.Join(", ", ClusterDocument.NodeKeys.Order(StringComparer.Ordinal))
-                : "the document knows " + string.Join(", ", ClusterDocument.CoreKeys.Select(k => "Cluster:" + k).Append("Cluster:Fencing").Concat(owned).Select(ConfigErrors.Name).Order(StringComparer.Ordinal));
+                : "the document knows " + string.Join(", ", ClusterDocument.CoreKeys.Select(k => "Cluster:" + k).Append("Cluster:Fencing").Append("Cluster:Dlm").Concat(owned).Select(ConfigErrors.Name).Order(StringComparer.Ordinal));
             problems.Add(ConfigErrors.Unknown(source.Description, key, known));
         }
 
@@ -154,6 +154,11 @@ internal static class ConfigurationLoader
         if (parts.Length >= 2 && parts[1].Equals("Fencing", StringComparison.OrdinalIgnoreCase))
         {
             return true; // FencingConfig judges the section, its agents their devices' options
+        }
+
+        if (parts.Length >= 2 && parts[1].Equals("Dlm", StringComparison.OrdinalIgnoreCase))
+        {
+            return true; // DlmConfig judges the section
         }
 
         if (parts.Length >= 2 && parts[1].Equals("Nodes", StringComparison.OrdinalIgnoreCase))

@@ -290,7 +290,7 @@ public sealed class ConfigurationLoaderTests : TempDirectoryTest
 
         Assert.That(error.Problems, Has.Count.EqualTo(2));
         Assert.That(error.Problems, Has.One.EqualTo($"{cluster}: $.Nodes[0].Colour: unknown key; a node entry has Address, Id, Name, Votes"));
-        Assert.That(error.Problems, Has.One.EqualTo($"{cluster}: $.Quorum.Polcy: unknown key; the document knows $.Description, $.Fencing, $.Membership.ClockDriftBound, $.Membership.FailureTimeout, $.Membership.HeartbeatInterval, $.Membership.QuorumLease, $.Name, $.Nodes, $.Quorum.Device, $.Quorum.DeviceVotes, $.Quorum.Mine, $.Quorum.NoQuorumPolicy, $.Quorum.Policy"));
+        Assert.That(error.Problems, Has.One.EqualTo($"{cluster}: $.Quorum.Polcy: unknown key; the document knows $.Description, $.Dlm, $.Fencing, $.Membership.ClockDriftBound, $.Membership.FailureTimeout, $.Membership.HeartbeatInterval, $.Membership.QuorumLease, $.Name, $.Nodes, $.Quorum.Device, $.Quorum.DeviceVotes, $.Quorum.Mine, $.Quorum.NoQuorumPolicy, $.Quorum.Policy"));
     }
 
     [Test]
