@@ -163,7 +163,7 @@ public sealed class SimulateCommandTests : AgentTestBase
     {
         var (code, _, stderr) = await CohortProcess.RunAsync("simulate", "--mutant", "nope");
         Assert.That(code, Is.EqualTo(ExitCodes.Usage));
-        Assert.That(Lines(stderr), Is.EqualTo(new[] { "cohort: --mutant: expected one of lease-off, no-promise, install-without-all-acks, device-grant-never-ends, ack-before-fsync, number-only-compare, gate-on-timeout, no-delay, no-overrule, got \"nope\"" }));
+        Assert.That(Lines(stderr), Is.EqualTo(new[] { "cohort: --mutant: expected one of lease-off, no-promise, install-without-all-acks, device-grant-never-ends, ack-before-fsync, number-only-compare, gate-on-timeout, no-delay, no-overrule, ignore-convert-queue, skip-stop-barrier, token-reset, got \"nope\"" }));
 
         var cluster = Dir.Write("bad.json", """{ "Nodes": [ { "Id": 1, "Name": "a" } ], "Membership": { "QuorumLease": "soon" } }""");
         (code, _, stderr) = await CohortProcess.RunAsync("simulate", "--cluster", cluster);

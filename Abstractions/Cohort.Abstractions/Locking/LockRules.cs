@@ -32,26 +32,36 @@ public static class LockRules
         switch (kind)
         {
             case DlmOperationKind.Lock:
+                if ((flags & LockFlags.Convert) != 0)
+                {
+                    return "CONVERT is not a flag of a new request: convert a granted lock instead";
+                }
+
+                if ((flags & LockFlags.InvalidateValueBlock) != 0)
+                {
+                    return "IVVALBLK applies to a conversion or an unlock, not to a new request";
+                }
+
                 if ((flags & LockFlags.QueueConvert) != 0)
                 {
-                    return "QUECVT is valid on a conversion only";
+                    return "QUECVT applies to conversions, not to a new request";
                 }
 
                 if ((flags & LockFlags.ConvertDeadlock) != 0)
                 {
-                    return "CONVDEADLK is valid on a conversion only";
+                    return "CONVDEADLK applies to conversions, not to a new request";
                 }
 
                 if ((flags & LockFlags.Expedite) != 0 && (mode != LockMode.Null || (flags & LockFlags.NoQueue) != 0))
                 {
-                    return "EXPEDITE is valid on a new NL request without NOQUEUE only";
+                    return "EXPEDITE applies to a new NL request without NOQUEUE only";
                 }
 
                 return null;
             case DlmOperationKind.Convert:
                 if ((flags & LockFlags.Expedite) != 0)
                 {
-                    return "EXPEDITE is not valid on a conversion";
+                    return "EXPEDITE applies to a new NL request, not to a conversion";
                 }
 
                 if ((flags & LockFlags.ConvertDeadlock) != 0 && (flags & LockFlags.NoQueue) != 0)
@@ -61,7 +71,7 @@ public static class LockRules
 
                 if ((flags & LockFlags.QueueConvert) != 0 && (granted is not { } from || !QueueConvertAllowed[(int)from, (int)mode]))
                 {
-                    return $"QUECVT is valid on an up-conversion only, not {granted?.ToString() ?? "nothing"} to {mode}";
+                    return $"QUECVT applies to up-conversions only, not {granted?.ToString() ?? "nothing"} to {mode}";
                 }
 
                 return null;

@@ -289,17 +289,6 @@ internal sealed partial class DistributedLockManager : IDistributedLockManager
     {
         private const int None = -1;
 
-        // Linux's __quecvt_compat_matrix: the conversions QUECVT may queue, [granted][requested], NL to EX.
-        private static readonly bool[,] QueueableConversion =
-        {
-            { false, true, true, true, true, true },
-            { false, false, true, true, true, true },
-            { false, false, false, true, true, true },
-            { false, false, true, false, true, true },
-            { false, false, false, false, false, true },
-            { false, false, false, false, false, false },
-        };
-
         private readonly DlmLockspace _lockspace;
         private readonly byte[] _resource;
         private readonly byte[] _valueBlock;
@@ -337,26 +326,7 @@ internal sealed partial class DistributedLockManager : IDistributedLockManager
         {
             CheckMode(mode);
             CheckKnown(flags);
-            if ((flags & LockFlags.Convert) != 0)
-            {
-                throw new ArgumentException("CONVERT is not a flag of a new request: use ConvertAsync on a granted lock", nameof(flags));
-            }
-
-            if ((flags & (LockFlags.QueueConvert | LockFlags.ConvertDeadlock)) != 0)
-            {
-                throw new ArgumentException("QUECVT and CONVDEADLK apply to conversions, not to a new request", nameof(flags));
-            }
-
-            if ((flags & LockFlags.InvalidateValueBlock) != 0)
-            {
-                throw new ArgumentException("IVVALBLK applies to a conversion or an unlock, not to a new request", nameof(flags));
-            }
-
-            if ((flags & LockFlags.Expedite) != 0 && mode != LockMode.Null)
-            {
-                throw new ArgumentException($"EXPEDITE applies to a new NL request only, not {mode}", nameof(flags));
-            }
-
+            CheckRules(DlmOperationKind.Lock, mode, flags, null);
             Enter(DlmOperationKind.Lock);
             if (_granted != None)
             {
@@ -381,11 +351,6 @@ internal sealed partial class DistributedLockManager : IDistributedLockManager
         {
             CheckMode(mode);
             CheckKnown(flags);
-            if ((flags & LockFlags.Expedite) != 0)
-            {
-                throw new ArgumentException("EXPEDITE applies to a new NL request, not to a conversion", nameof(flags));
-            }
-
             Enter(DlmOperationKind.Convert);
             var granted = _granted;
             if (granted == None)
@@ -394,10 +359,10 @@ internal sealed partial class DistributedLockManager : IDistributedLockManager
                 throw new InvalidOperationException($"this handle holds nothing on {Describe()}: lock it first");
             }
 
-            if ((flags & LockFlags.QueueConvert) != 0 && !QueueableConversion[granted, (int)mode])
+            if (LockRules.Check(DlmOperationKind.Convert, mode, flags & ~LockFlags.Convert, (LockMode)granted) is { } problem)
             {
                 Volatile.Write(ref _busy, 0);
-                throw new ArgumentException($"QUECVT applies to up-conversions only, not {(LockMode)granted} to {mode}", nameof(flags));
+                throw new ArgumentException(problem, nameof(flags));
             }
 
             return Send(DlmOperationKind.Convert, mode, flags & ~LockFlags.Convert, WriteBlock(flags, granted));
@@ -405,10 +370,7 @@ internal sealed partial class DistributedLockManager : IDistributedLockManager
 
         public override ValueTask<LockResult> UnlockAsync(LockFlags flags = LockFlags.None)
         {
-            if ((flags & ~(LockFlags.ValueBlock | LockFlags.InvalidateValueBlock)) != 0)
-            {
-                throw new ArgumentException($"an unlock takes VALBLK and IVVALBLK only, not {flags & ~(LockFlags.ValueBlock | LockFlags.InvalidateValueBlock)}", nameof(flags));
-            }
+            CheckRules(DlmOperationKind.Unlock, LockMode.Null, flags, null);
 
             Enter(DlmOperationKind.Unlock);
             var granted = _granted;
@@ -602,6 +564,14 @@ internal sealed partial class DistributedLockManager : IDistributedLockManager
             if (mode is < LockMode.Null or > LockMode.Exclusive)
             {
                 throw new ArgumentOutOfRangeException(nameof(mode), mode, "a mode is NL, CR, CW, PR, PW or EX");
+            }
+        }
+
+        private static void CheckRules(DlmOperationKind kind, LockMode mode, LockFlags flags, LockMode? granted)
+        {
+            if (LockRules.Check(kind, mode, flags, granted) is { } problem)
+            {
+                throw new ArgumentException(problem, nameof(flags));
             }
         }
 
