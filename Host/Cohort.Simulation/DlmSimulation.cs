@@ -351,6 +351,7 @@ internal sealed class DlmNode : IProtocolCore
         l.Target = mode;
         l.Since = now;
         ReadOnlyMemory<byte> block = default;
+        l.Written = 0; // what an earlier operation meant to write was written, or never will be (cancelled)
         if ((kind == DlmOperationKind.Unlock || (kind == DlmOperationKind.Convert && mode < l.Granted)) && (flags & LockFlags.ValueBlock) != 0)
         {
             l.Written = _checker.NextWrite(l.Resource);

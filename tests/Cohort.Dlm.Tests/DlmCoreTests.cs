@@ -1,4 +1,5 @@
 using Cohort.Locking;
+using Cohort.Membership;
 
 namespace Cohort.Dlm.Tests;
 
@@ -269,6 +270,26 @@ public class DlmCoreTests
         {
             Assert.That(joined.Id, Is.Zero);
             Assert.That(joined.Error, Does.Contain("32 bytes").And.Contain("64"));
+        });
+    }
+
+    [Test]
+    public void Joining_with_other_directory_weights_fails()
+    {
+        var h = new DlmHarness(2);
+        h.SetupOf = node => node == 2 ? new LockManagerSetup(new Dictionary<NodeId, int> { [new NodeId(1)] = 0 }, TimeSpan.FromSeconds(10)) : null;
+        h.StartNode(2);
+        h.InstallView(1, 2);
+        h.Step(1, new Cores.LocalRequest(new DlmJoin(1, "ls", 32)));
+        h.DeliverAll();
+        h.Step(2, new Cores.LocalRequest(new DlmJoin(7, "ls", 32)));
+        h.DeliverAll();
+        var joined = h.Events.Where(e => e.Node == 2).Select(e => e.Event).OfType<DlmJoined>().Single();
+        Assert.Multiple(() =>
+        {
+            Assert.That(joined.Id, Is.Zero, "a member placing resources elsewhere would pick other masters");
+            Assert.That(joined.Error, Does.Contain("Cluster:Dlm:Weight"));
+            Assert.That(h[1].Status.Lockspaces.Single().Members, Has.Count.EqualTo(1), "node 1 did not take it as a member");
         });
     }
 

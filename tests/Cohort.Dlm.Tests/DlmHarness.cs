@@ -30,6 +30,9 @@ internal sealed class DlmHarness
 
     public TimeSpan Now { get; set; } = TimeSpan.FromSeconds(1);
 
+    /// <summary>A node's own setup, for a node started (again) from now on; null: the common one.</summary>
+    public Func<int, LockManagerSetup?>? SetupOf { get; set; }
+
     public View? View { get; private set; }
 
     public List<(int Node, object Event)> Events { get; } = [];
@@ -49,7 +52,7 @@ internal sealed class DlmHarness
     public void StartNode(int node)
     {
         _incarnations[node] = _incarnations.GetValueOrDefault(node) + 1;
-        _cores[node] = new DlmCore(_setup, _mutant);
+        _cores[node] = new DlmCore(SetupOf?.Invoke(node) ?? _setup, _mutant);
         _wire.RemoveAll(f => f.From == node || f.To == node);
         _lockspaces.Remove(node);
         Step(node, new CoreStarted(Inc(node), new Dictionary<string, ReadOnlyMemory<byte>>()));

@@ -39,6 +39,22 @@ internal static class DirectoryHash
         return [.. ring];
     }
 
+    /// <summary>A digest of <paramref name="weights"/> (node id and weight, by node id): equal on nodes that place
+    /// resources alike.</summary>
+    public static uint Placement(IReadOnlyDictionary<NodeId, int> weights)
+    {
+        var bytes = new byte[weights.Count(w => w.Value != 1) * 8];
+        var at = 0;
+        foreach (var (node, weight) in weights.Where(w => w.Value != 1).OrderBy(w => w.Key.Value)) // 1 is the default
+        {
+            System.Buffers.Binary.BinaryPrimitives.WriteInt32LittleEndian(bytes.AsSpan(at), node.Value);
+            System.Buffers.Binary.BinaryPrimitives.WriteInt32LittleEndian(bytes.AsSpan(at + 4), weight);
+            at += 8;
+        }
+
+        return XxHash32.HashToUInt32(bytes);
+    }
+
     /// <summary>The directory node of a resource of hash <paramref name="hash"/>.</summary>
     public static int Node(uint hash, int[] ring) => ring[(int)(hash % (uint)ring.Length)];
 }

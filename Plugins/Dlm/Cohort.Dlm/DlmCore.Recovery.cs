@@ -71,7 +71,7 @@ public sealed partial class DlmCore
             if (m.Node.Value != _selfId)
             {
                 ls.HelloAwaited.Add(m.Node.Value);
-                _outputs.Add(new Cores.SendFrame(m.Node, Transport.TransportLane.Data, Header(MessageType.Hello, ls.GlobalId, ls.Seq).I32(ls.ValueBlockLength).ToArray(), m.Incarnation));
+                _outputs.Add(new Cores.SendFrame(m.Node, Transport.TransportLane.Data, Hello(ls).ToArray(), m.Incarnation));
             }
         }
 
@@ -122,6 +122,7 @@ public sealed partial class DlmCore
             case MessageType.Hello:
             {
                 var length = r.I32();
+                var placement = r.U32();
                 if (!r.Ok)
                 {
                     ls.Rejected++;
@@ -129,20 +130,21 @@ public sealed partial class DlmCore
                 }
 
                 ls.HelloAwaited.Remove(node);
-                if (length != ls.ValueBlockLength && !ls.Joined)
+                var problem = Mismatch(ls, node, length, placement);
+                if (problem is not null && !ls.Joined)
                 {
-                    FailJoin(ls, $"lockspace '{ls.Name}' uses value blocks of {length} bytes on node {node}, not {ls.ValueBlockLength}: join it with the same length");
+                    FailJoin(ls, problem);
                     return;
                 }
 
-                if (length == ls.ValueBlockLength && (!ls.Members.TryGetValue(node, out var known) || known != from))
+                if (problem is null && (!ls.Members.TryGetValue(node, out var known) || known != from))
                 {
                     ls.Members[node] = from;
                     ls.CleanLeft.Remove(from);
                     ls.NeedsRecovery = true;
                 }
 
-                _outputs.Add(new Cores.SendFrame(from.Node, Transport.TransportLane.Data, Start(ls, MessageType.HelloReply).U8(1).I32(ls.ValueBlockLength).ToArray(), from.Incarnation));
+                _outputs.Add(new Cores.SendFrame(from.Node, Transport.TransportLane.Data, Start(ls, MessageType.HelloReply).U8(1).I32(ls.ValueBlockLength).U32(_placement).ToArray(), from.Incarnation));
                 break;
             }
 
@@ -150,16 +152,17 @@ public sealed partial class DlmCore
             {
                 var member = r.U8() == 1;
                 var length = r.I32();
+                var placement = r.U32();
                 if (!r.Ok || !ls.HelloAwaited.Remove(node))
                 {
                     return;
                 }
 
-                if (member && length != ls.ValueBlockLength)
+                if (member && Mismatch(ls, node, length, placement) is { } problem)
                 {
                     if (!ls.Joined)
                     {
-                        FailJoin(ls, $"lockspace '{ls.Name}' uses value blocks of {length} bytes on node {node}, not {ls.ValueBlockLength}: join it with the same length");
+                        FailJoin(ls, problem);
                         return;
                     }
                 }
@@ -199,6 +202,16 @@ public sealed partial class DlmCore
         Advance(ls);
     }
 
+    private FrameWriter Hello(Lockspace ls) => Header(MessageType.Hello, ls.GlobalId, ls.Seq).I32(ls.ValueBlockLength).U32(_placement);
+
+    /// <summary>Why a node that answered a hello cannot share the lockspace with this one, or null.</summary>
+    private string? Mismatch(Lockspace ls, int node, int valueBlockLength, uint placement) =>
+        valueBlockLength != ls.ValueBlockLength
+            ? $"lockspace '{ls.Name}' uses value blocks of {valueBlockLength} bytes on node {node}, not {ls.ValueBlockLength}: join it with the same length"
+            : placement != _placement
+                ? $"lockspace '{ls.Name}': node {node} places resources by other directory weights (Cluster:Dlm:Weight) than this node: every node must run with the same"
+                : null;
+
     private void FailJoin(Lockspace ls, string error)
     {
         Publish(new DlmJoined(ls.JoinToken, ls.Name, 0, error));
@@ -226,7 +239,7 @@ public sealed partial class DlmCore
                         // out and the next one brought back (the same incarnation) is a member again only then.
                         ls.HelloAwaited.Add(m.Node.Value);
 
-                        _outputs.Add(new Cores.SendFrame(m.Node, Transport.TransportLane.Data, Header(MessageType.Hello, ls.GlobalId, ls.Seq).I32(ls.ValueBlockLength).ToArray(), m.Incarnation));
+                        _outputs.Add(new Cores.SendFrame(m.Node, Transport.TransportLane.Data, Hello(ls).ToArray(), m.Incarnation));
                     }
                 }
             }
@@ -312,7 +325,7 @@ public sealed partial class DlmCore
             {
                 if (ls.HelloAwaited.Contains(peer.Node.Value) && InView(peer))
                 {
-                    _outputs.Add(new Cores.SendFrame(peer.Node, Transport.TransportLane.Data, Header(MessageType.Hello, ls.GlobalId, ls.Seq).I32(ls.ValueBlockLength).ToArray(), peer.Incarnation));
+                    _outputs.Add(new Cores.SendFrame(peer.Node, Transport.TransportLane.Data, Hello(ls).ToArray(), peer.Incarnation));
                 }
 
                 recover |= ls.Members.TryGetValue(peer.Node.Value, out var m) && m == peer;

@@ -27,6 +27,9 @@ public sealed partial class DlmCore : ILockManagerCore
     private const int MaxNameBytes = 64;
 
     private readonly LockManagerSetup _setup;
+
+    /// <summary>A digest of the directory weights, compared in hellos: members must place resources alike.</summary>
+    private readonly uint _placement;
     private readonly DlmMutant _mutant;
     private readonly List<Lockspace> _lockspaces = [];
     private readonly Dictionary<uint, Lockspace> _byGlobalId = [];
@@ -49,6 +52,7 @@ public sealed partial class DlmCore : ILockManagerCore
         ArgumentNullException.ThrowIfNull(setup);
         _setup = setup;
         _mutant = mutant;
+        _placement = DirectoryHash.Placement(setup.DirectoryWeights);
     }
 
     /// <inheritdoc />
@@ -428,7 +432,7 @@ public sealed partial class DlmCore : ILockManagerCore
             if (type == MessageType.Hello)
             {
                 // Not a member: say so, so the joiner stops waiting for this node.
-                SendRaw(from.Node, Header(MessageType.HelloReply, lockspace, default).U8(0).I32(0));
+                SendRaw(from.Node, Header(MessageType.HelloReply, lockspace, default).U8(0).I32(0).U32(0));
             }
 
             return;
