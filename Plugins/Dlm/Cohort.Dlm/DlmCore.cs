@@ -700,13 +700,11 @@ public sealed partial class DlmCore : ILockManagerCore
                     return;
                 }
 
-                if (copy.RequestSeq >= seq)
+                if (Resent(ls, rsb, copy, seq))
                 {
-                    AnswerResend(ls, rsb, copy);
                     return;
                 }
 
-                copy.RequestSeq = seq;
                 if (copy.Queue == LkbQueue.Grant)
                 {
                     ls.Engine.Convert(rsb, copy, mode, flags, valueBlock);
@@ -720,13 +718,11 @@ public sealed partial class DlmCore : ILockManagerCore
                     return;
                 }
 
-                if (copy.RequestSeq >= seq)
+                if (Resent(ls, rsb, copy, seq))
                 {
-                    AnswerResend(ls, rsb, copy);
                     return;
                 }
 
-                copy.RequestSeq = seq;
                 if (copy.Queue == LkbQueue.Grant)
                 {
                     ls.Engine.Unlock(rsb, copy, flags, valueBlock);
@@ -744,6 +740,20 @@ public sealed partial class DlmCore : ILockManagerCore
     }
 
     /// <summary>Answers a resent request the master applied already: with how it ended, or nothing while it waits.</summary>
+    /// <summary>Whether the operation of sequence <paramref name="seq"/> was carried out already (it is answered
+    /// again); else it is recorded as the lock's latest.</summary>
+    private bool Resent(Lockspace ls, Rsb rsb, Lkb copy, long seq)
+    {
+        if (copy.RequestSeq >= seq)
+        {
+            AnswerResend(ls, rsb, copy);
+            return true;
+        }
+
+        copy.RequestSeq = seq;
+        return false;
+    }
+
     private void AnswerResend(Lockspace ls, Rsb rsb, Lkb copy)
     {
         if (copy.Queue is LkbQueue.Wait or LkbQueue.Convert)

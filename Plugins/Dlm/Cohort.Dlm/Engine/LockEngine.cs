@@ -91,13 +91,7 @@ internal sealed class LockEngine(IEngineSink sink, DlmMutant mutant = DlmMutant.
 
         if ((flags & LockFlags.NoQueue) != 0)
         {
-            Refuse(rsb, lkb, LockStatus.WouldBlock);
-            if ((flags & LockFlags.NoQueueBlocking) != 0)
-            {
-                BlockingQueue(rsb, rsb.Granted, lkb, mode);
-                BlockingQueue(rsb, rsb.Converting, lkb, mode);
-            }
-
+            RefuseNoQueue(rsb, lkb, mode, flags);
             return;
         }
 
@@ -140,13 +134,7 @@ internal sealed class LockEngine(IEngineSink sink, DlmMutant mutant = DlmMutant.
 
         if ((flags & LockFlags.NoQueue) != 0)
         {
-            Refuse(rsb, lkb, LockStatus.WouldBlock);
-            if ((flags & LockFlags.NoQueueBlocking) != 0)
-            {
-                BlockingQueue(rsb, rsb.Granted, lkb, mode);
-                BlockingQueue(rsb, rsb.Converting, lkb, mode);
-            }
-
+            RefuseNoQueue(rsb, lkb, mode, flags);
             return;
         }
 
@@ -154,6 +142,17 @@ internal sealed class LockEngine(IEngineSink sink, DlmMutant mutant = DlmMutant.
         rsb.Converting.AddLast(lkb);
         lkb.Queue = LkbQueue.Convert;
         BlockingQueue(rsb, rsb.Granted, lkb, mode);
+    }
+
+    /// <summary>Refuses what NOQUEUE does not let wait; with NOQUEUEBAST the locks in the way are told.</summary>
+    private void RefuseNoQueue(Rsb rsb, Lkb lkb, LockMode mode, LockFlags flags)
+    {
+        Refuse(rsb, lkb, LockStatus.WouldBlock);
+        if ((flags & LockFlags.NoQueueBlocking) != 0)
+        {
+            BlockingQueue(rsb, rsb.Granted, lkb, mode);
+            BlockingQueue(rsb, rsb.Converting, lkb, mode);
+        }
     }
 
     /// <summary>Releases granted lock <paramref name="lkb"/> (on the grant queue).</summary>
