@@ -75,14 +75,6 @@ public sealed class MembershipCore : IProtocolCore
     private bool _started;
     private long _maxSeq;
     private ViewId _lastInstalled;
-
-    /// <summary>How many failure timeouts a member refuses proposals that drop a live member of a higher id than the
-    /// proposer (see <see cref="DropsLiveMember"/>).</summary>
-    private const int HigherMemberGrace = 3;
-
-    /// <summary>When this node first refused a proposal for dropping a live higher member since it last installed
-    /// a view; null if it has not.</summary>
-    private TimeSpan? _refusingHigherSince;
     private View? _installed;
     private Propose? _accepted;
     private Coordination? _coordinating;
@@ -450,9 +442,9 @@ public sealed class MembershipCore : IProtocolCore
             return;
         }
 
-        if (DropsLiveMember(from.Node, p))
+        if (DropsLiveLowerMember(from.Node, p))
         {
-            return; // the merge waits until the proposer hears that member (see the method)
+            return; // the lower member, still in this view with us, coordinates the merge (see the method)
         }
 
         _maxSeq = Math.Max(_maxSeq, p.Id.Seq);
@@ -497,7 +489,6 @@ public sealed class MembershipCore : IProtocolCore
         var view = new View(proposal.Id, proposal.Members, proposal.ConfigVersion);
         _out.Add(new PersistRecord(RecordName, MembershipFrames.Encode(new StateRecord(_maxSeq, view.Id, _configHash, proposal.Members))));
         _installed = view;
-        _refusingHigherSince = null;
         _judge = _acceptedRules;
         _lastInstalled = view.Id;
         _reportedExpired = false;
@@ -643,25 +634,17 @@ public sealed class MembershipCore : IProtocolCore
 
     /// <summary>
     /// Whether <paramref name="p"/>, from <paramref name="proposer"/>, leaves out a member of this node's installed
-    /// view (or of the proposal it accepted and awaits the install of) that is not leaving cleanly, could be in it
-    /// (listed by the proposal's rules and holding their version), and is alive here in that same view (heard within
-    /// the failure timeout, its latest heartbeat naming that view as installed). Such a proposal comes from a
-    /// coordinator that does not hear that member yet — typically as nodes start together and sessions open one by
-    /// one — and accepting it would exclude a live node from a view that may become quorate, which makes it a victim
-    /// to fence.
-    /// <list type="bullet">
-    /// <item>A member with a lower id than the proposer is protected for as long as it lives here: it hears this
-    /// node, so it coordinates a view with the proposer as soon as it hears the proposer too; if it does not hear
-    /// this node, it installs a view without it, its heartbeats name that view, and the proposal is accepted then.
-    /// The tie-break by id keeps two coordinators each missing one of the other's members from being refused
-    /// both.</item>
-    /// <item>A member with a higher id is protected for <see cref="HigherMemberGrace"/> failure timeouts from the
-    /// first such refusal since this node installed a view: long enough for the proposer's session with it to open
-    /// at start-up (then the proposer includes it), short enough that a lasting non-transitive cut, where the
-    /// proposer never hears it, still gives the cluster a quorate view.</item>
-    /// </list>
+    /// view (or of the proposal it accepted and awaits the install of) that has a lower id than the proposer, is not
+    /// leaving cleanly, could be in it (listed by the proposal's rules and holding their version), and is alive here in
+    /// that same view (heard within the failure timeout, its latest heartbeat naming that view as installed). Such a proposal comes from a coordinator
+    /// that does not hear that member yet — typically as nodes start together and sessions open one by one — and
+    /// accepting it would exclude a live node from a view that may become quorate, which makes it a victim to fence.
+    /// The lower member hears this node, so it coordinates a view with the proposer as soon as it hears the proposer
+    /// too; if it does not hear this node, it installs a view without it, its heartbeats name that view, and the
+    /// proposal is accepted then. The tie-break by id keeps two coordinators each missing one of the other's members
+    /// from being refused both.
     /// </summary>
-    private bool DropsLiveMember(NodeId proposer, Propose p)
+    private bool DropsLiveLowerMember(NodeId proposer, Propose p)
     {
         return (_installed is { } view && Drops(view.Id, view.Members, installed: true)) || (_accepted is { } accepted && Drops(accepted.Id, accepted.Members, installed: false));
 
@@ -670,9 +653,7 @@ public sealed class MembershipCore : IProtocolCore
             var timeout = _latest.Options.FailureTimeout;
             foreach (var member in members)
             {
-                var higher = member.Node >= proposer;
-                if (member == Self || p.CleanLeavers.Contains(member) || p.Members.Any(m => m.Node == member.Node)
-                    || (higher && _refusingHigherSince is { } since && _now - since >= HigherMemberGrace * timeout))
+                if (member == Self || member.Node >= proposer || p.CleanLeavers.Contains(member) || p.Members.Any(m => m.Node == member.Node))
                 {
                     continue;
                 }
@@ -685,11 +666,6 @@ public sealed class MembershipCore : IProtocolCore
                     && (peer.InstalledView == shared || (installed && shared.Coordinator == member.Node)) && (peer.Flags & (HeartbeatFlags.Drained | HeartbeatFlags.Leaving)) == 0
                     && peer.ConfigVersion >= p.ConfigVersion && _latest.Nodes.Any(n => n.Id == member.Node))
                 {
-                    if (higher)
-                    {
-                        _refusingHigherSince ??= _now;
-                    }
-
                     return true;
                 }
             }
