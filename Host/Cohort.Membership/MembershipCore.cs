@@ -76,6 +76,10 @@ public sealed class MembershipCore : IProtocolCore
     private long _maxSeq;
     private ViewId _lastInstalled;
     private View? _installed;
+
+    // The members of the last view the previous incarnation persisted (and the departed it still owed a report of),
+    // until this incarnation installs its first view: those not in it are reported departed (startup fencing).
+    private NodeIncarnation[] _inherited = [];
     private Propose? _accepted;
     private Coordination? _coordinating;
     private TimeSpan _promiseAllUntil;
@@ -255,6 +259,7 @@ public sealed class MembershipCore : IProtocolCore
         {
             _maxSeq = Math.Max(record.MaxSeq, record.LastInstalled.Seq);
             _lastInstalled = record.LastInstalled;
+            _inherited = record.Members;
         }
 
         if (started.Records.TryGetValue(PolicyRecordName, out var policyState))
@@ -487,7 +492,19 @@ public sealed class MembershipCore : IProtocolCore
     {
         var previous = _installed;
         var view = new View(proposal.Id, proposal.Members, proposal.ConfigVersion);
-        _out.Add(new PersistRecord(RecordName, MembershipFrames.Encode(new StateRecord(_maxSeq, view.Id, _configHash, proposal.Members))));
+
+        // Startup fencing. A (re)started incarnation has no previous view of its own, so departures are judged
+        // against the last view its predecessor persisted: a member of it that is gone from this view without
+        // leaving cleanly may sit in a partition still holding what it held, and no one else may remember it (every
+        // node that knew it may have restarted too). Reported departed, it is fenced once this node is quorate —
+        // unless it comes back into a view first (fencing forgets such a candidate), or it is this node's own
+        // earlier incarnation. The first view's record keeps them, so a crash before fencing heard of them does not
+        // forget them.
+        NodeIncarnation[] startup = previous is null
+            ? [.. _inherited.Where(m => m.Node != Self.Node && !view.Members.Contains(m) && !proposal.CleanLeavers.Contains(m))]
+            : [];
+        _inherited = [];
+        _out.Add(new PersistRecord(RecordName, MembershipFrames.Encode(new StateRecord(_maxSeq, view.Id, _configHash, [.. proposal.Members, .. startup]))));
         _installed = view;
         _judge = _acceptedRules;
         _lastInstalled = view.Id;
@@ -510,7 +527,7 @@ public sealed class MembershipCore : IProtocolCore
             ConfigHash,
             [.. view.Members.Where(m => !before.Contains(m))],
             [.. before.Where(m => !view.Members.Contains(m) && proposal.CleanLeavers.Contains(m))],
-            [.. before.Where(m => !view.Members.Contains(m) && !proposal.CleanLeavers.Contains(m))])));
+            [.. before.Where(m => !view.Members.Contains(m) && !proposal.CleanLeavers.Contains(m)), .. startup])));
         Decide();
         SendHeartbeats();
     }
@@ -718,7 +735,7 @@ public sealed class MembershipCore : IProtocolCore
         var proposal = new Propose(id, _configHash, members, clean, _latest.ConfigVersion);
 
         // The sequence is durable before anyone hears of it, so no restart of ours reuses the id.
-        _out.Add(new PersistRecord(RecordName, MembershipFrames.Encode(new StateRecord(_maxSeq, _lastInstalled, _configHash, _installed?.Members.ToArray() ?? []))));
+        _out.Add(new PersistRecord(RecordName, MembershipFrames.Encode(new StateRecord(_maxSeq, _lastInstalled, _configHash, _installed?.Members.ToArray() ?? _inherited))));
         _accepted = proposal;
         _acceptedRules = _latest;
         _coordinating = new Coordination(proposal, _now);

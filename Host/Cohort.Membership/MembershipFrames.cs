@@ -65,7 +65,9 @@ internal sealed record Install(ViewId Id);
 internal sealed record Farewell(ViewId Id);
 
 /// <summary>What the core persists: the highest view sequence it ever used or saw when it proposed,
-/// and the last view it installed (with the cluster document hash it was judged under).</summary>
+/// and the last view it installed (with the cluster document hash it was judged under) and its members — with,
+/// in the first view of an incarnation, the members of the previous incarnation's view it reported departed. A
+/// restarted incarnation reports as departed those of <see cref="Members"/> its first view leaves out.</summary>
 internal sealed record StateRecord(long MaxSeq, ViewId LastInstalled, byte[] ConfigHash, NodeIncarnation[] Members);
 
 /// <summary>

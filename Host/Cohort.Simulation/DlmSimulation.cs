@@ -178,7 +178,7 @@ internal sealed class DlmNode : IProtocolCore
             case LocalRequest { Request: ViewInstalled installed }:
                 _view = installed.View;
                 Fencing(new LocalRequest(new FencingViewInstalled(installed.View, installed.LeftCleanly, installed.Departed)), now, outputs);
-                Lock(new LocalRequest(new DlmView(installed.View, false)), now, outputs);
+                Lock(new LocalRequest(new DlmView(installed.View, false) { Departed = installed.Departed }), now, outputs);
                 break;
             case LocalRequest { Request: Draining }:
                 Drain(now, outputs);

@@ -200,6 +200,49 @@ public class DlmCoreTests
     }
 
     [Test]
+    public void A_lockspace_formed_in_a_view_that_reports_a_departed_incarnation_grants_nothing_before_its_gate_opens()
+    {
+        // Seed 141 of the simulation: node 4 sits in a partition holding PR while nodes 1 to 3 all restart. Their
+        // lockspace never ran with 4#1; only membership's report of it as departed (startup fencing) stands
+        // between them and an EX grant beside the PR.
+        var h = Joined(4);
+        var pr = h.Lock(4, "h1", LockMode.ProtectedRead);
+        h.DeliverAll();
+        Granted(h, 4, pr);
+        var partitioned = h.Inc(4);
+        h.DropFramesOf(4);
+        foreach (var n in new[] { 1, 2, 3 })
+        {
+            h.Crash(n);
+            h.StartNode(n);
+        }
+
+        h.DropFramesOf(4);
+        h.InstallView([1, 2, 3], [partitioned]);
+        foreach (var n in new[] { 1, 2, 3 })
+        {
+            h.Step(n, new Cores.LocalRequest(new DlmJoin(1, "ls", 32)));
+        }
+
+        h.DeliverAll();
+        foreach (var n in new[] { 1, 2, 3 })
+        {
+            Assert.That(h.Lockspaces.ContainsKey(n), Is.False, $"node {n} has not finished the recovery that forms the lockspace");
+            Assert.That(h.Events.Any(e => e.Node == n && e.Event is DlmAwaitGate a && a.Incarnation == partitioned), $"node {n} asks for the gate of {partitioned}");
+        }
+
+        h.OpenGate(1, partitioned);
+        h.OpenGate(2, partitioned);
+        h.DeliverAll();
+        Assert.That(h.Lockspaces.Keys.Where(n => n != 4), Is.Empty, "every member waits for the gate");
+        h.OpenGate(3, partitioned);
+        h.DeliverAll();
+        var ex = h.Lock(2, "h1", LockMode.Exclusive);
+        h.DeliverAll();
+        Assert.That(Granted(h, 2, ex).Mode, Is.EqualTo(LockMode.Exclusive), "granted once the partitioned holder is known dead");
+    }
+
+    [Test]
     public void Survivors_keep_their_locks_across_a_recovery_that_remasters()
     {
         var h = Joined(3);

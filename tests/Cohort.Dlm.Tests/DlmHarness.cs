@@ -65,12 +65,16 @@ internal sealed class DlmHarness
     }
 
     /// <summary>Installs a view of <paramref name="nodes"/> (quorate) on each of them.</summary>
-    public void InstallView(params int[] nodes)
+    public void InstallView(params int[] nodes) => InstallView(nodes, []);
+
+    /// <summary>Installs a view of <paramref name="nodes"/> (quorate) on each of them, in which membership reported
+    /// <paramref name="departed"/> departed.</summary>
+    public void InstallView(int[] nodes, IReadOnlyList<NodeIncarnation> departed)
     {
         View = new View(new ViewId((View?.Id.Seq ?? 0) + 1, new NodeId(nodes.Min())), nodes.Select(Inc));
         foreach (var n in nodes)
         {
-            Step(n, new LocalRequest(new DlmView(View, true)));
+            Step(n, new LocalRequest(new DlmView(View, true) { Departed = departed }));
         }
     }
 

@@ -39,6 +39,15 @@ public class DlmSimulationTests
         Assert.That(last!.Grants, Is.Positive, "the workload ran");
     }
 
+    /// <summary>Node 4 in a minority partition holds PR while nodes 1 to 3 all restart: their first views must
+    /// report it departed (startup fencing), and their lockspace must await its gate before granting EX.</summary>
+    [Test]
+    public void A_majority_that_restarted_entirely_does_not_grant_past_a_partitioned_holder()
+    {
+        var (cluster, _) = DlmSimulation.RunOne(Setup(4), new DlmSystem(), 141, Span);
+        Assert.That(cluster.Violation, Is.Null, () => $"{cluster.Violation!.Invariant}: {cluster.Violation.Detail}");
+    }
+
     [TestCase(DlmMutant.IgnoreConvertQueue)]
     [TestCase(DlmMutant.SkipStopBarrier)]
     [TestCase(DlmMutant.TokenReset)]

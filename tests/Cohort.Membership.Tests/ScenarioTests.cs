@@ -176,6 +176,32 @@ public class ScenarioTests
     }
 
     [Test]
+    public void A_restarted_incarnation_s_first_view_reports_the_gone_members_of_its_predecessor_s_last_view()
+    {
+        var (cluster, events) = Formed(3);
+        Assert.That(cluster.Nodes.SelectMany(n => events.Of<ViewInstalled>(n.Self)).SelectMany(v => v.Departed), Is.Empty, "a first-ever start reports nothing");
+        var cutOff = cluster.Nodes[2].Self;
+        foreach (var (a, b) in new[] { (0, 2), (1, 2) })
+        {
+            cluster.SetBlocked(a, b, true);
+            cluster.SetBlocked(b, a, true);
+        }
+
+        cluster.Crash(0);
+        cluster.Crash(1);
+        cluster.Restart(0);
+        cluster.Restart(1);
+        RunUntilConverged(cluster, [0, 1], cluster.Now + TimeSpan.FromSeconds(5));
+        foreach (var node in cluster.Nodes.Take(2))
+        {
+            var first = events.Of<ViewInstalled>(node.Self).First();
+            Assert.That(first.Departed, Does.Contain(cutOff), $"{node.Self}'s first view {first.View} reports the partitioned {cutOff}");
+            Assert.That(first.Departed.Select(d => d.Node), Does.Not.Contain(node.Self.Node), "not its own earlier incarnation");
+            Assert.That(events.Of<ViewInstalled>(node.Self).Skip(1).SelectMany(v => v.Departed), Does.Not.Contain(cutOff), "only the first view inherits");
+        }
+    }
+
+    [Test]
     public void ViewIdsKeepGrowingAcrossRestarts()
     {
         var (cluster, _) = Formed(1);

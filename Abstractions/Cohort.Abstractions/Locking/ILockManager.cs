@@ -52,7 +52,16 @@ public sealed record LockManagerSetup(IReadOnlyDictionary<NodeId, int> Directory
 /// recovers after every change of its members, and locking freezes while this node is not quorate.</summary>
 /// <param name="View">The view this node is in.</param>
 /// <param name="Quorate">Whether this node is quorate in it.</param>
-public sealed record DlmView(View View, bool Quorate);
+public sealed record DlmView(View View, bool Quorate)
+{
+    /// <summary>The incarnations membership reported departed uncleanly when it installed <see cref="View"/>
+    /// (<c>ViewInstalled.Departed</c>, which for a restarted node's first view includes the members of its previous
+    /// incarnation's last view that are gone). No recovery of any lockspace finishes its fence phase until the gate of
+    /// each is open, unless it is back in a view (the same incarnation is then a member again or holds nothing; a
+    /// later one proves it dead). Empty on a quorum change.</summary>
+    /// <value>Empty by default.</value>
+    public IReadOnlyList<NodeIncarnation> Departed { get; init; } = [];
+}
 
 /// <summary>Local request: the fencing gate of <paramref name="Incarnation"/> is open (it is dead or left cleanly).</summary>
 /// <param name="Incarnation">The departed incarnation.</param>

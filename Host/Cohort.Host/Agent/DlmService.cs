@@ -89,7 +89,7 @@ internal sealed partial class DlmService : IHostedService, IAsyncDisposable, IDr
         {
             // Not quorate in a view until membership says so for that view (it does, for each new one).
             _view = installed.View;
-            runtime.Post(new LocalRequest(new DlmView(installed.View, false)));
+            runtime.Post(new LocalRequest(new DlmView(installed.View, false) { Departed = installed.Departed }));
         };
         _membership.QuorumChanged += changed =>
         {

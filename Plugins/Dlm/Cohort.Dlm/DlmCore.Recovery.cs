@@ -220,11 +220,24 @@ public sealed partial class DlmCore
 
     // ---- views, quorum, sessions ----
 
-    private void OnView(View view, bool quorate)
+    private void OnView(View view, bool quorate, IReadOnlyList<NodeIncarnation> departed)
     {
         var previous = _view;
         _view = view;
         _quorate = quorate;
+        foreach (var gone in departed)
+        {
+            if (gone != _self && !_gatesOpen.Contains(gone))
+            {
+                _departed.Add(gone);
+            }
+        }
+
+        // One back in the view is awaited no more: the same incarnation is a lockspace member again (its hello is
+        // answered before any recovery advances) or holds nothing in it; a later one proves it dead. Either way no
+        // recovery finished without it while it lived, since that needed its gate. Fencing forgets such a candidate
+        // alike, so its gate might never open.
+        _departed.RemoveWhere(gone => view.Members.Any(m => m.Node == gone.Node && m.Incarnation >= gone.Incarnation));
         foreach (var ls in _lockspaces.ToArray())
         {
             if (ls.HelloSent)
@@ -652,8 +665,10 @@ public sealed partial class DlmCore
 
     // ---- phase 2: quorum and the fencing gate ----
 
-    /// <summary>Whether this node is quorate and the gate of every incarnation it ran with that is not a member now
-    /// is open; asks the host for the gates it waits for.</summary>
+    /// <summary>Whether this node is quorate and the gate is open of every incarnation it ran with that is not a
+    /// member now, and of every incarnation membership reported departed (<see cref="_departed"/>) — also one this
+    /// lockspace never ran with: a node whose whole majority restarted, alone in a partition with its locks, is
+    /// known only as the departed of the restarted nodes' first views. Asks the host for the gates it waits for.</summary>
     /// <remarks>An incarnation whose node is a member again in a later incarnation is dead without a fence: an agent
     /// holds its state directory's lock while it runs and bumps the incarnation at every start. Its gate is not
     /// awaited — fencing does not fence a node that crashed and restarted before a quorate view excluded it, so that
@@ -669,13 +684,30 @@ public sealed partial class DlmCore
             }
 
             ready = false;
-            if (_gatesAsked.Add(m))
+            AwaitGate(m);
+        }
+
+        foreach (var m in _departed)
+        {
+            if (Array.IndexOf(ls.RecMembers, m) >= 0 || ls.CleanLeft.Contains(m) || Restarted(ls, m))
             {
-                Publish(new DlmAwaitGate(m));
+                continue;
             }
+
+            ready = false;
+            AwaitGate(m);
         }
 
         return ready;
+    }
+
+    /// <summary>Asks the host for the gate of <paramref name="m"/>, once.</summary>
+    private void AwaitGate(NodeIncarnation m)
+    {
+        if (_gatesAsked.Add(m))
+        {
+            Publish(new DlmAwaitGate(m));
+        }
     }
 
     private static bool Restarted(Lockspace ls, NodeIncarnation old)

@@ -35,6 +35,10 @@ public sealed partial class DlmCore : ILockManagerCore
     private readonly Dictionary<uint, Lockspace> _byGlobalId = [];
     private readonly HashSet<NodeIncarnation> _gatesOpen = [];
     private readonly HashSet<NodeIncarnation> _gatesAsked = [];
+
+    /// <summary>Every incarnation membership reported departed whose gate is not known open and that no view has
+    /// brought back (in it or a later incarnation); ordered, since its gates are asked for in order.</summary>
+    private readonly SortedSet<NodeIncarnation> _departed = [];
     private readonly FrameWriter _writer = new();
     private NodeIncarnation _self;
     private int _selfId;
@@ -80,10 +84,11 @@ public sealed partial class DlmCore : ILockManagerCore
                 OnFrame(frame.From, frame.Frame.Span);
                 break;
             case LocalRequest { Request: DlmView view }:
-                OnView(view.View, view.Quorate);
+                OnView(view.View, view.Quorate, view.Departed);
                 break;
             case LocalRequest { Request: DlmGateOpened opened }:
                 _gatesOpen.Add(opened.Incarnation);
+                _departed.Remove(opened.Incarnation);
                 foreach (var ls in _lockspaces)
                 {
                     Advance(ls);
@@ -1072,7 +1077,7 @@ public sealed partial class DlmCore
     {
         foreach (var ls in _lockspaces)
         {
-            yield return $"{ls.Name} {ls.Phase} {ls.Seq} done {ls.PhaseDone} quorate {_quorate} run [{string.Join(",", ls.RunMembers)}] rec [{string.Join(",", ls.RecMembers)}] clean [{string.Join(",", ls.CleanLeft)}] open [{string.Join(",", _gatesOpen)}] asked [{string.Join(",", _gatesAsked)}] arrived [{string.Join(" ", ls.Arrived.Select(a => $"{a.Key}:{string.Join(",", a.Value)}"))}]";
+            yield return $"{ls.Name} {ls.Phase} {ls.Seq} done {ls.PhaseDone} quorate {_quorate} run [{string.Join(",", ls.RunMembers)}] rec [{string.Join(",", ls.RecMembers)}] clean [{string.Join(",", ls.CleanLeft)}] open [{string.Join(",", _gatesOpen)}] departed [{string.Join(",", _departed)}] asked [{string.Join(",", _gatesAsked)}] arrived [{string.Join(" ", ls.Arrived.Select(a => $"{a.Key}:{string.Join(",", a.Value)}"))}]";
             foreach (var rsb in ls.Resources.Values)
             {
                 var sb = new StringBuilder();
