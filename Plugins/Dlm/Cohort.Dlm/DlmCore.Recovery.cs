@@ -817,7 +817,7 @@ public sealed partial class DlmCore
                     SetMaster(ls, rsb, _selfId); // the resource is its own entry from now on
                 }
 
-                ls.Claimed.Add((rsb, master, true));
+                ls.Claimed.Add((rsb, master));
             }
             else
             {
@@ -856,7 +856,7 @@ public sealed partial class DlmCore
 
         if (ls.Find(name) is { } rsb)
         {
-            ls.Claimed.Add((rsb, master, true));
+            ls.Claimed.Add((rsb, master));
         }
 
         if (ls.ClaimsAwaited.Count == 0)
@@ -871,7 +871,7 @@ public sealed partial class DlmCore
     private void SendCopies(Lockspace ls)
     {
         var mine = new Dictionary<Rsb, List<Lkb>>(ReferenceEqualityComparer.Instance);
-        foreach (var (rsb, master, _) in ls.Claimed)
+        foreach (var (rsb, master) in ls.Claimed)
         {
             SetMaster(ls, rsb, master);
             rsb.RemasterPending = true;

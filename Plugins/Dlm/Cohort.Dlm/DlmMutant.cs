@@ -10,8 +10,9 @@ public enum DlmMutant
     /// granted beside a PR holder that is converting (<c>ignore-convert-queue</c>).</summary>
     IgnoreConvertQueue = 1,
 
-    /// <summary>A member goes on from the stop phase of a recovery without waiting for the others' barrier, so one
-    /// node remasters while another still grants (<c>skip-stop-barrier</c>).</summary>
+    /// <summary>A member waits at no barrier from the stop on, so one node remasters while another still grants
+    /// (<c>skip-stop-barrier</c>). Every barrier is all-to-all and implies the earlier ones, so skipping the stop's
+    /// alone would change nothing.</summary>
     SkipStopBarrier = 2,
 
     /// <summary>A new master starts a resource's token counter at 1 in the current epoch instead of carrying on

@@ -69,7 +69,7 @@ internal sealed class Lockspace(string name, byte[] nameBytes, int id, int value
     public readonly HashSet<byte[]> ClaimsAwaited = new(NameComparer.Instance);
 
     /// <summary>Resources this node found a new master for in the remaster phase, and who.</summary>
-    public readonly List<(Rsb Rsb, int Master, bool Fresh)> Claimed = [];
+    public readonly List<(Rsb Rsb, int Master)> Claimed = [];
 
     /// <summary>Whether a recovery including this node has finished and none started since.</summary>
     public bool Running;
