@@ -1,4 +1,3 @@
-using System.Text;
 using Cohort.Cores;
 using Cohort.Dlm.Engine;
 using Cohort.Locking;
@@ -1065,47 +1064,4 @@ public sealed partial class DlmCore : ILockManagerCore
         _outputs.Add(new SendFrame(node, TransportLane.Data, frame.ToArray()));
 
     private void Publish(object e) => _outputs.Add(new PublishEvent(e));
-
-    private static string Describe(ReadOnlySpan<byte> name) => Encoding.UTF8.GetString(name);
-}
-
-/// <summary>Debugging dumps.</summary>
-public sealed partial class DlmCore
-{
-    /// <summary>Every resource this node knows, with its master and queues, one line each.</summary>
-    internal IEnumerable<string> Dump()
-    {
-        foreach (var ls in _lockspaces)
-        {
-            yield return $"{ls.Name} {ls.Phase} {ls.Seq} done {ls.PhaseDone} quorate {_quorate} run [{string.Join(",", ls.RunMembers)}] rec [{string.Join(",", ls.RecMembers)}] clean [{string.Join(",", ls.CleanLeft)}] open [{string.Join(",", _gatesOpen)}] departed [{string.Join(",", _departed)}] asked [{string.Join(",", _gatesAsked)}] arrived [{string.Join(" ", ls.Arrived.Select(a => $"{a.Key}:{string.Join(",", a.Value)}"))}]";
-            foreach (var rsb in ls.Resources.Values)
-            {
-                var sb = new StringBuilder();
-                sb.Append(ls.Name).Append(' ').Append(Describe(rsb.Name)).Append(" master ").Append(rsb.Master)
-                    .Append(rsb.LookupPending ? " lookup" : string.Empty).Append(rsb.Removing ? " removing" : string.Empty)
-                    .Append(" local ").Append(rsb.LocalLocks).Append(" waiters ").Append(rsb.Waiters?.Count ?? 0);
-                Queue(sb, "granted", rsb.Granted);
-                Queue(sb, "converting", rsb.Converting);
-                Queue(sb, "waiting", rsb.Waiting);
-                yield return sb.ToString();
-            }
-
-            foreach (var lkb in ls.Locks.Values)
-            {
-                var o = lkb.Owner!;
-                yield return $"{ls.Name} lock {lkb.Id} on {Describe(o.Resource.Name)} granted {lkb.GrantedMode} pending {o.Pending} {o.PendingMode} seq {o.Seq} sent {o.Sent} cancel {o.CancelWanted}";
-            }
-        }
-    }
-
-    private static void Queue(StringBuilder sb, string name, LkbList list)
-    {
-        sb.Append(' ').Append(name).Append(" [");
-        for (var l = list.Head; l is not null; l = l.Next)
-        {
-            sb.Append(l.Node).Append(':').Append(l.Id).Append(' ').Append(l.GrantedMode).Append("->").Append(l.RequestedMode).Append(", ");
-        }
-
-        sb.Append(']');
-    }
 }
