@@ -31,6 +31,8 @@ internal sealed partial class DlmService : IHostedService, IAsyncDisposable, IDr
     private readonly TimeProvider _time;
     private readonly ILogger<DlmService> _logger;
     private readonly ConcurrentDictionary<NodeIncarnation, byte> _awaited = new();
+    /// <summary>The lockspaces in recovery: their frames are handled off the transport's reading thread. Touched on the core's turn only.</summary>
+    private readonly HashSet<string> _recovering = new(StringComparer.Ordinal);
     private readonly CancellationTokenSource _stopping = new();
     private GuardedCore? _core;
     private CoreRuntime? _runtime;
@@ -84,7 +86,7 @@ internal sealed partial class DlmService : IHostedService, IAsyncDisposable, IDr
         _core = core;
         var runtime = new CoreRuntime("dlm", core, _records, _time, Send, OnEvent, static () => { }, _logger);
         _runtime = runtime;
-        _transport?.Route(DlmFrames.Tag, runtime.Post);
+        _transport?.RouteOnReceivingThread(DlmFrames.Tag, runtime);
         _membership.ViewInstalled += installed =>
         {
             // Not quorate in a view until membership says so for that view (it does, for each new one).
@@ -179,6 +181,12 @@ internal sealed partial class DlmService : IHostedService, IAsyncDisposable, IDr
                 break;
             case DlmRecoveryProgress progress:
                 LogRecovery(_logger, progress.Lockspace, progress.Sequence, progress.Phase, progress.Members);
+                if (progress.Phase == DlmRecoveryPhase.Running ? _recovering.Remove(progress.Lockspace) : _recovering.Add(progress.Lockspace))
+                {
+                    // A remaster turn over a million locks must not stall the reading of a peer's membership frames.
+                    _runtime!.InlineTurns = _recovering.Count == 0;
+                }
+
                 break;
             case DlmJoined { Error: { } error } joined:
                 LogJoinFailed(_logger, joined.Lockspace, error);

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using Cohort.Cores;
+using Cohort.Host.Runtime;
 using Cohort.Membership;
 using Cohort.Transport;
 using Microsoft.Extensions.Logging;
@@ -15,12 +16,27 @@ namespace Cohort.Host.Agent;
 internal sealed partial class TransportService(ITransport transport, TransportStartInfo start, string pluginName, ILogger<TransportService> logger) : ITransportHandler, IAsyncDisposable
 {
     private readonly ConcurrentDictionary<int, long> _sessions = new();
-    private readonly Dictionary<byte, Action<CoreInput>> _services = [];
+    /// <summary>The runtimes this thread queued frames for with <see cref="CoreRuntime.PostDeferred"/>, to run
+    /// once the transport calls <see cref="ITransportHandler.FramesDelivered"/>.</summary>
+    [ThreadStatic]
+    private static List<CoreRuntime>? t_deferred;
+
+    private readonly Dictionary<byte, (Action<CoreInput> Deliver, CoreRuntime? OnReceivingThread)> _services = [];
     private Action<CoreInput>? _deliver;
+
+    /// <summary>Whether the transport calls <see cref="ITransportHandler.FramesDelivered"/> (it has, once): until then
+    /// every frame is posted, so a transport that never calls it loses no frame.</summary>
+    private volatile bool _reportsBatches;
 
     /// <summary>Routes data-lane frames whose first byte is <paramref name="tag"/> (and every session
     /// reset) to <paramref name="deliver"/>. Called before <see cref="StartAsync"/>.</summary>
-    public void Route(byte tag, Action<CoreInput> deliver) => _services[tag] = deliver;
+    public void Route(byte tag, Action<CoreInput> deliver) => _services[tag] = (deliver, null);
+
+    /// <summary>Routes data-lane frames whose first byte is <paramref name="tag"/> (and every session reset) to
+    /// <paramref name="runtime"/>, whose core handles a frame on the thread that received it when it is idle: a
+    /// request answered with no thread hand-off. For a core whose turns are short (one slow turn holds up the
+    /// reading of that peer's connection meanwhile). Called before <see cref="StartAsync"/>.</summary>
+    public void RouteOnReceivingThread(byte tag, CoreRuntime runtime) => _services[tag] = (runtime.Post, runtime);
 
     /// <summary>The transport plugin's name.</summary>
     public string PluginName { get; } = pluginName;
@@ -72,7 +88,33 @@ internal sealed partial class TransportService(ITransport transport, TransportSt
         }
         else if (frame.Length > 0 && _services.TryGetValue(frame.Span[0], out var service))
         {
-            service(new FrameReceived(peer, lane, frame));
+            if (service.OnReceivingThread is { } runtime && _reportsBatches)
+            {
+                runtime.PostDeferred(new FrameReceived(peer, lane, frame));
+                var deferred = t_deferred ??= [];
+                if (deferred.Count == 0 || deferred[^1] != runtime)
+                {
+                    deferred.Add(runtime);
+                }
+            }
+            else
+            {
+                service.Deliver(new FrameReceived(peer, lane, frame));
+            }
+        }
+    }
+
+    void ITransportHandler.FramesDelivered()
+    {
+        _reportsBatches = true;
+        if (t_deferred is { Count: > 0 } deferred)
+        {
+            foreach (var runtime in deferred)
+            {
+                runtime.RunDeferred();
+            }
+
+            deferred.Clear();
         }
     }
 
@@ -82,7 +124,7 @@ internal sealed partial class TransportService(ITransport transport, TransportSt
         _deliver?.Invoke(new SessionReset(peer));
         foreach (var service in _services.Values)
         {
-            service(new SessionReset(peer));
+            service.Deliver(new SessionReset(peer));
         }
     }
 

@@ -1,4 +1,4 @@
-using System.Threading.Channels;
+using System.Collections.Concurrent;
 using Cohort.Cores;
 using Cohort.Host.State;
 using Cohort.Membership;
@@ -8,14 +8,23 @@ using Microsoft.Extensions.Logging;
 namespace Cohort.Host.Runtime;
 
 /// <summary>
-/// Drives one sans-IO core for real: inputs are queued and handled one at a time on one task, with
+/// Drives one sans-IO core for real: inputs are queued and handled one at a time, in order, with
 /// <c>now</c> from the monotonic clock of a <see cref="TimeProvider"/>; outputs are carried out in
 /// order — frames handed to the send delegate, timers on the <see cref="TimeProvider"/>, records
 /// written atomically and fsynced (<see cref="DurableFile"/>) before the next output, events passed
-/// to the event delegate on the core's task.
+/// to the event delegate on the core's turn.
 /// </summary>
-internal sealed partial class CoreRuntime : IAsyncDisposable
+/// <remarks>
+/// The queue is a mailbox on the thread pool rather than a task of its own: a post to an idle core queues a turn
+/// on the posting worker's own queue, so a frame the transport's reader delivers is handled by that same thread
+/// once the reader waits for the next bytes — no wake-up of another thread. A turn handles at most
+/// <see cref="TurnBudget"/> inputs and queues the next, so one core never holds a worker for long.
+/// </remarks>
+internal sealed partial class CoreRuntime : IAsyncDisposable, IThreadPoolWorkItem
 {
+    /// <summary>Inputs handled in one turn before the rest is queued as another.</summary>
+    private const int TurnBudget = 64;
+
     private readonly string _name;
     private readonly IProtocolCore _core;
     private readonly string _recordDirectory;
@@ -24,12 +33,23 @@ internal sealed partial class CoreRuntime : IAsyncDisposable
     private readonly Action<object> _publish;
     private readonly Action _afterStep;
     private readonly ILogger _logger;
-    private readonly Channel<Item> _inbox = Channel.CreateUnbounded<Item>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly ConcurrentQueue<Item> _inbox = new();
+    private readonly TaskCompletionSource _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly Dictionary<string, (ITimer? Timer, long Generation, TimeSpan At)> _timers = new(StringComparer.Ordinal);
     private readonly List<CoreOutput> _outputs = [];
     private readonly long _origin;
     private long _generation;
-    private Task? _loop;
+
+    /// <summary>Whether this thread is in a turn of some core.</summary>
+    [ThreadStatic]
+    private static bool t_inTurn;
+
+    /// <summary>0: idle; 1: a turn is queued or running (only that turn takes inputs).</summary>
+    private int _turn;
+    private volatile bool _started;
+    private volatile bool _inlineTurns = true;
+    private volatile bool _closing;
+    private bool _stopped;
 
     /// <param name="name">The core's name, in logs.</param>
     /// <param name="core">The core.</param>
@@ -55,15 +75,16 @@ internal sealed partial class CoreRuntime : IAsyncDisposable
     /// <summary>The core's clock: monotonic time since the runtime was created.</summary>
     public TimeSpan Now => _time.GetElapsedTime(_origin);
 
-    /// <summary>Completes when the loop has ended: after <see cref="DisposeAsync"/>, or when the core threw.</summary>
-    public Task Completion => _loop ?? Task.CompletedTask;
+    /// <summary>Completes when the core has stopped: after <see cref="DisposeAsync"/>, or (faulted) when it threw.</summary>
+    public Task Completion => _completion.Task;
 
-    /// <summary>Reads the core's records and starts the loop with <see cref="CoreStarted"/>.</summary>
+    /// <summary>Reads the core's records and starts it with <see cref="CoreStarted"/> (after any input posted before).</summary>
     public void Start(NodeIncarnation self)
     {
         Directory.CreateDirectory(_recordDirectory);
-        Post(new CoreStarted(self, ReadRecords(_recordDirectory)));
-        _loop = Task.Run(RunAsync);
+        _inbox.Enqueue(new Item(new CoreStarted(self, ReadRecords(_recordDirectory)), -1));
+        _started = true;
+        Schedule();
     }
 
     /// <summary>The records a core persisted in <paramref name="directory"/> (none if it does not exist),
@@ -86,8 +107,44 @@ internal sealed partial class CoreRuntime : IAsyncDisposable
         return records;
     }
 
-    /// <summary>Queues an input; safe from any thread.</summary>
-    public void Post(CoreInput input) => _inbox.Writer.TryWrite(new Item(input, -1));
+    /// <summary>Queues an input; safe from any thread. After <see cref="DisposeAsync"/> it is dropped.</summary>
+    public void Post(CoreInput input) => Enqueue(new Item(input, -1));
+
+    /// <summary>Queues an input without queuing a turn for it: the caller calls <see cref="RunDeferred"/> soon, on
+    /// this thread, once it holds no lock.</summary>
+    public void PostDeferred(CoreInput input)
+    {
+        if (!_closing)
+        {
+            _inbox.Enqueue(new Item(input, -1));
+        }
+    }
+
+    /// <summary>Whether <see cref="RunDeferred"/> may run a turn on the caller's thread (true at first). Cleared while
+    /// the core's turns may be long, so that they do not hold up the thread that delivered the input.</summary>
+    public bool InlineTurns
+    {
+        get => _inlineTurns;
+        set => _inlineTurns = value;
+    }
+
+    /// <summary>Whether no turn is queued or running (a moment's answer: a post may queue one right after).</summary>
+    public bool Idle => Volatile.Read(ref _turn) == 0;
+
+    /// <summary>Handles what <see cref="PostDeferred"/> queued: on this thread, at once, if the core is idle and
+    /// <see cref="InlineTurns"/> holds (its events too, so the caller must hold no lock); else the turn queued or
+    /// running takes it. A thread inside a turn of any core queues a turn instead: turns never nest.</summary>
+    public void RunDeferred()
+    {
+        if (t_inTurn || !_inlineTurns)
+        {
+            Schedule();
+        }
+        else if (_started && Interlocked.CompareExchange(ref _turn, 1, 0) == 0)
+        {
+            ((IThreadPoolWorkItem)this).Execute();
+        }
+    }
 
     /// <summary>Queues an input and blocks until the core handled it and its outputs were carried out,
     /// or <paramref name="timeout"/> ran out (false). For a caller on another core's task that must not
@@ -95,15 +152,26 @@ internal sealed partial class CoreRuntime : IAsyncDisposable
     public bool PostAndWait(CoreInput input, TimeSpan timeout)
     {
         var handled = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        return _inbox.Writer.TryWrite(new Item(input, -1, handled)) && handled.Task.Wait(timeout);
+        return Enqueue(new Item(input, -1, handled)) && handled.Task.Wait(timeout);
     }
 
     public async ValueTask DisposeAsync()
     {
-        _inbox.Writer.TryComplete();
-        if (_loop is not null)
+        if (!_started)
         {
-            await _loop.ConfigureAwait(false);
+            _completion.TrySetResult();
+        }
+
+        _closing = true;
+        _inbox.Enqueue(new Item(null, -1)); // the last input: the turn that takes it stops the core
+        Schedule();
+        try
+        {
+            await _completion.Task.ConfigureAwait(false);
+        }
+        catch (Exception)
+        {
+            // The core threw earlier; that was logged, and Completion shows it.
         }
 
         foreach (var (timer, _, _) in _timers.Values)
@@ -115,44 +183,115 @@ internal sealed partial class CoreRuntime : IAsyncDisposable
         }
     }
 
-    private async Task RunAsync()
+    private bool Enqueue(Item item)
     {
-        await foreach (var item in _inbox.Reader.ReadAllAsync().ConfigureAwait(false))
+        if (_closing)
         {
-            if (item.Input is TimerFired fired)
+            return false;
+        }
+
+        _inbox.Enqueue(item);
+        Schedule();
+        return true;
+    }
+
+    /// <summary>Queues a turn unless one is queued or running (that one takes the new input too).</summary>
+    private void Schedule()
+    {
+        if (_started && Interlocked.CompareExchange(ref _turn, 1, 0) == 0)
+        {
+            ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: true);
+        }
+    }
+
+    /// <summary>One turn: up to <see cref="TurnBudget"/> inputs, then another turn if more wait.</summary>
+    void IThreadPoolWorkItem.Execute()
+    {
+        t_inTurn = true;
+        try
+        {
+            Turn();
+        }
+        finally
+        {
+            t_inTurn = false;
+        }
+    }
+
+    private void Turn()
+    {
+        while (true)
+        {
+            for (var handled = 0; handled < TurnBudget; handled++)
             {
-                if (!_timers.TryGetValue(fired.Name, out var current) || current.Generation != item.Generation)
+                if (!_inbox.TryDequeue(out var item))
                 {
-                    continue; // moved or cancelled after it was queued
+                    break;
                 }
 
-                current.Timer?.Dispose();
-                _timers.Remove(fired.Name);
-                if (Now < current.At)
+                if (!_stopped)
                 {
-                    SetTimer(fired.Name, current.At); // system timers may fire a little early; cores are promised "at or after"
-                    continue;
+                    Handle(item);
                 }
             }
 
-            try
+            if (!_inbox.IsEmpty)
             {
-                _outputs.Clear();
-                _core.Handle(item.Input, Now, _outputs);
-                foreach (var output in _outputs)
-                {
-                    Execute(output);
-                }
+                ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: true); // _turn stays 1: the next turn is queued
+                return;
+            }
 
-                _afterStep();
-                item.Handled?.TrySetResult();
-            }
-            catch (Exception ex)
+            Volatile.Write(ref _turn, 0);
+            if (_inbox.IsEmpty || Interlocked.CompareExchange(ref _turn, 1, 0) != 0)
             {
-                LogCoreFailed(_logger, ex, _name, item.Input.GetType().Name);
-                _inbox.Writer.TryComplete();
-                throw;
+                return; // nothing came meanwhile, or a poster queued a turn for it
             }
+        }
+    }
+
+    private void Handle(Item item)
+    {
+        if (item.Input is null)
+        {
+            _stopped = true;
+            _completion.TrySetResult();
+            return;
+        }
+
+        if (item.Input is TimerFired fired)
+        {
+            if (!_timers.TryGetValue(fired.Name, out var current) || current.Generation != item.Generation)
+            {
+                return; // moved or cancelled after it was queued
+            }
+
+            current.Timer?.Dispose();
+            _timers.Remove(fired.Name);
+            if (Now < current.At)
+            {
+                SetTimer(fired.Name, current.At); // system timers may fire a little early; cores are promised "at or after"
+                return;
+            }
+        }
+
+        try
+        {
+            _outputs.Clear();
+            _core.Handle(item.Input, Now, _outputs);
+            foreach (var output in _outputs)
+            {
+                Execute(output);
+            }
+
+            _afterStep();
+            item.Handled?.TrySetResult();
+        }
+        catch (Exception ex)
+        {
+            LogCoreFailed(_logger, ex, _name, item.Input.GetType().Name);
+            _stopped = true;
+            _closing = true;
+            _completion.TrySetException(ex);
         }
     }
 
@@ -199,15 +338,16 @@ internal sealed partial class CoreRuntime : IAsyncDisposable
             // Due already: queue it now rather than trust a zero-delay timer to fire by itself
             // (a fake clock fires one only when next advanced).
             _timers[name] = (null, generation, at);
-            _inbox.Writer.TryWrite(new Item(input, generation));
+            _inbox.Enqueue(new Item(input, generation)); // this turn, or the next, takes it
             return;
         }
 
-        var timer = _time.CreateTimer(_ => _inbox.Writer.TryWrite(new Item(input, generation)), null, delay, Timeout.InfiniteTimeSpan);
+        var timer = _time.CreateTimer(_ => Enqueue(new Item(input, generation)), null, delay, Timeout.InfiniteTimeSpan);
         _timers[name] = (timer, generation, at);
     }
 
-    private readonly record struct Item(CoreInput Input, long Generation, TaskCompletionSource? Handled = null);
+    /// <summary>An input (null: stop), the generation of a timer's, and who waits for it to be handled.</summary>
+    private readonly record struct Item(CoreInput? Input, long Generation, TaskCompletionSource? Handled = null);
 
     [LoggerMessage(Level = LogLevel.Critical, Message = "the {Core} core threw on {Input}: this is a bug; the node stops")]
     private static partial void LogCoreFailed(ILogger logger, Exception exception, string core, string input);

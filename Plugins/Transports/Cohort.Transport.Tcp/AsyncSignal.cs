@@ -54,6 +54,18 @@ internal sealed class AsyncGate
         opened?.TrySetResult();
     }
 
+    /// <summary>Whether it is open now.</summary>
+    public bool IsOpen
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _opened is null;
+            }
+        }
+    }
+
     public Task WaitAsync(CancellationToken cancellationToken)
     {
         lock (_lock)

@@ -156,8 +156,8 @@ internal sealed partial class PeerLink(NodeId node, string? configuredAddress, I
             return false;
         }
 
-        Out?.Wake.Set();
-        return true;
+        return true; // the caller writes it or wakes the send loop
+
     }
 
     /// <summary>Makes <paramref name="connection"/> the outbound or inbound connection (as it is),
@@ -296,6 +296,8 @@ internal sealed partial class PeerLink(NodeId node, string? configuredAddress, I
         delivered[lane] = seq;
         FramesReceived++;
         connection.AckDue = true;
+        connection.FramesUnacknowledged++;
+        connection.BytesUnacknowledged += frame.Length;
         handler.FrameReceived(Peer, (TransportLane)lane, frame);
     }
 

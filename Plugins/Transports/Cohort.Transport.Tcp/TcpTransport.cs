@@ -20,7 +20,13 @@ namespace Cohort.Transport.Tcp;
 public sealed partial class TcpTransport : ITransport, ITransportFaults
 {
     private const int MaxConcurrentHandshakes = 64;
-    private const int WriteBudgetBytes = 128 * 1024;
+
+    /// <summary>An acceptor acknowledges at once after this many frames or bytes delivered; fewer wait for the
+    /// next ping, so a request and its answer cost no acknowledgement of their own.</summary>
+    private const int AckFrames = 64;
+
+    /// <inheritdoc cref="AckFrames"/>
+    private const int AckBytes = 256 * 1024;
     private const int MaxRefusalKeys = 1024;
 
     private readonly TcpTransportOptions _options;
@@ -106,10 +112,23 @@ public sealed partial class TcpTransport : ITransport, ITransportFaults
             return false;
         }
 
+        Connection? connection;
         lock (link.Sync)
         {
-            return link.TrySend(peer.Incarnation, lane, frame.Span);
+            if (!link.TrySend(peer.Incarnation, lane, frame.Span))
+            {
+                return false;
+            }
+
+            connection = link.Out;
         }
+
+        if (connection is not null && !WriteInline(link, connection))
+        {
+            connection.Wake.Set();
+        }
+
+        return true;
     }
 
     /// <inheritdoc />
@@ -770,7 +789,8 @@ public sealed partial class TcpTransport : ITransport, ITransportFaults
     {
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token, connection.Closing.Token);
         var ct = linked.Token;
-        var reader = ReadLoopAsync(link, connection, inbound ? new InboundSink(link, connection) : new OutboundSink(link, connection), ct);
+        IRecordSink sink = inbound ? new InboundSink(link, connection) : new OutboundSink(link, connection);
+        var reader = Task.Factory.StartNew(() => ReadLoop(link, connection, sink, ct), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
         var writer = inbound ? AckLoopAsync(link, connection, ct) : SendLoopAsync(link, connection, ct);
         var first = await Task.WhenAny(reader, writer).ConfigureAwait(false);
         connection.Close();
@@ -791,28 +811,42 @@ public sealed partial class TcpTransport : ITransport, ITransportFaults
         connection.Dispose();
     }
 
-    private async Task ReadLoopAsync(PeerLink link, Connection connection, IRecordSink sink, CancellationToken ct)
+    /// <summary>The connection's reader, on a thread of its own (<see cref="Connection.Fill"/>): the handler's work
+    /// for a frame (<see cref="ITransportHandler.FramesDelivered"/>) starts as soon as the kernel has the bytes.</summary>
+    private void ReadLoop(PeerLink link, Connection connection, IRecordSink sink, CancellationToken ct)
     {
+        Thread.CurrentThread.Name = $"cohort tcp {(connection.Outbound ? "to" : "from")} node {link.Node.Value}";
         try
         {
             while (true)
             {
-                if (!await connection.FillAsync(ct).ConfigureAwait(false))
+                if (!connection.Fill(ct))
                 {
                     return;
                 }
 
                 // Between reading and handling: a cut that began while the read waited holds what it read.
-                await link.InGate.WaitAsync(ct).ConfigureAwait(false);
-                lock (link.Sync)
+                if (!link.InGate.IsOpen)
                 {
-                    connection.LastRead = Now;
-                    connection.ProcessBuffered(sink);
+                    link.InGate.WaitAsync(ct).GetAwaiter().GetResult();
                 }
 
-                if (connection.AckDue)
+                try
                 {
-                    connection.Wake.Set();
+                    lock (link.Sync)
+                    {
+                        connection.LastRead = Now;
+                        connection.ProcessBuffered(sink);
+                    }
+                }
+                finally
+                {
+                    _handler!.FramesDelivered();
+                }
+
+                if (connection.FramesUnacknowledged >= AckFrames || connection.BytesUnacknowledged >= AckBytes)
+                {
+                    connection.Wake.Set(); // else the acknowledgement waits for the next ping (delayed, as TCP's)
                 }
             }
         }
@@ -822,52 +856,137 @@ public sealed partial class TcpTransport : ITransport, ITransportFaults
         }
     }
 
-    /// <summary>The dialer's writer: this node's frames, membership lane first, chunk by chunk.</summary>
+    /// <summary>The dialer's writer: this node's frames, membership lane first, chunk by chunk — those no sender
+    /// wrote inline (<see cref="WriteInline"/>), and what an inline write left over.</summary>
     private async Task SendLoopAsync(PeerLink link, Connection connection, CancellationToken ct)
     {
-        var chunks = new List<Chunk>();
-        var buffer = new byte[WriteBudgetBytes + Records.MaxRecordBytes];
-        var lastWrite = Now;
         try
         {
             while (true)
             {
-                chunks.Clear();
-                lock (link.Sync)
+                await connection.Writing.WaitAsync(ct).ConfigureAwait(false);
+                bool idle;
+                try
                 {
-                    if (!link.TakeChunks(connection, chunks, WriteBudgetBytes))
+                    var range = connection.Unwritten;
+                    if (range.Start.Value == range.End.Value)
                     {
-                        return;
-                    }
-                }
+                        var filled = SealChunks(link, connection);
+                        if (filled < 0)
+                        {
+                            return;
+                        }
 
-                var filled = 0;
-                foreach (var chunk in chunks)
-                {
-                    filled += connection.Sealer.Seal(buffer.AsSpan(filled), RecordKind.Data, chunk.Lane, chunk.Flags, chunk.Seq, chunk.Frame.AsSpan(chunk.Offset, chunk.Length));
-                }
+                        if (filled == 0 && _time.GetElapsedTime(connection.LastWrite) >= _options.PingInterval)
+                        {
+                            filled = connection.Sealer.Seal(connection.WriteBuffer, RecordKind.Ping, 0, ChunkFlags.None, 0, []);
+                        }
 
-                if (filled == 0)
-                {
-                    var idle = _time.GetElapsedTime(lastWrite);
-                    if (idle < _options.PingInterval)
-                    {
-                        await connection.Wake.WaitAsync(_options.PingInterval - idle, _time, ct).ConfigureAwait(false);
-                        continue;
+                        range = 0..filled;
                     }
 
-                    filled = connection.Sealer.Seal(buffer, RecordKind.Ping, 0, ChunkFlags.None, 0, []);
+                    idle = range.Start.Value == range.End.Value;
+                    if (!idle)
+                    {
+                        await link.OutGate.WaitAsync(ct).ConfigureAwait(false);
+                        await connection.Stream.WriteAsync(connection.WriteBuffer.AsMemory(range), ct).ConfigureAwait(false);
+                        connection.Unwritten = default;
+                        connection.LastWrite = Now;
+                    }
+                }
+                finally
+                {
+                    connection.Writing.Release();
                 }
 
-                await link.OutGate.WaitAsync(ct).ConfigureAwait(false);
-                await connection.Stream.WriteAsync(buffer.AsMemory(0, filled), ct).ConfigureAwait(false);
-                lastWrite = Now;
+                if (idle)
+                {
+                    var untilPing = _options.PingInterval - _time.GetElapsedTime(connection.LastWrite);
+                    await connection.Wake.WaitAsync(untilPing > TimeSpan.Zero ? untilPing : TimeSpan.Zero, _time, ct).ConfigureAwait(false);
+                }
             }
         }
         catch (Exception ex) when (ex is IOException or SocketException or OperationCanceledException or ObjectDisposedException)
         {
             // The connection is gone; what it did not deliver is resent on the next one.
         }
+    }
+
+    /// <summary>
+    /// Writes what is queued on <paramref name="connection"/> from the sender's thread, without waiting: only when
+    /// no one else is writing it, its direction is not cut, and only as much as the socket takes at once (the
+    /// socket does not block, see <see cref="Connection"/>). It saves the sender's frame a hand-off to the send loop.
+    /// </summary>
+    /// <returns>False if the send loop must go on: it was busy, the direction is cut, or the socket took only
+    /// part of the records (they are left in <see cref="Connection.Unwritten"/>).</returns>
+    private bool WriteInline(PeerLink link, Connection connection)
+    {
+        if (!link.OutGate.IsOpen || !connection.Writing.Wait(0))
+        {
+            return false;
+        }
+
+        try
+        {
+            if (connection.Unwritten.Start.Value != connection.Unwritten.End.Value)
+            {
+                return false;
+            }
+
+            var filled = SealChunks(link, connection);
+            if (filled <= 0)
+            {
+                return true; // nothing queued (another sender wrote it), or the connection no longer serves
+            }
+
+            var sent = connection.Socket.Send(connection.WriteBuffer.AsSpan(0, filled), SocketFlags.None, out var error);
+            if (error is not (SocketError.Success or SocketError.WouldBlock))
+            {
+                connection.Close(); // its loops end; the next connection resends what was not acknowledged
+                return true;
+            }
+
+            connection.LastWrite = Now;
+            if (sent == filled)
+            {
+                return true;
+            }
+
+            connection.Unwritten = sent..filled;
+            return false;
+        }
+        catch (ObjectDisposedException)
+        {
+            return true; // closed meanwhile
+        }
+        finally
+        {
+            connection.Writing.Release();
+        }
+    }
+
+    /// <summary>Seals the next chunks (<see cref="PeerLink.TakeChunks"/>) into <see cref="Connection.WriteBuffer"/>;
+    /// called holding <see cref="Connection.Writing"/>.</summary>
+    /// <returns>The bytes sealed; -1 if the connection no longer serves the session.</returns>
+    private static int SealChunks(PeerLink link, Connection connection)
+    {
+        var chunks = connection.Chunks;
+        chunks.Clear();
+        lock (link.Sync)
+        {
+            if (!link.TakeChunks(connection, chunks, Connection.WriteBudgetBytes))
+            {
+                return -1;
+            }
+        }
+
+        var filled = 0;
+        foreach (var chunk in chunks)
+        {
+            filled += connection.Sealer.Seal(connection.WriteBuffer.AsSpan(filled), RecordKind.Data, chunk.Lane, chunk.Flags, chunk.Seq, chunk.Frame.AsSpan(chunk.Offset, chunk.Length));
+        }
+
+        return filled;
     }
 
     /// <summary>The acceptor's writer: acknowledgements of the peer's frames, and pings.</summary>
@@ -881,7 +1000,8 @@ public sealed partial class TcpTransport : ITransport, ITransportFaults
             while (true)
             {
                 var idle = _time.GetElapsedTime(lastWrite);
-                if (!connection.AckDue && idle < _options.PingInterval)
+                var urgent = connection.FramesUnacknowledged >= AckFrames || connection.BytesUnacknowledged >= AckBytes;
+                if (!urgent && idle < _options.PingInterval)
                 {
                     await connection.Wake.WaitAsync(_options.PingInterval - idle, _time, ct).ConfigureAwait(false);
                     continue;
@@ -898,6 +1018,8 @@ public sealed partial class TcpTransport : ITransport, ITransportFaults
                     if (connection.AckDue)
                     {
                         connection.AckDue = false;
+                        connection.FramesUnacknowledged = 0;
+                        connection.BytesUnacknowledged = 0;
                         Records.WriteLanePair(payload, link.Session!.Delivered[0], link.Session.Delivered[1]);
                         size = connection.Sealer.Seal(buffer, RecordKind.Ack, 0, ChunkFlags.None, 0, payload);
                     }

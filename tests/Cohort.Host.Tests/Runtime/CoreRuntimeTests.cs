@@ -132,6 +132,118 @@ public sealed class CoreRuntimeTests : TempDirectoryTest
         }
     }
 
+    [Test]
+    public async Task A_deferred_input_is_handled_on_the_calling_thread_when_the_core_is_idle()
+    {
+        var core = new ScriptedCore((_, _, _) => { });
+        await using var runtime = Start(core, new FakeTimeProvider());
+        await Poll.UntilAsync("the start handled, the core idle", () => core.Steps == 1 && runtime.Idle);
+
+        var caller = OwnThread.Run(() =>
+        {
+            runtime.PostDeferred(new LocalRequest("deferred"));
+            runtime.RunDeferred();
+            return core.ThreadOf("deferred"); // handled before RunDeferred returned, or not seen yet (null)
+        });
+
+        Assert.That(caller.Result, Is.EqualTo(caller.Thread), "handled inline, by the thread that delivered it");
+    }
+
+    [Test]
+    public async Task With_inline_turns_off_a_deferred_input_is_handled_by_a_turn_on_the_pool()
+    {
+        var core = new ScriptedCore((_, _, _) => { });
+        await using var runtime = Start(core, new FakeTimeProvider());
+        await Poll.UntilAsync("the start", () => core.Steps == 1);
+        runtime.InlineTurns = false;
+
+        var caller = OwnThread.Run(() =>
+        {
+            runtime.PostDeferred(new LocalRequest("deferred"));
+            runtime.RunDeferred();
+            return 0;
+        });
+
+        await Poll.UntilAsync("the deferred input", () => core.ThreadOf("deferred") is not null);
+        Assert.That(core.ThreadOf("deferred"), Is.Not.EqualTo(caller.Thread));
+    }
+
+    [Test]
+    public async Task A_turn_never_runs_another_cores_turn_inside_it()
+    {
+        var inner = new ScriptedCore((_, _, _) => { });
+        var innerRanInsideOuter = false;
+        await using var innerRuntime = Start(inner, new FakeTimeProvider(), Dir.Combine("inner"));
+        var outer = new ScriptedCore((input, _, _) =>
+        {
+            if (input is LocalRequest { Request: "outer" })
+            {
+                innerRuntime.PostDeferred(new LocalRequest("inner"));
+                innerRuntime.RunDeferred();
+                innerRanInsideOuter = inner.ThreadOf("inner") == Environment.CurrentManagedThreadId; // else not yet, or on the pool
+            }
+        });
+        await using var outerRuntime = Start(outer, new FakeTimeProvider(), Dir.Combine("outer"));
+        await Poll.UntilAsync("both started and idle", () => inner.Steps == 1 && outer.Steps == 1 && innerRuntime.Idle && outerRuntime.Idle);
+
+        OwnThread.Run(() =>
+        {
+            outerRuntime.PostDeferred(new LocalRequest("outer"));
+            outerRuntime.RunDeferred();
+            return 0;
+        });
+
+        await Poll.UntilAsync("the inner input", () => inner.ThreadOf("inner") is not null);
+        Assert.That(innerRanInsideOuter, Is.False, "the inner core's input waited for a turn of its own");
+    }
+
+    [Test]
+    public async Task Deferred_and_posted_inputs_from_many_threads_are_handled_one_at_a_time_in_order()
+    {
+        var core = new ScriptedCore((_, _, _) => { });
+        await using (var runtime = Start(core, new FakeTimeProvider()))
+        {
+            var posters = Enumerable.Range(0, 4).Select(p => Task.Run(() =>
+            {
+                for (var i = 0; i < 200; i++)
+                {
+                    if (p % 2 == 0)
+                    {
+                        runtime.PostDeferred(new LocalRequest($"{p}:{i}"));
+                        runtime.RunDeferred();
+                    }
+                    else
+                    {
+                        runtime.Post(new LocalRequest($"{p}:{i}"));
+                    }
+                }
+            })).ToArray();
+            await Task.WhenAll(posters);
+            await Poll.UntilAsync("every input", () => core.Count == 801);
+        }
+
+        Assert.That(core.MaxConcurrency, Is.EqualTo(1));
+        foreach (var poster in Enumerable.Range(0, 4))
+        {
+            var order = core.Requests.Where(r => r.StartsWith($"{poster}:", StringComparison.Ordinal));
+            Assert.That(order, Is.EqualTo(Enumerable.Range(0, 200).Select(i => $"{poster}:{i}")), "each poster's inputs in the order posted");
+        }
+    }
+
+    [Test]
+    public async Task After_dispose_inputs_are_dropped_and_waiting_for_one_fails_at_once()
+    {
+        var core = new ScriptedCore((_, _, _) => { });
+        var runtime = Start(core, new FakeTimeProvider());
+        await Poll.UntilAsync("the start", () => core.Steps == 1);
+        await runtime.DisposeAsync();
+
+        runtime.Post(new LocalRequest("late"));
+        Assert.That(runtime.PostAndWait(new LocalRequest("later"), TimeSpan.FromMinutes(1)), Is.False);
+        Assert.That(runtime.Completion.IsCompletedSuccessfully, Is.True);
+        Assert.That(core.Requests, Is.Empty);
+    }
+
     private CoreRuntime Start(ScriptedCore core, TimeProvider time, string? records = null)
     {
         var runtime = new CoreRuntime("test", core, records ?? Dir.Combine("records"), time, (_, _, _) => { }, _ => { }, core.StepDone, NullLogger.Instance);
@@ -178,6 +290,41 @@ public sealed class CoreRuntimeTests : TempDirectoryTest
 
         public int MaxConcurrency { get; private set; }
 
+        /// <summary>Inputs handled so far.</summary>
+        public int Count
+        {
+            get
+            {
+                lock (Seen)
+                {
+                    return Seen.Count;
+                }
+            }
+        }
+
+        /// <summary>The local requests handled, in order.</summary>
+        public List<string> Requests
+        {
+            get
+            {
+                lock (Seen)
+                {
+                    return [.. Seen.Select(s => s.Input).OfType<LocalRequest>().Select(r => (string)r.Request)];
+                }
+            }
+        }
+
+        /// <summary>The thread that handled the local request <paramref name="request"/>; null before it was.</summary>
+        public int? ThreadOf(string request)
+        {
+            lock (Seen)
+            {
+                return _threads.TryGetValue(request, out var thread) ? thread : null;
+            }
+        }
+
+        private readonly Dictionary<string, int> _threads = [];
+
         public void Handle(CoreInput input, TimeSpan now, ICollection<CoreOutput> outputs)
         {
             var inside = Interlocked.Increment(ref _inside);
@@ -185,6 +332,10 @@ public sealed class CoreRuntimeTests : TempDirectoryTest
             lock (Seen)
             {
                 Seen.Add((input, now));
+                if (input is LocalRequest { Request: string request })
+                {
+                    _threads[request] = Environment.CurrentManagedThreadId;
+                }
             }
 
             script(input, now, outputs);
