@@ -923,8 +923,7 @@ public sealed partial class DlmCore
                 {
                     if (lkb.Queue == LkbQueue.None)
                     {
-                        rsb.Granted.AddLast(lkb);
-                        lkb.Queue = LkbQueue.Grant;
+                        rsb.Move(lkb, LkbQueue.Grant);
                         lkb.LastStatus = LockStatus.Granted;
                     }
 
@@ -1016,7 +1015,7 @@ public sealed partial class DlmCore
         if (rsb is null)
         {
             var key = name.ToArray();
-            rsb = new Rsb(key, DirectoryHash.Of(key));
+            rsb = new Rsb(key);
             ls.Resources.Add(key, rsb);
         }
 
@@ -1040,9 +1039,9 @@ public sealed partial class DlmCore
 
             if (!ls.Remote.ContainsKey((from, id)))
             {
-                var copy = new Lkb(from, id) { GrantedMode = mode, Token = token, LastStatus = LockStatus.Granted, Queue = LkbQueue.Grant };
+                var copy = new Lkb(from, id) { GrantedMode = mode, Token = token, LastStatus = LockStatus.Granted };
                 ls.Remote.Add((from, id), copy);
-                rsb.Granted.AddLast(copy);
+                rsb.Move(copy, LkbQueue.Grant);
             }
 
             Recover(rsb, (LockMode)mode, valueBlock.IsEmpty ? null : valueBlock.ToArray(), valueSeq);

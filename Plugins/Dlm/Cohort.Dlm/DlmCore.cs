@@ -141,7 +141,7 @@ public sealed partial class DlmCore : ILockManagerCore
                 if (rsb is null)
                 {
                     var key = name.ToArray();
-                    rsb = new Rsb(key, DirectoryHash.Of(key));
+                    rsb = new Rsb(key);
                     ls.Resources.Add(key, rsb);
                 }
 

@@ -34,7 +34,7 @@ internal static class MemoryPerLock
         }
 
         Console.WriteLine("    fields (type sizes as laid out by this runtime; the object header and method table pointer are 16 B more, and the runtime may reorder and pad):");
-        foreach (var type in new[] { typeof(Lkb), typeof(OwnerState), typeof(Rsb) })
+        foreach (var type in new[] { typeof(Lkb), typeof(OwnerState), typeof(Rsb), typeof(RsbExtra) })
         {
             Console.WriteLine($"      {type.Name}: {Fields(type)}");
         }
@@ -78,13 +78,13 @@ internal static class MemoryPerLock
     private static void Breakdown(int locks, int resources, double measured)
     {
         var perResource = resources / (double)locks;
-        var rsb = new Rsb(new byte[NameBytes], 0);
+        var rsb = new Rsb(new byte[NameBytes]);
         var rows = new (string Kind, double Count, double Bytes)[]
         {
             ("Lkb", 1, Allocations.PerCall(i => new Lkb(1, i))),
             ("OwnerState", 1, Allocations.PerCall(_ => new OwnerState { Resource = rsb })),
             ("Lockspace.Locks entry (Dictionary<long, Lkb>)", 1, DictionaryBytesPerEntry(locks, () => new Dictionary<long, Lkb>(), (d, i) => d.Add(i, null!))),
-            ("Rsb", perResource, Allocations.PerCall(_ => new Rsb(new byte[NameBytes], 0)) - Allocations.PerCall(_ => new byte[NameBytes])),
+            ("Rsb", perResource, Allocations.PerCall(_ => new Rsb(new byte[NameBytes])) - Allocations.PerCall(_ => new byte[NameBytes])),
             ($"name, byte[{NameBytes}] (Resources key, Rsb.Name)", perResource, Allocations.PerCall(_ => new byte[NameBytes])),
             ("Lockspace.Resources entry (Dictionary<byte[], Rsb>)", perResource, DictionaryBytesPerEntry(resources, () => new Dictionary<byte[], Rsb>(NameComparer.Instance), (d, i) => d.Add(Key(i), null!), keyBytes: Allocations.PerCall(_ => new byte[NameBytes]))),
         };

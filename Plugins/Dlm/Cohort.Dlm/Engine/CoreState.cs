@@ -69,13 +69,63 @@ internal sealed partial class Rsb
     /// <summary>Locks of this node on it.</summary>
     public int LocalLocks;
 
+    /// <summary>XxHash32 of <see cref="Name"/>, which places it in the directory (computed each time: rarely asked,
+    /// not worth a field).</summary>
+    public uint Hash => DirectoryHash.Of(Name);
+
     /// <summary>This node's locks whose operations wait for the master to be known.</summary>
-    public List<Lkb>? Waiters;
+    public List<Lkb>? Waiters
+    {
+        get => _extra?.Waiters;
+        set
+        {
+            if (value is not null || _extra is not null)
+            {
+                Extra.Waiters = value;
+                TrimExtra();
+            }
+        }
+    }
 
     /// <summary>Frames of other nodes' operations that arrived while this node's lookup was in flight.</summary>
-    public List<(int From, byte[] Frame)>? Parked;
+    public List<(int From, byte[] Frame)>? Parked
+    {
+        get => _extra?.Parked;
+        set
+        {
+            if (value is not null || _extra is not null)
+            {
+                Extra.Parked = value;
+                TrimExtra();
+            }
+        }
+    }
 
     /// <summary>When a toss scan first saw it idle (0: not idle at the last scan).</summary>
+    public TimeSpan IdleSince
+    {
+        get => _extra?.IdleSince ?? TimeSpan.Zero;
+        set
+        {
+            if (value != TimeSpan.Zero || _extra is not null)
+            {
+                Extra.IdleSince = value;
+                TrimExtra();
+            }
+        }
+    }
+}
+
+/// <summary>The core's share of <see cref="RsbExtra"/>.</summary>
+internal sealed partial class RsbExtra
+{
+    /// <summary>See <see cref="Rsb.Waiters"/>.</summary>
+    public List<Lkb>? Waiters;
+
+    /// <summary>See <see cref="Rsb.Parked"/>.</summary>
+    public List<(int From, byte[] Frame)>? Parked;
+
+    /// <summary>See <see cref="Rsb.IdleSince"/>.</summary>
     public TimeSpan IdleSince;
 }
 

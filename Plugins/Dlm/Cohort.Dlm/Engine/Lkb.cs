@@ -61,7 +61,8 @@ internal sealed partial class Lkb(int node, long id)
     /// <summary>The token of its last PW/EX grant.</summary>
     public FencingToken Token;
 
-    /// <summary>The neighbours on its queue.</summary>
+    /// <summary>The neighbours on its queue (see <see cref="LkbList"/>: the first lock's <see cref="Prev"/> is the
+    /// last); null on none.</summary>
     public Lkb? Prev, Next;
 
     /// <summary>Owner-side state of a lock owned by this node (null on a master copy of another node's lock).</summary>
