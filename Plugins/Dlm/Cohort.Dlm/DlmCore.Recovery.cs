@@ -870,7 +870,7 @@ public sealed partial class DlmCore
     /// when that is this node), then closes the phase.</summary>
     private void SendCopies(Lockspace ls)
     {
-        var mine = new Dictionary<Rsb, List<Lkb>>(ReferenceEqualityComparer.Instance);
+        var mine = new Dictionary<Rsb, List<OwnedLkb>>(ReferenceEqualityComparer.Instance);
         foreach (var (rsb, master) in ls.Claimed)
         {
             SetMaster(ls, rsb, master);
@@ -880,7 +880,7 @@ public sealed partial class DlmCore
 
         foreach (var lkb in ls.Locks.Values)
         {
-            if (lkb.IsGranted && mine.TryGetValue(lkb.Owner!.Resource, out var list))
+            if (lkb.IsGranted && mine.TryGetValue(lkb.Resource, out var list))
             {
                 list.Add(lkb);
             }
@@ -897,7 +897,7 @@ public sealed partial class DlmCore
 
         foreach (var lkb in ls.Locks.Values)
         {
-            if (lkb.IsGranted && lkb.Owner!.Resource is { RemasterPending: true } rsb && mine.TryGetValue(rsb, out var list) && !list.Contains(lkb))
+            if (lkb.IsGranted && lkb.Resource is { RemasterPending: true } rsb && mine.TryGetValue(rsb, out var list) && !list.Contains(lkb))
             {
                 list.Add(lkb);
             }
@@ -927,7 +927,7 @@ public sealed partial class DlmCore
                         lkb.LastStatus = LockStatus.Granted;
                     }
 
-                    Recover(rsb, (LockMode)lkb.GrantedMode, lkb.Owner!.ValueBlock, lkb.Owner.ValueSeq);
+                    Recover(rsb, (LockMode)lkb.GrantedMode, lkb.Value?.Block, lkb.Value?.Seq ?? 0);
                 }
             }
             else if (locks.Count > 0)
@@ -935,7 +935,7 @@ public sealed partial class DlmCore
                 var w = Start(ls, MessageType.Copies).Bytes(rsb.Name).I32(locks.Count);
                 foreach (var lkb in locks)
                 {
-                    w.I64(lkb.Id).U8((byte)lkb.GrantedMode).Token(lkb.Token).I64((long)lkb.Owner!.ValueSeq).Bytes(lkb.Owner.ValueBlock);
+                    w.I64(lkb.Id).U8((byte)lkb.GrantedMode).Token(lkb.Token).I64((long)(lkb.Value?.Seq ?? 0)).Bytes(lkb.Value?.Block);
                 }
 
                 Send(ls, rsb.Master, w);
@@ -950,25 +950,25 @@ public sealed partial class DlmCore
     /// taken as done — as the dead master would have answered, and as a later holder may have relied on — and a
     /// conversion with CONVDEADLK holds NL, since the master may have demoted it. Others are resent later.</summary>
     /// <returns>Whether the lock still has a copy to send.</returns>
-    private bool CopyAfterMasterDied(Lockspace ls, Lkb lkb)
+    private bool CopyAfterMasterDied(Lockspace ls, OwnedLkb lkb)
     {
-        if (lkb.Owner is not { Sent: true, AppliedHere: false } owner)
+        if (lkb is not { Sent: true, AppliedHere: false })
         {
             return true;
         }
 
         var granted = (LockMode)lkb.GrantedMode;
-        switch (owner.Pending)
+        switch (lkb.Pending)
         {
             case PendingOp.Unlock:
                 CompleteOwned(ls, lkb, new LockResult(LockStatus.Unlocked, LockMode.Null, LockResultFlags.None, FencingToken.None), default, 0);
                 return false;
-            case PendingOp.Convert when owner.PendingMode < granted && !IsMiddleConversion(granted, owner.PendingMode):
+            case PendingOp.Convert when lkb.PendingMode < granted && !IsMiddleConversion(granted, lkb.PendingMode):
             {
-                var mode = owner.PendingMode;
-                if ((owner.PendingFlags & LockFlags.ValueBlock) != 0 && granted >= LockMode.ProtectedWrite && owner.WriteBlock is { } written)
+                var mode = lkb.PendingMode;
+                if ((lkb.PendingFlags & LockFlags.ValueBlock) != 0 && granted >= LockMode.ProtectedWrite && lkb.Value is { Write: { } written } value)
                 {
-                    owner.ValueBlock = written; // what this lock wrote is what it holds
+                    value.Block = written; // what this lock wrote is what it holds
                 }
 
                 lkb.GrantedMode = (sbyte)mode;
@@ -977,7 +977,7 @@ public sealed partial class DlmCore
                 return true;
             }
 
-            case PendingOp.Convert when (owner.PendingFlags & LockFlags.ConvertDeadlock) != 0:
+            case PendingOp.Convert when (lkb.PendingFlags & LockFlags.ConvertDeadlock) != 0:
                 lkb.GrantedMode = (sbyte)LockMode.Null; // resent, it completes from NL; its client relies on NL meanwhile
                 return true;
             default:
@@ -990,7 +990,7 @@ public sealed partial class DlmCore
         (from, to) is (LockMode.ProtectedRead, LockMode.ConcurrentWrite) or (LockMode.ConcurrentWrite, LockMode.ProtectedRead);
 
     /// <summary>The resources of <paramref name="mine"/> in the order of <see cref="Lockspace.Resources"/> (never hash order).</summary>
-    private static IEnumerable<(Rsb, List<Lkb>)> Ordered(Lockspace ls, Dictionary<Rsb, List<Lkb>> mine)
+    private static IEnumerable<(Rsb, List<OwnedLkb>)> Ordered(Lockspace ls, Dictionary<Rsb, List<OwnedLkb>> mine)
     {
         foreach (var rsb in ls.Resources.Values)
         {
@@ -1131,9 +1131,9 @@ public sealed partial class DlmCore
         PhaseWorkDone(ls);
         foreach (var lkb in ls.Locks.Values)
         {
-            if (lkb.Owner is { Pending: not PendingOp.None } owner && (!owner.Sent || !owner.AppliedHere || owner.Resource.Master != _selfId))
+            if (lkb.Pending != PendingOp.None && (!lkb.Sent || !lkb.AppliedHere || lkb.Resource.Master != _selfId))
             {
-                owner.Sent = false;
+                lkb.Sent = false;
                 Dispatch(ls, lkb);
             }
         }

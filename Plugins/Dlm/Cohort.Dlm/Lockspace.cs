@@ -19,7 +19,7 @@ internal sealed class Lockspace(string name, byte[] nameBytes, int id, int value
     public LockEngine Engine = null!;
 
     /// <summary>This node's locks, by lock id.</summary>
-    public readonly Dictionary<long, Lkb> Locks = [];
+    public readonly Dictionary<long, OwnedLkb> Locks = [];
 
     /// <summary>Master copies of other nodes' locks on resources mastered here. Looked up only, never enumerated in
     /// an order that reaches an output.</summary>

@@ -11,7 +11,7 @@ namespace Cohort.Dlm.Bench;
 /// collection) before and after, divided by N. Twice: N locks on N resources (EX), and N locks on N/1000 resources
 /// (1000 PR holders each). Then a breakdown: the size of each kind of object the core keeps, measured one kind at a
 /// time, times how many of it the core keeps per lock (as read from DlmCore.Operate and DirectoryLookup: per lock an
-/// Lkb, its OwnerState and an entry in Lockspace.Locks; per resource an Rsb, its name, an entry in
+/// OwnedLkb and an entry in Lockspace.Locks; per resource an Rsb, its name, an entry in
 /// Lockspace.Resources; a resource mastered on its directory node — here the same node — is its own directory
 /// entry, so Lockspace.Directory holds nothing). The sum is printed beside the measured figure, so a missing kind
 /// shows.
@@ -34,15 +34,15 @@ internal static class MemoryPerLock
         }
 
         Console.WriteLine("    fields (type sizes as laid out by this runtime; the object header and method table pointer are 16 B more, and the runtime may reorder and pad):");
-        foreach (var type in new[] { typeof(Lkb), typeof(OwnerState), typeof(Rsb), typeof(RsbExtra) })
+        foreach (var type in new[] { typeof(OwnedLkb), typeof(Lkb), typeof(LockValue), typeof(Rsb), typeof(RsbExtra) })
         {
-            Console.WriteLine($"      {type.Name}: {Fields(type)}");
+            Console.WriteLine($"      {type.Name}{(type.BaseType == typeof(Lkb) ? " (beyond Lkb's)" : string.Empty)}: {Fields(type)}");
         }
     }
 
-    /// <summary>The instance fields of <paramref name="type"/> with the size of each.</summary>
+    /// <summary>The instance fields <paramref name="type"/> declares, with the size of each.</summary>
     private static string Fields(Type type) =>
-        string.Join(", ", type.GetFields(BindingFlags.Instance | BindingFlags.Public | BindingFlags.NonPublic)
+        string.Join(", ", type.GetFields(BindingFlags.Instance | BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.DeclaredOnly)
             .Select(f => $"{f.Name} {FieldSize(f.FieldType)}"));
 
     private static int FieldSize(Type type) =>
@@ -81,9 +81,8 @@ internal static class MemoryPerLock
         var rsb = new Rsb(new byte[NameBytes]);
         var rows = new (string Kind, double Count, double Bytes)[]
         {
-            ("Lkb", 1, Allocations.PerCall(i => new Lkb(1, i))),
-            ("OwnerState", 1, Allocations.PerCall(_ => new OwnerState { Resource = rsb })),
-            ("Lockspace.Locks entry (Dictionary<long, Lkb>)", 1, DictionaryBytesPerEntry(locks, () => new Dictionary<long, Lkb>(), (d, i) => d.Add(i, null!))),
+            ("OwnedLkb", 1, Allocations.PerCall(i => new OwnedLkb(1, i, rsb))),
+            ("Lockspace.Locks entry (Dictionary<long, OwnedLkb>)", 1, DictionaryBytesPerEntry(locks, () => new Dictionary<long, OwnedLkb>(), (d, i) => d.Add(i, null!))),
             ("Rsb", perResource, Allocations.PerCall(_ => new Rsb(new byte[NameBytes])) - Allocations.PerCall(_ => new byte[NameBytes])),
             ($"name, byte[{NameBytes}] (Resources key, Rsb.Name)", perResource, Allocations.PerCall(_ => new byte[NameBytes])),
             ("Lockspace.Resources entry (Dictionary<byte[], Rsb>)", perResource, DictionaryBytesPerEntry(resources, () => new Dictionary<byte[], Rsb>(NameComparer.Instance), (d, i) => d.Add(Key(i), null!), keyBytes: Allocations.PerCall(_ => new byte[NameBytes]))),
