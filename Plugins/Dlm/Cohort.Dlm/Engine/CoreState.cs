@@ -94,42 +94,21 @@ internal sealed partial class Rsb
     public List<OwnedLkb>? Waiters
     {
         get => _extra?.Waiters;
-        set
-        {
-            if (value is not null || _extra is not null)
-            {
-                Extra.Waiters = value;
-                TrimExtra();
-            }
-        }
+        set => SetExtra(static extra => ref extra.Waiters, value);
     }
 
     /// <summary>Frames of other nodes' operations that arrived while this node's lookup was in flight.</summary>
     public List<(int From, byte[] Frame)>? Parked
     {
         get => _extra?.Parked;
-        set
-        {
-            if (value is not null || _extra is not null)
-            {
-                Extra.Parked = value;
-                TrimExtra();
-            }
-        }
+        set => SetExtra(static extra => ref extra.Parked, value);
     }
 
     /// <summary>When a toss scan first saw it idle (0: not idle at the last scan).</summary>
     public TimeSpan IdleSince
     {
         get => _extra?.IdleSince ?? TimeSpan.Zero;
-        set
-        {
-            if (value != TimeSpan.Zero || _extra is not null)
-            {
-                Extra.IdleSince = value;
-                TrimExtra();
-            }
-        }
+        set => SetExtra(static extra => ref extra.IdleSince, value);
     }
 }
 

@@ -33,42 +33,21 @@ internal sealed partial class Rsb(byte[] name)
     public byte[]? ValueBlock
     {
         get => _extra?.ValueBlock;
-        set
-        {
-            if (value is not null || _extra is not null)
-            {
-                Extra.ValueBlock = value;
-                TrimExtra();
-            }
-        }
+        set => SetExtra(static extra => ref extra.ValueBlock, value);
     }
 
     /// <summary>On the master: bumped at every write of the value block.</summary>
     public ulong ValueSeq
     {
         get => _extra?.ValueSeq ?? 0;
-        set
-        {
-            if (value != 0 || _extra is not null)
-            {
-                Extra.ValueSeq = value;
-                TrimExtra();
-            }
-        }
+        set => SetExtra(static extra => ref extra.ValueSeq, value);
     }
 
     /// <summary>On the master: the value block was invalidated and not written since.</summary>
     public bool ValueNotValid
     {
         get => _extra?.ValueNotValid ?? false;
-        set
-        {
-            if (value || _extra is not null)
-            {
-                Extra.ValueNotValid = value;
-                TrimExtra();
-            }
-        }
+        set => SetExtra(static extra => ref extra.ValueNotValid, value);
     }
 
     /// <summary>On the master: the epoch in which it took the resource (the first two parts of its tokens).</summary>
@@ -84,6 +63,22 @@ internal sealed partial class Rsb(byte[] name)
     public bool IsIdle => _granted is null && _extra?.Converting is null && _extra?.Waiting is null;
 
     private RsbExtra Extra => _extra ??= new();
+
+    /// <summary>A field of an <see cref="RsbExtra"/>.</summary>
+    private delegate ref T ExtraField<T>(RsbExtra extra);
+
+    /// <summary>Sets a field of the <see cref="RsbExtra"/>, allocating it for a value other than the default and
+    /// dropping it once nothing in it is set.</summary>
+    private void SetExtra<T>(ExtraField<T> field, T value)
+    {
+        if (_extra is null && EqualityComparer<T>.Default.Equals(value, default))
+        {
+            return;
+        }
+
+        field(Extra) = value;
+        TrimExtra();
+    }
 
     /// <summary>Drops the <see cref="RsbExtra"/> once nothing in it is set: a resource keeps one only while it needs
     /// it.</summary>
@@ -103,34 +98,29 @@ internal sealed partial class Rsb(byte[] name)
     /// (none: it is on no queue then), as <see cref="Lkb.Queue"/> records.</summary>
     public void Move(Lkb lkb, LkbQueue to)
     {
-        switch (lkb.Queue)
+        if (lkb.Queue != LkbQueue.None)
         {
-            case LkbQueue.Grant:
-                LkbList.Unlink(ref _granted, lkb);
-                break;
-            case LkbQueue.Convert:
-                LkbList.Unlink(ref Extra.Converting, lkb);
-                break;
-            case LkbQueue.Wait:
-                LkbList.Unlink(ref Extra.Waiting, lkb);
-                break;
+            LkbList.Unlink(ref Head(lkb.Queue), lkb);
         }
 
-        switch (to)
+        if (to != LkbQueue.None)
         {
-            case LkbQueue.Grant:
-                LkbList.Append(ref _granted, lkb);
-                break;
-            case LkbQueue.Convert:
-                LkbList.Append(ref Extra.Converting, lkb);
-                break;
-            case LkbQueue.Wait:
-                LkbList.Append(ref Extra.Waiting, lkb);
-                break;
+            LkbList.Append(ref Head(to), lkb);
         }
 
         lkb.Queue = to;
         TrimExtra();
+    }
+
+    /// <summary>Where the first lock of <paramref name="queue"/> (not <see cref="LkbQueue.None"/>) is kept.</summary>
+    private ref Lkb? Head(LkbQueue queue)
+    {
+        if (queue == LkbQueue.Grant)
+        {
+            return ref _granted;
+        }
+
+        return ref queue == LkbQueue.Convert ? ref Extra.Converting : ref Extra.Waiting;
     }
 }
 
