@@ -731,7 +731,7 @@ public sealed partial class DlmCore
         ls.Directory.Clear();
         ls.ForgottenCounter = 0; // tokens of the new sequence exceed every token of the old ones
         var batches = new SortedDictionary<int, List<byte[]>>();
-        foreach (var rsb in ls.Resources.Values.ToArray())
+        foreach (var rsb in ls.Resources.ToArray())
         {
             rsb.LookupPending = false;
             rsb.Parked = null; // their senders resend
@@ -801,7 +801,7 @@ public sealed partial class DlmCore
     /// first to ask becomes the master.</summary>
     private void Claim(Lockspace ls)
     {
-        foreach (var rsb in ls.Resources.Values)
+        foreach (var rsb in ls.Resources)
         {
             if (rsb.Master != 0 || rsb.LocalLocks == 0)
             {
@@ -878,7 +878,7 @@ public sealed partial class DlmCore
             mine[rsb] = [];
         }
 
-        foreach (var lkb in ls.Locks.Values)
+        foreach (var lkb in ls.Locks)
         {
             if (lkb.IsGranted && mine.TryGetValue(lkb.Resource, out var list))
             {
@@ -887,7 +887,7 @@ public sealed partial class DlmCore
         }
 
         // Resources whose new master was found in an earlier attempt: the copies may not have arrived before it.
-        foreach (var rsb in ls.Resources.Values)
+        foreach (var rsb in ls.Resources)
         {
             if (rsb.RemasterPending && rsb.Master != 0 && !mine.ContainsKey(rsb))
             {
@@ -895,7 +895,7 @@ public sealed partial class DlmCore
             }
         }
 
-        foreach (var lkb in ls.Locks.Values)
+        foreach (var lkb in ls.Locks)
         {
             if (lkb.IsGranted && lkb.Resource is { RemasterPending: true } rsb && mine.TryGetValue(rsb, out var list) && !list.Contains(lkb))
             {
@@ -992,7 +992,7 @@ public sealed partial class DlmCore
     /// <summary>The resources of <paramref name="mine"/> in the order of <see cref="Lockspace.Resources"/> (never hash order).</summary>
     private static IEnumerable<(Rsb, List<OwnedLkb>)> Ordered(Lockspace ls, Dictionary<Rsb, List<OwnedLkb>> mine)
     {
-        foreach (var rsb in ls.Resources.Values)
+        foreach (var rsb in ls.Resources)
         {
             if (mine.TryGetValue(rsb, out var locks))
             {
@@ -1014,9 +1014,8 @@ public sealed partial class DlmCore
         var rsb = ls.Find(name);
         if (rsb is null)
         {
-            var key = name.ToArray();
-            rsb = new Rsb(key);
-            ls.Resources.Add(key, rsb);
+            rsb = new Rsb(name.ToArray());
+            ls.Resources.Add(rsb);
         }
 
         if (rsb.Master != _selfId)
@@ -1086,7 +1085,7 @@ public sealed partial class DlmCore
     private void Purge(Lockspace ls)
     {
         bool Departed(Lkb lkb) => lkb.Node != _selfId && !ls.Survived(lkb.Node);
-        foreach (var rsb in ls.Resources.Values)
+        foreach (var rsb in ls.Resources)
         {
             if (rsb.Master != _selfId)
             {
@@ -1120,7 +1119,7 @@ public sealed partial class DlmCore
 
     private void Resend(Lockspace ls)
     {
-        foreach (var rsb in ls.Resources.Values)
+        foreach (var rsb in ls.Resources)
         {
             if (rsb.Master == _selfId && rsb.RemasterPending)
             {
@@ -1129,7 +1128,7 @@ public sealed partial class DlmCore
         }
 
         PhaseWorkDone(ls);
-        foreach (var lkb in ls.Locks.Values)
+        foreach (var lkb in ls.Locks)
         {
             if (lkb.Pending != PendingOp.None && (!lkb.Sent || !lkb.AppliedHere || lkb.Resource.Master != _selfId))
             {
@@ -1145,7 +1144,7 @@ public sealed partial class DlmCore
         ls.Phase = DlmRecoveryPhase.Running;
         ls.RunMembers = ls.RecMembers;
         ls.Replaced.Clear();
-        foreach (var rsb in ls.Resources.Values)
+        foreach (var rsb in ls.Resources)
         {
             rsb.RemasterPending = false;
             rsb.RemasterStrong = false;
@@ -1165,7 +1164,7 @@ public sealed partial class DlmCore
             d();
         }
 
-        foreach (var lkb in ls.Locks.Values.ToArray())
+        foreach (var lkb in ls.Locks.ToArray())
         {
             Dispatch(ls, lkb);
         }

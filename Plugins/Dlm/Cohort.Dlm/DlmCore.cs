@@ -121,7 +121,7 @@ public sealed partial class DlmCore : ILockManagerCore
     private void Operate(DlmOperation op)
     {
         var ls = LockspaceById(op.Lockspace) ?? throw new InvalidOperationException($"dlm: no lockspace {op.Lockspace} on this node");
-        var granted = op.Kind == DlmOperationKind.Convert && ls.Locks.TryGetValue(op.LockId, out var held) && held.IsGranted ? (LockMode?)held.GrantedMode : null;
+        var granted = op.Kind == DlmOperationKind.Convert && ls.Lock(op.LockId) is { IsGranted: true } held ? (LockMode?)held.GrantedMode : null;
         if (LockRules.Check(op.Kind, op.Mode, op.Flags, granted) is { } problem)
         {
             throw new InvalidOperationException($"dlm: lock {op.LockId}: {problem}");
@@ -140,13 +140,12 @@ public sealed partial class DlmCore : ILockManagerCore
                 var rsb = ls.Find(name);
                 if (rsb is null)
                 {
-                    var key = name.ToArray();
-                    rsb = new Rsb(key);
-                    ls.Resources.Add(key, rsb);
+                    rsb = new Rsb(name.ToArray());
+                    ls.Resources.Add(rsb);
                 }
 
                 var lkb = new OwnedLkb(_selfId, op.LockId, rsb);
-                if (!ls.Locks.TryAdd(op.LockId, lkb))
+                if (!ls.Locks.Add(lkb))
                 {
                     throw new InvalidOperationException($"dlm: lock id {op.LockId} is in use");
                 }
@@ -170,7 +169,7 @@ public sealed partial class DlmCore : ILockManagerCore
     }
 
     private static OwnedLkb OwnedLock(Lockspace ls, long id) =>
-        ls.Locks.TryGetValue(id, out var lkb) ? lkb : throw new InvalidOperationException($"dlm: no lock {id} in lockspace {ls.Name}");
+        ls.Lock(id) ?? throw new InvalidOperationException($"dlm: no lock {id} in lockspace {ls.Name}");
 
     private void Begin(Lockspace ls, OwnedLkb lkb, PendingOp op, LockMode mode, LockFlags flags, ReadOnlySpan<byte> valueBlock)
     {
@@ -335,7 +334,7 @@ public sealed partial class DlmCore : ILockManagerCore
 
         if (result.Status == LockStatus.Unlocked || (wasNew && result.Status != LockStatus.Granted))
         {
-            ls.Locks.Remove(lkb.Id);
+            ls.Locks.Remove(lkb);
             lkb.Resource.LocalLocks--;
         }
 
@@ -560,7 +559,7 @@ public sealed partial class DlmCore : ILockManagerCore
                 r.Bytes();
                 var id = r.I64();
                 var mode = r.Mode();
-                if (r.Ok && mode >= 0 && ls.Locks.TryGetValue(id, out var lkb) && lkb.IsGranted)
+                if (r.Ok && mode >= 0 && ls.Lock(id) is { IsGranted: true })
                 {
                     Publish(new DlmBlocking(ls.Id, id, (LockMode)mode));
                 }
@@ -803,7 +802,7 @@ public sealed partial class DlmCore : ILockManagerCore
             return;
         }
 
-        if (!ls.Locks.TryGetValue(id, out var lkb) || lkb.Pending == PendingOp.None || lkb.Seq != seq)
+        if (ls.Lock(id) is not { } lkb || lkb.Pending == PendingOp.None || lkb.Seq != seq)
         {
             return;
         }
@@ -818,7 +817,7 @@ public sealed partial class DlmCore : ILockManagerCore
         r.Bytes();
         var id = r.I64();
         var seq = r.I64();
-        if (!r.Ok || !ls.Locks.TryGetValue(id, out var lkb) || !lkb.Sent || lkb.Seq != seq)
+        if (!r.Ok || ls.Lock(id) is not { Sent: true } lkb || lkb.Seq != seq)
         {
             return;
         }
@@ -917,7 +916,7 @@ public sealed partial class DlmCore : ILockManagerCore
         {
             if (rsb.LocalLocks == 0) // a lock made meanwhile (not dispatched yet, in a recovery) keeps it
             {
-                ls.Resources.Remove(rsb.Name);
+                ls.Resources.Remove(rsb);
             }
 
             return;
@@ -954,7 +953,7 @@ public sealed partial class DlmCore : ILockManagerCore
             }
 
             List<Rsb>? drop = null;
-            foreach (var rsb in ls.Resources.Values)
+            foreach (var rsb in ls.Resources)
             {
                 var idle = rsb.LocalLocks == 0 && rsb.Waiters is null && rsb.Parked is null && !rsb.LookupPending && !rsb.Removing
                     && (rsb.Master != _selfId || rsb.IsIdle);
@@ -983,7 +982,7 @@ public sealed partial class DlmCore : ILockManagerCore
     {
         if (rsb.Master != _selfId)
         {
-            ls.Resources.Remove(rsb.Name);
+            ls.Resources.Remove(rsb);
             return;
         }
 
@@ -993,7 +992,7 @@ public sealed partial class DlmCore : ILockManagerCore
             ls.ForgottenCounter = Math.Max(ls.ForgottenCounter, rsb.TokenCounter); // it was its own entry
 
             SetMaster(ls, rsb, 0);
-            ls.Resources.Remove(rsb.Name);
+            ls.Resources.Remove(rsb);
             return;
         }
 
