@@ -1,4 +1,5 @@
 using System.IO.Hashing;
+using Cohort.Dlm.Engine;
 using Cohort.Membership;
 
 namespace Cohort.Dlm;
@@ -73,4 +74,39 @@ internal sealed class NameComparer : IEqualityComparer<byte[]>, IAlternateEquali
     public int GetHashCode(ReadOnlySpan<byte> alternate) => (int)DirectoryHash.Of(alternate);
 
     public byte[] Create(ReadOnlySpan<byte> alternate) => alternate.ToArray();
+}
+
+/// <summary>Resources by name, for <see cref="Lockspace.Resources"/>: looked up by the name as a span, which
+/// allocates nothing.</summary>
+internal sealed class ResourceNameComparer : IEqualityComparer<Rsb>, IAlternateEqualityComparer<ReadOnlySpan<byte>, Rsb>
+{
+    public static readonly ResourceNameComparer Instance = new();
+
+    public bool Equals(Rsb? x, Rsb? y) => ReferenceEquals(x, y) || (x is not null && y is not null && x.Name.AsSpan().SequenceEqual(y.Name));
+
+    public int GetHashCode(Rsb obj) => (int)DirectoryHash.Of(obj.Name);
+
+    public bool Equals(ReadOnlySpan<byte> alternate, Rsb other) => alternate.SequenceEqual(other.Name);
+
+    public int GetHashCode(ReadOnlySpan<byte> alternate) => (int)DirectoryHash.Of(alternate);
+
+    /// <summary>Not supported: a resource is added as itself.</summary>
+    public Rsb Create(ReadOnlySpan<byte> alternate) => throw new NotSupportedException("dlm: add the resource itself, not its name");
+}
+
+/// <summary>This node's locks by lock id, for <see cref="Lockspace.Locks"/>: looked up by the id alone.</summary>
+internal sealed class LockIdComparer : IEqualityComparer<OwnedLkb>, IAlternateEqualityComparer<long, OwnedLkb>
+{
+    public static readonly LockIdComparer Instance = new();
+
+    public bool Equals(OwnedLkb? x, OwnedLkb? y) => x?.Id == y?.Id;
+
+    public int GetHashCode(OwnedLkb obj) => obj.Id.GetHashCode();
+
+    public bool Equals(long alternate, OwnedLkb other) => alternate == other.Id;
+
+    public int GetHashCode(long alternate) => alternate.GetHashCode();
+
+    /// <summary>Not supported: a lock is added as itself.</summary>
+    public OwnedLkb Create(long alternate) => throw new NotSupportedException("dlm: add the lock itself, not its id");
 }

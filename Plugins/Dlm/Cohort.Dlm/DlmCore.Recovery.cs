@@ -731,7 +731,7 @@ public sealed partial class DlmCore
         ls.Directory.Clear();
         ls.ForgottenCounter = 0; // tokens of the new sequence exceed every token of the old ones
         var batches = new SortedDictionary<int, List<byte[]>>();
-        foreach (var rsb in ls.Resources.Values.ToArray())
+        foreach (var rsb in ls.Resources.ToArray())
         {
             rsb.LookupPending = false;
             rsb.Parked = null; // their senders resend
@@ -801,7 +801,7 @@ public sealed partial class DlmCore
     /// first to ask becomes the master.</summary>
     private void Claim(Lockspace ls)
     {
-        foreach (var rsb in ls.Resources.Values)
+        foreach (var rsb in ls.Resources)
         {
             if (rsb.Master != 0 || rsb.LocalLocks == 0)
             {
@@ -870,7 +870,7 @@ public sealed partial class DlmCore
     /// when that is this node), then closes the phase.</summary>
     private void SendCopies(Lockspace ls)
     {
-        var mine = new Dictionary<Rsb, List<Lkb>>(ReferenceEqualityComparer.Instance);
+        var mine = new Dictionary<Rsb, List<OwnedLkb>>(ReferenceEqualityComparer.Instance);
         foreach (var (rsb, master) in ls.Claimed)
         {
             SetMaster(ls, rsb, master);
@@ -878,16 +878,16 @@ public sealed partial class DlmCore
             mine[rsb] = [];
         }
 
-        foreach (var lkb in ls.Locks.Values)
+        foreach (var lkb in ls.Locks)
         {
-            if (lkb.IsGranted && mine.TryGetValue(lkb.Owner!.Resource, out var list))
+            if (lkb.IsGranted && mine.TryGetValue(lkb.Resource, out var list))
             {
                 list.Add(lkb);
             }
         }
 
         // Resources whose new master was found in an earlier attempt: the copies may not have arrived before it.
-        foreach (var rsb in ls.Resources.Values)
+        foreach (var rsb in ls.Resources)
         {
             if (rsb.RemasterPending && rsb.Master != 0 && !mine.ContainsKey(rsb))
             {
@@ -895,9 +895,9 @@ public sealed partial class DlmCore
             }
         }
 
-        foreach (var lkb in ls.Locks.Values)
+        foreach (var lkb in ls.Locks)
         {
-            if (lkb.IsGranted && lkb.Owner!.Resource is { RemasterPending: true } rsb && mine.TryGetValue(rsb, out var list) && !list.Contains(lkb))
+            if (lkb.IsGranted && lkb.Resource is { RemasterPending: true } rsb && mine.TryGetValue(rsb, out var list) && !list.Contains(lkb))
             {
                 list.Add(lkb);
             }
@@ -923,12 +923,11 @@ public sealed partial class DlmCore
                 {
                     if (lkb.Queue == LkbQueue.None)
                     {
-                        rsb.Granted.AddLast(lkb);
-                        lkb.Queue = LkbQueue.Grant;
+                        rsb.Move(lkb, LkbQueue.Grant);
                         lkb.LastStatus = LockStatus.Granted;
                     }
 
-                    Recover(rsb, (LockMode)lkb.GrantedMode, lkb.Owner!.ValueBlock, lkb.Owner.ValueSeq);
+                    Recover(rsb, (LockMode)lkb.GrantedMode, lkb.Value?.Block, lkb.Value?.Seq ?? 0);
                 }
             }
             else if (locks.Count > 0)
@@ -936,7 +935,7 @@ public sealed partial class DlmCore
                 var w = Start(ls, MessageType.Copies).Bytes(rsb.Name).I32(locks.Count);
                 foreach (var lkb in locks)
                 {
-                    w.I64(lkb.Id).U8((byte)lkb.GrantedMode).Token(lkb.Token).I64((long)lkb.Owner!.ValueSeq).Bytes(lkb.Owner.ValueBlock);
+                    w.I64(lkb.Id).U8((byte)lkb.GrantedMode).Token(lkb.Token).I64((long)(lkb.Value?.Seq ?? 0)).Bytes(lkb.Value?.Block);
                 }
 
                 Send(ls, rsb.Master, w);
@@ -951,25 +950,25 @@ public sealed partial class DlmCore
     /// taken as done — as the dead master would have answered, and as a later holder may have relied on — and a
     /// conversion with CONVDEADLK holds NL, since the master may have demoted it. Others are resent later.</summary>
     /// <returns>Whether the lock still has a copy to send.</returns>
-    private bool CopyAfterMasterDied(Lockspace ls, Lkb lkb)
+    private bool CopyAfterMasterDied(Lockspace ls, OwnedLkb lkb)
     {
-        if (lkb.Owner is not { Sent: true, AppliedHere: false } owner)
+        if (lkb is not { Sent: true, AppliedHere: false })
         {
             return true;
         }
 
         var granted = (LockMode)lkb.GrantedMode;
-        switch (owner.Pending)
+        switch (lkb.Pending)
         {
             case PendingOp.Unlock:
                 CompleteOwned(ls, lkb, new LockResult(LockStatus.Unlocked, LockMode.Null, LockResultFlags.None, FencingToken.None), default, 0);
                 return false;
-            case PendingOp.Convert when owner.PendingMode < granted && !IsMiddleConversion(granted, owner.PendingMode):
+            case PendingOp.Convert when lkb.PendingMode < granted && !IsMiddleConversion(granted, lkb.PendingMode):
             {
-                var mode = owner.PendingMode;
-                if ((owner.PendingFlags & LockFlags.ValueBlock) != 0 && granted >= LockMode.ProtectedWrite && owner.WriteBlock is { } written)
+                var mode = lkb.PendingMode;
+                if ((lkb.PendingFlags & LockFlags.ValueBlock) != 0 && granted >= LockMode.ProtectedWrite && lkb.Value is { Write: { } written } value)
                 {
-                    owner.ValueBlock = written; // what this lock wrote is what it holds
+                    value.Block = written; // what this lock wrote is what it holds
                 }
 
                 lkb.GrantedMode = (sbyte)mode;
@@ -978,7 +977,7 @@ public sealed partial class DlmCore
                 return true;
             }
 
-            case PendingOp.Convert when (owner.PendingFlags & LockFlags.ConvertDeadlock) != 0:
+            case PendingOp.Convert when (lkb.PendingFlags & LockFlags.ConvertDeadlock) != 0:
                 lkb.GrantedMode = (sbyte)LockMode.Null; // resent, it completes from NL; its client relies on NL meanwhile
                 return true;
             default:
@@ -991,9 +990,9 @@ public sealed partial class DlmCore
         (from, to) is (LockMode.ProtectedRead, LockMode.ConcurrentWrite) or (LockMode.ConcurrentWrite, LockMode.ProtectedRead);
 
     /// <summary>The resources of <paramref name="mine"/> in the order of <see cref="Lockspace.Resources"/> (never hash order).</summary>
-    private static IEnumerable<(Rsb, List<Lkb>)> Ordered(Lockspace ls, Dictionary<Rsb, List<Lkb>> mine)
+    private static IEnumerable<(Rsb, List<OwnedLkb>)> Ordered(Lockspace ls, Dictionary<Rsb, List<OwnedLkb>> mine)
     {
-        foreach (var rsb in ls.Resources.Values)
+        foreach (var rsb in ls.Resources)
         {
             if (mine.TryGetValue(rsb, out var locks))
             {
@@ -1015,9 +1014,8 @@ public sealed partial class DlmCore
         var rsb = ls.Find(name);
         if (rsb is null)
         {
-            var key = name.ToArray();
-            rsb = new Rsb(key, DirectoryHash.Of(key));
-            ls.Resources.Add(key, rsb);
+            rsb = new Rsb(name.ToArray());
+            ls.Resources.Add(rsb);
         }
 
         if (rsb.Master != _selfId)
@@ -1040,9 +1038,9 @@ public sealed partial class DlmCore
 
             if (!ls.Remote.ContainsKey((from, id)))
             {
-                var copy = new Lkb(from, id) { GrantedMode = mode, Token = token, LastStatus = LockStatus.Granted, Queue = LkbQueue.Grant };
+                var copy = new Lkb(from, id) { GrantedMode = mode, Token = token, LastStatus = LockStatus.Granted };
                 ls.Remote.Add((from, id), copy);
-                rsb.Granted.AddLast(copy);
+                rsb.Move(copy, LkbQueue.Grant);
             }
 
             Recover(rsb, (LockMode)mode, valueBlock.IsEmpty ? null : valueBlock.ToArray(), valueSeq);
@@ -1087,7 +1085,7 @@ public sealed partial class DlmCore
     private void Purge(Lockspace ls)
     {
         bool Departed(Lkb lkb) => lkb.Node != _selfId && !ls.Survived(lkb.Node);
-        foreach (var rsb in ls.Resources.Values)
+        foreach (var rsb in ls.Resources)
         {
             if (rsb.Master != _selfId)
             {
@@ -1121,7 +1119,7 @@ public sealed partial class DlmCore
 
     private void Resend(Lockspace ls)
     {
-        foreach (var rsb in ls.Resources.Values)
+        foreach (var rsb in ls.Resources)
         {
             if (rsb.Master == _selfId && rsb.RemasterPending)
             {
@@ -1130,11 +1128,11 @@ public sealed partial class DlmCore
         }
 
         PhaseWorkDone(ls);
-        foreach (var lkb in ls.Locks.Values)
+        foreach (var lkb in ls.Locks)
         {
-            if (lkb.Owner is { Pending: not PendingOp.None } owner && (!owner.Sent || !owner.AppliedHere || owner.Resource.Master != _selfId))
+            if (lkb.Pending != PendingOp.None && (!lkb.Sent || !lkb.AppliedHere || lkb.Resource.Master != _selfId))
             {
-                owner.Sent = false;
+                lkb.Sent = false;
                 Dispatch(ls, lkb);
             }
         }
@@ -1146,7 +1144,7 @@ public sealed partial class DlmCore
         ls.Phase = DlmRecoveryPhase.Running;
         ls.RunMembers = ls.RecMembers;
         ls.Replaced.Clear();
-        foreach (var rsb in ls.Resources.Values)
+        foreach (var rsb in ls.Resources)
         {
             rsb.RemasterPending = false;
             rsb.RemasterStrong = false;
@@ -1166,7 +1164,7 @@ public sealed partial class DlmCore
             d();
         }
 
-        foreach (var lkb in ls.Locks.Values.ToArray())
+        foreach (var lkb in ls.Locks.ToArray())
         {
             Dispatch(ls, lkb);
         }

@@ -121,7 +121,7 @@ public sealed partial class DlmCore : ILockManagerCore
     private void Operate(DlmOperation op)
     {
         var ls = LockspaceById(op.Lockspace) ?? throw new InvalidOperationException($"dlm: no lockspace {op.Lockspace} on this node");
-        var granted = op.Kind == DlmOperationKind.Convert && ls.Locks.TryGetValue(op.LockId, out var held) && held.IsGranted ? (LockMode?)held.GrantedMode : null;
+        var granted = op.Kind == DlmOperationKind.Convert && ls.Lock(op.LockId) is { IsGranted: true } held ? (LockMode?)held.GrantedMode : null;
         if (LockRules.Check(op.Kind, op.Mode, op.Flags, granted) is { } problem)
         {
             throw new InvalidOperationException($"dlm: lock {op.LockId}: {problem}");
@@ -140,13 +140,12 @@ public sealed partial class DlmCore : ILockManagerCore
                 var rsb = ls.Find(name);
                 if (rsb is null)
                 {
-                    var key = name.ToArray();
-                    rsb = new Rsb(key, DirectoryHash.Of(key));
-                    ls.Resources.Add(key, rsb);
+                    rsb = new Rsb(name.ToArray());
+                    ls.Resources.Add(rsb);
                 }
 
-                var lkb = new Lkb(_selfId, op.LockId) { Owner = new OwnerState { Resource = rsb } };
-                if (!ls.Locks.TryAdd(op.LockId, lkb))
+                var lkb = new OwnedLkb(_selfId, op.LockId, rsb);
+                if (!ls.Locks.Add(lkb))
                 {
                     throw new InvalidOperationException($"dlm: lock id {op.LockId} is in use");
                 }
@@ -169,40 +168,43 @@ public sealed partial class DlmCore : ILockManagerCore
         }
     }
 
-    private static Lkb OwnedLock(Lockspace ls, long id) =>
-        ls.Locks.TryGetValue(id, out var lkb) ? lkb : throw new InvalidOperationException($"dlm: no lock {id} in lockspace {ls.Name}");
+    private static OwnedLkb OwnedLock(Lockspace ls, long id) =>
+        ls.Lock(id) ?? throw new InvalidOperationException($"dlm: no lock {id} in lockspace {ls.Name}");
 
-    private void Begin(Lockspace ls, Lkb lkb, PendingOp op, LockMode mode, LockFlags flags, ReadOnlySpan<byte> valueBlock)
+    private void Begin(Lockspace ls, OwnedLkb lkb, PendingOp op, LockMode mode, LockFlags flags, ReadOnlySpan<byte> valueBlock)
     {
-        var owner = lkb.Owner!;
-        if (owner.Pending != PendingOp.None)
+        if (lkb.Pending != PendingOp.None)
         {
             throw new InvalidOperationException($"dlm: lock {lkb.Id} has an operation in flight");
         }
 
-        owner.Pending = op;
-        owner.PendingMode = mode;
-        owner.PendingFlags = flags;
-        owner.Seq = ++ls.NextSeq;
-        owner.Sent = false;
-        owner.CancelWanted = false;
-        owner.WriteBlock = valueBlock.IsEmpty ? null : valueBlock.ToArray();
-        var from = lkb.GrantedMode;
-        owner.Writes = op == PendingOp.Convert && owner.WriteBlock is not null && (flags & LockFlags.ValueBlock) != 0
-            && (from == (sbyte)LockMode.Exclusive || (from == (sbyte)LockMode.ProtectedWrite && mode <= LockMode.ProtectedWrite));
+        lkb.Pending = op;
+        lkb.PendingMode = mode;
+        lkb.PendingFlags = flags;
+        lkb.Seq = ++ls.NextSeq;
+        lkb.Sent = false;
+        lkb.CancelWanted = false;
+        if (!valueBlock.IsEmpty || lkb.Value is not null)
+        {
+            var value = lkb.Value ??= new LockValue();
+            value.Write = valueBlock.IsEmpty ? null : valueBlock.ToArray();
+            var from = lkb.GrantedMode;
+            value.Writes = op == PendingOp.Convert && value.Write is not null && (flags & LockFlags.ValueBlock) != 0
+                && (from == (sbyte)LockMode.Exclusive || (from == (sbyte)LockMode.ProtectedWrite && mode <= LockMode.ProtectedWrite));
+        }
+
         Dispatch(ls, lkb);
     }
 
     /// <summary>Sends (or applies) the pending operation of <paramref name="lkb"/> if the lockspace may, now.</summary>
-    private void Dispatch(Lockspace ls, Lkb lkb)
+    private void Dispatch(Lockspace ls, OwnedLkb lkb)
     {
-        var owner = lkb.Owner!;
-        if (owner.Pending == PendingOp.None || owner.Sent || !MayDispatch(ls))
+        if (lkb.Pending == PendingOp.None || lkb.Sent || !MayDispatch(ls))
         {
             return;
         }
 
-        var rsb = owner.Resource;
+        var rsb = lkb.Resource;
         if (rsb.Removing || rsb.LookupPending || rsb.Master == 0)
         {
             (rsb.Waiters ??= []).Add(lkb);
@@ -214,9 +216,9 @@ public sealed partial class DlmCore : ILockManagerCore
             return;
         }
 
-        owner.Sent = true;
-        owner.AppliedHere = rsb.Master == _selfId;
-        if (owner.AppliedHere)
+        lkb.Sent = true;
+        lkb.AppliedHere = rsb.Master == _selfId;
+        if (lkb.AppliedHere)
         {
             ApplyOwned(ls, rsb, lkb);
         }
@@ -229,48 +231,46 @@ public sealed partial class DlmCore : ILockManagerCore
     /// <summary>Operations go out while running, and in the resend phase of a recovery.</summary>
     private static bool MayDispatch(Lockspace ls) => ls.Running ? !ls.Frozen : ls.Phase == DlmRecoveryPhase.Resend && ls.PhaseDone;
 
-    private static void ApplyOwned(Lockspace ls, Rsb rsb, Lkb lkb)
+    private static void ApplyOwned(Lockspace ls, Rsb rsb, OwnedLkb lkb)
     {
-        var owner = lkb.Owner!;
-        var seq = owner.Seq;
-        switch (owner.Pending)
+        var seq = lkb.Seq;
+        switch (lkb.Pending)
         {
             case PendingOp.Lock:
-                ls.Engine.Request(rsb, lkb, owner.PendingMode, owner.PendingFlags);
+                ls.Engine.Request(rsb, lkb, lkb.PendingMode, lkb.PendingFlags);
                 break;
             case PendingOp.Convert:
-                ls.Engine.Convert(rsb, lkb, owner.PendingMode, owner.PendingFlags, owner.WriteBlock);
+                ls.Engine.Convert(rsb, lkb, lkb.PendingMode, lkb.PendingFlags, lkb.Value?.Write);
                 break;
             case PendingOp.Unlock:
-                ls.Engine.Unlock(rsb, lkb, owner.PendingFlags, owner.WriteBlock);
+                ls.Engine.Unlock(rsb, lkb, lkb.PendingFlags, lkb.Value?.Write);
                 break;
         }
 
-        if (owner.CancelWanted && owner.Pending != PendingOp.None && owner.Seq == seq)
+        if (lkb.CancelWanted && lkb.Pending != PendingOp.None && lkb.Seq == seq)
         {
             ls.Engine.Cancel(rsb, lkb);
         }
     }
 
-    private void CancelOwned(Lockspace ls, Lkb lkb)
+    private void CancelOwned(Lockspace ls, OwnedLkb lkb)
     {
-        var owner = lkb.Owner!;
-        if (owner.Pending is not (PendingOp.Lock or PendingOp.Convert) || owner.CancelWanted)
+        if (lkb.Pending is not (PendingOp.Lock or PendingOp.Convert) || lkb.CancelWanted)
         {
             return;
         }
 
-        owner.CancelWanted = true;
-        if (!owner.Sent)
+        lkb.CancelWanted = true;
+        if (!lkb.Sent)
         {
             // Never reached a master: cancelled here.
-            owner.Resource.Waiters?.Remove(lkb);
+            lkb.Resource.Waiters?.Remove(lkb);
             var mode = lkb.IsGranted ? (LockMode)lkb.GrantedMode : LockMode.Null;
             CompleteOwned(ls, lkb, new LockResult(LockStatus.Cancelled, mode, LockResultFlags.None, FencingToken.None), default, 0);
             return;
         }
 
-        var rsb = owner.Resource;
+        var rsb = lkb.Resource;
         if (rsb.Master == _selfId)
         {
             if (ls.Running && !ls.Frozen)
@@ -280,43 +280,45 @@ public sealed partial class DlmCore : ILockManagerCore
         }
         else
         {
-            Send(ls, rsb.Master, Start(ls, MessageType.Cancel).Bytes(rsb.Name).I64(lkb.Id).I64(owner.Seq));
+            Send(ls, rsb.Master, Start(ls, MessageType.Cancel).Bytes(rsb.Name).I64(lkb.Id).I64(lkb.Seq));
         }
     }
 
-    private void SendOperation(Lockspace ls, Rsb rsb, Lkb lkb)
+    private void SendOperation(Lockspace ls, Rsb rsb, OwnedLkb lkb)
     {
-        var owner = lkb.Owner!;
-        var type = owner.Pending switch
+        var type = lkb.Pending switch
         {
             PendingOp.Lock => MessageType.Request,
             PendingOp.Convert => MessageType.Convert,
             _ => MessageType.Unlock,
         };
-        var w = Start(ls, type).Bytes(rsb.Name).I64(lkb.Id).I64(owner.Seq).U8((byte)owner.PendingMode).I32((int)owner.PendingFlags).Bytes(owner.WriteBlock);
+        var w = Start(ls, type).Bytes(rsb.Name).I64(lkb.Id).I64(lkb.Seq).U8((byte)lkb.PendingMode).I32((int)lkb.PendingFlags).Bytes(lkb.Value?.Write);
         Send(ls, rsb.Master, w);
-        if (owner.CancelWanted)
+        if (lkb.CancelWanted)
         {
-            Send(ls, rsb.Master, Start(ls, MessageType.Cancel).Bytes(rsb.Name).I64(lkb.Id).I64(owner.Seq));
+            Send(ls, rsb.Master, Start(ls, MessageType.Cancel).Bytes(rsb.Name).I64(lkb.Id).I64(lkb.Seq));
         }
     }
 
     /// <summary>The operation in flight of this node's lock ended.</summary>
-    private void CompleteOwned(Lockspace ls, Lkb lkb, LockResult result, ReadOnlySpan<byte> valueBlock, ulong valueSeq)
+    private void CompleteOwned(Lockspace ls, OwnedLkb lkb, LockResult result, ReadOnlySpan<byte> valueBlock, ulong valueSeq)
     {
-        var owner = lkb.Owner!;
-        var wasNew = owner.Pending == PendingOp.Lock;
-        owner.Pending = PendingOp.None;
-        owner.Sent = false;
-        owner.CancelWanted = false;
-        if (owner.Writes && result.Status == LockStatus.Granted && owner.WriteBlock is { } written)
+        var wasNew = lkb.Pending == PendingOp.Lock;
+        lkb.Pending = PendingOp.None;
+        lkb.Sent = false;
+        lkb.CancelWanted = false;
+        if (lkb.Value is { } value)
         {
-            owner.ValueBlock = written; // the lock holds what it wrote (a copy of it may recover the resource's)
-            owner.ValueSeq = valueSeq;
+            if (value.Writes && result.Status == LockStatus.Granted && value.Write is { } written)
+            {
+                value.Block = written; // the lock holds what it wrote (a copy of it may recover the resource's)
+                value.Seq = valueSeq;
+            }
+
+            value.Write = null;
+            value.Writes = false;
         }
 
-        owner.WriteBlock = null;
-        owner.Writes = false;
         if (!result.Token.IsNone)
         {
             lkb.Token = result.Token;
@@ -324,15 +326,16 @@ public sealed partial class DlmCore : ILockManagerCore
 
         if (!valueBlock.IsEmpty)
         {
-            owner.ValueBlock ??= new byte[ls.ValueBlockLength];
-            valueBlock[..Math.Min(valueBlock.Length, owner.ValueBlock.Length)].CopyTo(owner.ValueBlock);
-            owner.ValueSeq = valueSeq;
+            var read = lkb.Value ??= new LockValue();
+            read.Block ??= new byte[ls.ValueBlockLength];
+            valueBlock[..Math.Min(valueBlock.Length, read.Block.Length)].CopyTo(read.Block);
+            read.Seq = valueSeq;
         }
 
         if (result.Status == LockStatus.Unlocked || (wasNew && result.Status != LockStatus.Granted))
         {
-            ls.Locks.Remove(lkb.Id);
-            owner.Resource.LocalLocks--;
+            ls.Locks.Remove(lkb);
+            lkb.Resource.LocalLocks--;
         }
 
         var completed = new DlmCompleted(ls.Id, lkb.Id, result, valueBlock.IsEmpty ? ReadOnlyMemory<byte>.Empty : valueBlock.ToArray());
@@ -393,17 +396,17 @@ public sealed partial class DlmCore : ILockManagerCore
 
     private void Deliver(Lockspace ls, Rsb rsb, Lkb lkb, LockResult result, ReadOnlySpan<byte> valueBlock, ulong valueSeq)
     {
-        if (lkb.Node == _selfId)
+        if (lkb is OwnedLkb owned)
         {
-            if (lkb.Owner is { Pending: not PendingOp.None })
+            if (owned.Pending != PendingOp.None)
             {
-                CompleteOwned(ls, lkb, result, valueBlock, valueSeq);
+                CompleteOwned(ls, owned, result, valueBlock, valueSeq);
             }
 
             return;
         }
 
-        SendReply(ls, rsb, lkb.Node, lkb.Id, lkb.RequestSeq, result, valueBlock, valueSeq);
+        SendReply(ls, rsb, lkb.Node, lkb.Id, lkb.Seq, result, valueBlock, valueSeq);
     }
 
     private void SendReply(Lockspace ls, Rsb rsb, int to, long lockId, long seq, LockResult result, ReadOnlySpan<byte> valueBlock, ulong valueSeq) =>
@@ -556,7 +559,7 @@ public sealed partial class DlmCore : ILockManagerCore
                 r.Bytes();
                 var id = r.I64();
                 var mode = r.Mode();
-                if (r.Ok && mode >= 0 && ls.Locks.TryGetValue(id, out var lkb) && lkb.IsGranted)
+                if (r.Ok && mode >= 0 && ls.Lock(id) is { IsGranted: true })
                 {
                     Publish(new DlmBlocking(ls.Id, id, (LockMode)mode));
                 }
@@ -686,7 +689,7 @@ public sealed partial class DlmCore : ILockManagerCore
             case MessageType.Request:
                 if (copy is not null)
                 {
-                    if (copy.RequestSeq >= seq)
+                    if (copy.Seq >= seq)
                     {
                         AnswerResend(ls, rsb, copy);
                     }
@@ -694,7 +697,7 @@ public sealed partial class DlmCore : ILockManagerCore
                     return;
                 }
 
-                copy = new Lkb(from, id) { RequestSeq = seq };
+                copy = new Lkb(from, id) { Seq = seq };
                 ls.Remote.Add((from, id), copy);
                 ls.Engine.Request(rsb, copy, mode, flags);
                 break;
@@ -734,7 +737,7 @@ public sealed partial class DlmCore : ILockManagerCore
 
                 break;
             case MessageType.Cancel:
-                if (copy is not null && copy.RequestSeq == seq && copy.Queue is LkbQueue.Wait or LkbQueue.Convert)
+                if (copy is not null && copy.Seq == seq && copy.Queue is LkbQueue.Wait or LkbQueue.Convert)
                 {
                     ls.Engine.Cancel(rsb, copy);
                 }
@@ -748,13 +751,13 @@ public sealed partial class DlmCore : ILockManagerCore
     /// again); else it is recorded as the lock's latest.</summary>
     private bool Resent(Lockspace ls, Rsb rsb, Lkb copy, long seq)
     {
-        if (copy.RequestSeq >= seq)
+        if (copy.Seq >= seq)
         {
             AnswerResend(ls, rsb, copy);
             return true;
         }
 
-        copy.RequestSeq = seq;
+        copy.Seq = seq;
         return false;
     }
 
@@ -770,13 +773,13 @@ public sealed partial class DlmCore : ILockManagerCore
         var result = new LockResult(copy.LastStatus, mode, copy.LastFlags, mode >= LockMode.ProtectedWrite ? copy.Token : FencingToken.None);
         if (ls.Running)
         {
-            SendReply(ls, rsb, copy.Node, copy.Id, copy.RequestSeq, result, valueBlock, rsb.ValueSeq);
+            SendReply(ls, rsb, copy.Node, copy.Id, copy.Seq, result, valueBlock, rsb.ValueSeq);
         }
         else
         {
             var seq = rsb.ValueSeq;
             var block = valueBlock?.ToArray();
-            ls.Deferred.Add(() => SendReply(ls, rsb, copy.Node, copy.Id, copy.RequestSeq, result, block, seq));
+            ls.Deferred.Add(() => SendReply(ls, rsb, copy.Node, copy.Id, copy.Seq, result, block, seq));
         }
     }
 
@@ -799,12 +802,12 @@ public sealed partial class DlmCore : ILockManagerCore
             return;
         }
 
-        if (!ls.Locks.TryGetValue(id, out var lkb) || lkb.Owner is not { } owner || owner.Pending == PendingOp.None || owner.Seq != seq)
+        if (ls.Lock(id) is not { } lkb || lkb.Pending == PendingOp.None || lkb.Seq != seq)
         {
             return;
         }
 
-        var held = status == LockStatus.Unlocked || (owner.Pending == PendingOp.Lock && status != LockStatus.Granted);
+        var held = status == LockStatus.Unlocked || (lkb.Pending == PendingOp.Lock && status != LockStatus.Granted);
         lkb.GrantedMode = held ? Lkb.NoMode : mode;
         CompleteOwned(ls, lkb, new LockResult(status, (LockMode)mode, flags, token), valueBlock, valueSeq);
     }
@@ -814,18 +817,18 @@ public sealed partial class DlmCore : ILockManagerCore
         r.Bytes();
         var id = r.I64();
         var seq = r.I64();
-        if (!r.Ok || !ls.Locks.TryGetValue(id, out var lkb) || lkb.Owner is not { Sent: true } owner || owner.Seq != seq)
+        if (!r.Ok || ls.Lock(id) is not { Sent: true } lkb || lkb.Seq != seq)
         {
             return;
         }
 
-        var rsb = owner.Resource;
+        var rsb = lkb.Resource;
         if (rsb.Master == from)
         {
             SetMaster(ls, rsb, 0);
         }
 
-        owner.Sent = false;
+        lkb.Sent = false;
         Dispatch(ls, lkb);
     }
 
@@ -913,7 +916,7 @@ public sealed partial class DlmCore : ILockManagerCore
         {
             if (rsb.LocalLocks == 0) // a lock made meanwhile (not dispatched yet, in a recovery) keeps it
             {
-                ls.Resources.Remove(rsb.Name);
+                ls.Resources.Remove(rsb);
             }
 
             return;
@@ -950,7 +953,7 @@ public sealed partial class DlmCore : ILockManagerCore
             }
 
             List<Rsb>? drop = null;
-            foreach (var rsb in ls.Resources.Values)
+            foreach (var rsb in ls.Resources)
             {
                 var idle = rsb.LocalLocks == 0 && rsb.Waiters is null && rsb.Parked is null && !rsb.LookupPending && !rsb.Removing
                     && (rsb.Master != _selfId || rsb.IsIdle);
@@ -979,7 +982,7 @@ public sealed partial class DlmCore : ILockManagerCore
     {
         if (rsb.Master != _selfId)
         {
-            ls.Resources.Remove(rsb.Name);
+            ls.Resources.Remove(rsb);
             return;
         }
 
@@ -989,7 +992,7 @@ public sealed partial class DlmCore : ILockManagerCore
             ls.ForgottenCounter = Math.Max(ls.ForgottenCounter, rsb.TokenCounter); // it was its own entry
 
             SetMaster(ls, rsb, 0);
-            ls.Resources.Remove(rsb.Name);
+            ls.Resources.Remove(rsb);
             return;
         }
 

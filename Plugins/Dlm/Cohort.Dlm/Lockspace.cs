@@ -12,14 +12,15 @@ internal sealed class Lockspace(string name, byte[] nameBytes, int id, int value
     public readonly int Id = id;
     public readonly int ValueBlockLength = valueBlockLength;
 
-    /// <summary>Resources this node knows, by name.</summary>
-    public readonly Dictionary<byte[], Rsb> Resources = new(NameComparer.Instance);
+    /// <summary>Resources this node knows, by name (a set of the resources themselves, keyed by their names: an entry
+    /// holds no key of its own).</summary>
+    public readonly HashSet<Rsb> Resources = new(ResourceNameComparer.Instance);
 
     /// <summary>The master's rules, reporting to this lockspace.</summary>
     public LockEngine Engine = null!;
 
-    /// <summary>This node's locks, by lock id.</summary>
-    public readonly Dictionary<long, Lkb> Locks = [];
+    /// <summary>This node's locks, by lock id (a set keyed by <see cref="Lkb.Id"/>, like <see cref="Resources"/>).</summary>
+    public readonly HashSet<OwnedLkb> Locks = new(LockIdComparer.Instance);
 
     /// <summary>Master copies of other nodes' locks on resources mastered here. Looked up only, never enumerated in
     /// an order that reaches an output.</summary>
@@ -57,9 +58,12 @@ internal sealed class Lockspace(string name, byte[] nameBytes, int id, int value
     /// <summary>Completions and notifications decided while not running, sent at start.</summary>
     public readonly List<Action> Deferred = [];
 
-    /// <summary>Looks a resource up by a name that is not an array.</summary>
+    /// <summary>Looks a resource up by name.</summary>
     public Rsb? Find(ReadOnlySpan<byte> name) =>
         Resources.GetAlternateLookup<ReadOnlySpan<byte>>().TryGetValue(name, out var rsb) ? rsb : null;
+
+    /// <summary>Looks one of this node's locks up by id.</summary>
+    public OwnedLkb? Lock(long id) => Locks.GetAlternateLookup<long>().TryGetValue(id, out var lkb) ? lkb : null;
 
     /// <summary>Looks a directory entry up by a name that is not an array.</summary>
     public int? FindEntry(ReadOnlySpan<byte> name) =>

@@ -11,10 +11,10 @@ namespace Cohort.Dlm.Bench;
 /// collection) before and after, divided by N. Twice: N locks on N resources (EX), and N locks on N/1000 resources
 /// (1000 PR holders each). Then a breakdown: the size of each kind of object the core keeps, measured one kind at a
 /// time, times how many of it the core keeps per lock (as read from DlmCore.Operate and DirectoryLookup: per lock an
-/// Lkb, its OwnerState and an entry in Lockspace.Locks; per resource an Rsb, its name, an entry in
-/// Lockspace.Resources; a resource mastered on its directory node — here the same node — is its own directory
-/// entry, so Lockspace.Directory holds nothing). The sum is printed beside the measured figure, so a missing kind
-/// shows.
+/// OwnedLkb and an entry in Lockspace.Locks; per resource an Rsb, its name, an entry in Lockspace.Resources; a
+/// resource mastered on its directory node — here the same node — is its own directory entry, so
+/// Lockspace.Directory holds nothing; granted locks without value blocks need no LockValue and no RsbExtra). The sum
+/// is printed beside the measured figure, so a missing kind shows.
 /// </summary>
 internal static class MemoryPerLock
 {
@@ -34,15 +34,15 @@ internal static class MemoryPerLock
         }
 
         Console.WriteLine("    fields (type sizes as laid out by this runtime; the object header and method table pointer are 16 B more, and the runtime may reorder and pad):");
-        foreach (var type in new[] { typeof(Lkb), typeof(OwnerState), typeof(Rsb) })
+        foreach (var type in new[] { typeof(OwnedLkb), typeof(Lkb), typeof(LockValue), typeof(Rsb), typeof(RsbExtra) })
         {
-            Console.WriteLine($"      {type.Name}: {Fields(type)}");
+            Console.WriteLine($"      {type.Name}{(type.BaseType == typeof(Lkb) ? " (beyond Lkb's)" : string.Empty)}: {Fields(type)}");
         }
     }
 
-    /// <summary>The instance fields of <paramref name="type"/> with the size of each.</summary>
+    /// <summary>The instance fields <paramref name="type"/> declares, with the size of each.</summary>
     private static string Fields(Type type) =>
-        string.Join(", ", type.GetFields(BindingFlags.Instance | BindingFlags.Public | BindingFlags.NonPublic)
+        string.Join(", ", type.GetFields(BindingFlags.Instance | BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.DeclaredOnly)
             .Select(f => $"{f.Name} {FieldSize(f.FieldType)}"));
 
     private static int FieldSize(Type type) =>
@@ -78,15 +78,17 @@ internal static class MemoryPerLock
     private static void Breakdown(int locks, int resources, double measured)
     {
         var perResource = resources / (double)locks;
-        var rsb = new Rsb(new byte[NameBytes], 0);
+        var rsb = new Rsb(new byte[NameBytes]);
+        var lkbBytes = Allocations.PerCall(i => new OwnedLkb(1, i, rsb));
+        var nameBytes = Allocations.PerCall(_ => new byte[NameBytes]);
+        var rsbBytes = Allocations.PerCall(_ => new Rsb(new byte[NameBytes])) - nameBytes;
         var rows = new (string Kind, double Count, double Bytes)[]
         {
-            ("Lkb", 1, Allocations.PerCall(i => new Lkb(1, i))),
-            ("OwnerState", 1, Allocations.PerCall(_ => new OwnerState { Resource = rsb })),
-            ("Lockspace.Locks entry (Dictionary<long, Lkb>)", 1, DictionaryBytesPerEntry(locks, () => new Dictionary<long, Lkb>(), (d, i) => d.Add(i, null!))),
-            ("Rsb", perResource, Allocations.PerCall(_ => new Rsb(new byte[NameBytes], 0)) - Allocations.PerCall(_ => new byte[NameBytes])),
-            ($"name, byte[{NameBytes}] (Resources key, Rsb.Name)", perResource, Allocations.PerCall(_ => new byte[NameBytes])),
-            ("Lockspace.Resources entry (Dictionary<byte[], Rsb>)", perResource, DictionaryBytesPerEntry(resources, () => new Dictionary<byte[], Rsb>(NameComparer.Instance), (d, i) => d.Add(Key(i), null!), keyBytes: Allocations.PerCall(_ => new byte[NameBytes]))),
+            ("OwnedLkb", 1, lkbBytes),
+            ("Lockspace.Locks entry (HashSet<OwnedLkb>)", 1, SetBytesPerEntry(locks, new HashSet<OwnedLkb>(LockIdComparer.Instance), i => new OwnedLkb(1, i, rsb), lkbBytes)),
+            ("Rsb", perResource, rsbBytes),
+            ($"name, byte[{NameBytes}] (Rsb.Name)", perResource, nameBytes),
+            ("Lockspace.Resources entry (HashSet<Rsb>)", perResource, SetBytesPerEntry(resources, new HashSet<Rsb>(ResourceNameComparer.Instance), i => new Rsb(Key(i)), rsbBytes + nameBytes)),
         };
         var sum = 0.0;
         foreach (var (kind, count, bytes) in rows)
@@ -106,19 +108,19 @@ internal static class MemoryPerLock
         return key;
     }
 
-    /// <summary>The bytes a dictionary grown by adding <paramref name="count"/> entries keeps per entry (its bucket and
-    /// entry arrays at the capacity growth leaves them at), without the keys themselves.</summary>
-    private static double DictionaryBytesPerEntry<TDictionary>(int count, Func<TDictionary> make, Action<TDictionary, int> add, double keyBytes = 0)
+    /// <summary>The bytes <paramref name="set"/>, grown by adding <paramref name="count"/> elements, keeps per entry
+    /// (its bucket and entry arrays at the capacity growth leaves them at), without the elements themselves
+    /// (<paramref name="elementBytes"/> each).</summary>
+    private static double SetBytesPerEntry<T>(int count, HashSet<T> set, Func<int, T> make, double elementBytes)
     {
         var before = GC.GetTotalMemory(true);
-        var d = make();
         for (var i = 0; i < count; i++)
         {
-            add(d, i);
+            set.Add(make(i));
         }
 
         var after = GC.GetTotalMemory(true);
-        GC.KeepAlive(d);
-        return ((after - before) / (double)count) - keyBytes;
+        GC.KeepAlive(set);
+        return ((after - before) / (double)count) - elementBytes;
     }
 }

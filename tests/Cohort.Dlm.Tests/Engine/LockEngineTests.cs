@@ -31,7 +31,7 @@ public class LockEngineTests
 
         public Recorder Sink { get; } = new();
 
-        public Rsb Rsb { get; } = new("r"u8.ToArray(), 0);
+        public Rsb Rsb { get; } = new("r"u8.ToArray());
 
         public LockEngine Run => field ??= new LockEngine(Sink, mutant);
 

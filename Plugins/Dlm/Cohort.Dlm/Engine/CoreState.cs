@@ -3,8 +3,13 @@ using Cohort.Locking;
 namespace Cohort.Dlm.Engine;
 
 /// <summary>What the distributed core keeps on a lock beside the engine's fields.</summary>
-internal sealed partial class Lkb
+internal partial class Lkb
 {
+    /// <summary>The owner's sequence number of the lock's latest operation: on the owner (an <see cref="OwnedLkb"/>),
+    /// the one in flight or the last one; on a master copy of another node's lock, the last one the master received
+    /// (a resend with the same number is answered, not applied again).</summary>
+    public long Seq;
+
     /// <summary>On a master copy: how the last request ended, for answering a resend of it.</summary>
     public LockStatus LastStatus;
 
@@ -21,11 +26,12 @@ internal enum PendingOp : byte
     Unlock = 3,
 }
 
-/// <summary>The owner's side of a lock owned by this node.</summary>
-internal sealed partial class OwnerState
+/// <summary>A lock owned by this node: the master's view of it (<see cref="Lkb"/>, which is the master's own copy
+/// when the resource is mastered here) and the owner's side, in one object.</summary>
+internal sealed class OwnedLkb(int node, long id, Rsb resource) : Lkb(node, id)
 {
     /// <summary>The resource.</summary>
-    public required Rsb Resource;
+    public readonly Rsb Resource = resource;
 
     /// <summary>The operation in flight, if any.</summary>
     public PendingOp Pending;
@@ -35,9 +41,6 @@ internal sealed partial class OwnerState
 
     /// <summary>Its flags.</summary>
     public LockFlags PendingFlags;
-
-    /// <summary>Its sequence number (this node's, per lock).</summary>
-    public long Seq;
 
     /// <summary>Whether it has been sent to the master (or applied, when mastered here).</summary>
     public bool Sent;
@@ -49,11 +52,25 @@ internal sealed partial class OwnerState
     /// <summary>Whether a cancel of it was asked for.</summary>
     public bool CancelWanted;
 
-    /// <summary>The value block to write with it.</summary>
-    public byte[]? WriteBlock;
+    /// <summary>What it holds and writes of the value block; null until it carries one (most locks never do).</summary>
+    public LockValue? Value;
+}
 
-    /// <summary>Whether it is a conversion that writes <see cref="WriteBlock"/> to the resource (from PW or EX, with
-    /// VALBLK), so that the lock holds that value once granted.</summary>
+/// <summary>An owned lock's share of the value block, apart from <see cref="OwnedLkb"/>: a lock that never carries a
+/// value block (most do not) then costs 16 bytes less.</summary>
+internal sealed class LockValue
+{
+    /// <summary>The lock's copy of the value block (the lockspace's length), from its last read or write; null before one.</summary>
+    public byte[]? Block;
+
+    /// <summary>The sequence of <see cref="Block"/>.</summary>
+    public ulong Seq;
+
+    /// <summary>The value block to write with the operation in flight.</summary>
+    public byte[]? Write;
+
+    /// <summary>Whether that operation is a conversion that writes <see cref="Write"/> to the resource (from PW or EX,
+    /// with VALBLK), so that the lock holds that value once granted.</summary>
     public bool Writes;
 }
 
@@ -69,13 +86,42 @@ internal sealed partial class Rsb
     /// <summary>Locks of this node on it.</summary>
     public int LocalLocks;
 
+    /// <summary>XxHash32 of <see cref="Name"/>, which places it in the directory (computed each time: rarely asked,
+    /// not worth a field).</summary>
+    public uint Hash => DirectoryHash.Of(Name);
+
     /// <summary>This node's locks whose operations wait for the master to be known.</summary>
-    public List<Lkb>? Waiters;
+    public List<OwnedLkb>? Waiters
+    {
+        get => _extra?.Waiters;
+        set => SetExtra(static extra => ref extra.Waiters, value);
+    }
 
     /// <summary>Frames of other nodes' operations that arrived while this node's lookup was in flight.</summary>
-    public List<(int From, byte[] Frame)>? Parked;
+    public List<(int From, byte[] Frame)>? Parked
+    {
+        get => _extra?.Parked;
+        set => SetExtra(static extra => ref extra.Parked, value);
+    }
 
     /// <summary>When a toss scan first saw it idle (0: not idle at the last scan).</summary>
+    public TimeSpan IdleSince
+    {
+        get => _extra?.IdleSince ?? TimeSpan.Zero;
+        set => SetExtra(static extra => ref extra.IdleSince, value);
+    }
+}
+
+/// <summary>The core's share of <see cref="RsbExtra"/>.</summary>
+internal sealed partial class RsbExtra
+{
+    /// <summary>See <see cref="Rsb.Waiters"/>.</summary>
+    public List<OwnedLkb>? Waiters;
+
+    /// <summary>See <see cref="Rsb.Parked"/>.</summary>
+    public List<(int From, byte[] Frame)>? Parked;
+
+    /// <summary>See <see cref="Rsb.IdleSince"/>.</summary>
     public TimeSpan IdleSince;
 }
 

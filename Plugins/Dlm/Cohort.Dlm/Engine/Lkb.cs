@@ -19,11 +19,12 @@ internal enum LkbQueue : byte
 }
 
 /// <summary>
-/// A lock as its resource's master keeps it (Linux's lkb, master copy). For a lock mastered on its owner's node
-/// the same object is also the owner's copy. Kept small: one is held per lock, and a million of them must fit
+/// A lock as its resource's master keeps it (Linux's lkb). A master copy of another node's lock is just this; a
+/// lock of this node is an <see cref="OwnedLkb"/>, which adds the owner's side, and when the resource is mastered
+/// here that one object is the master's copy too. Kept small: one is held per lock, and a million of them must fit
 /// in 300 bytes each with their resources.
 /// </summary>
-internal sealed partial class Lkb(int node, long id)
+internal partial class Lkb(int node, long id)
 {
     /// <summary>No mode (Linux's <c>DLM_LOCK_IV</c>).</summary>
     public const sbyte NoMode = -1;
@@ -43,40 +44,24 @@ internal sealed partial class Lkb(int node, long id)
     /// <summary>The flags of the request in progress (or of the last one).</summary>
     public LockFlags Flags;
 
-    /// <summary>The queue it is on.</summary>
     /// <summary>What the completion of the request in progress will report beside its status (a demotion by
     /// <see cref="LockFlags.ConvertDeadlock"/>, a grant in an alternate mode).</summary>
     public LockResultFlags ResultFlags;
 
+    /// <summary>The queue it is on.</summary>
     public LkbQueue Queue;
 
     /// <summary>The highest mode a blocking notification was sent for since the lock was last granted
     /// (Linux's <c>lkb_highbast</c>), or <see cref="NoMode"/>.</summary>
     public sbyte HighestBlocking = NoMode;
 
-    /// <summary>The owner's sequence number of the request that brought it to its current state (resends with
-    /// the same number are answered, not applied again).</summary>
-    public long RequestSeq;
-
     /// <summary>The token of its last PW/EX grant.</summary>
     public FencingToken Token;
 
-    /// <summary>The neighbours on its queue.</summary>
+    /// <summary>The neighbours on its queue (see <see cref="LkbList"/>: the first lock's <see cref="Prev"/> is the
+    /// last); null on none.</summary>
     public Lkb? Prev, Next;
-
-    /// <summary>Owner-side state of a lock owned by this node (null on a master copy of another node's lock).</summary>
-    public OwnerState? Owner;
 
     /// <summary>Whether a mode is granted.</summary>
     public bool IsGranted => GrantedMode != NoMode;
-}
-
-/// <summary>What the owner of a lock keeps beside the master's view of it.</summary>
-internal sealed partial class OwnerState
-{
-    /// <summary>The lock's copy of the value block (the lockspace's length), from its last read; null before one.</summary>
-    public byte[]? ValueBlock;
-
-    /// <summary>The sequence of the value block last read.</summary>
-    public ulong ValueSeq;
 }

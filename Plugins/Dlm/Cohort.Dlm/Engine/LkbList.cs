@@ -1,72 +1,60 @@
 namespace Cohort.Dlm.Engine;
 
-/// <summary>An intrusive FIFO of <see cref="Lkb"/>s (through <see cref="Lkb.Prev"/> and <see cref="Lkb.Next"/>): no
-/// allocation per lock.</summary>
-internal struct LkbList
+/// <summary>One queue of a resource, read-only: an intrusive FIFO of <see cref="Lkb"/>s through
+/// <see cref="Lkb.Next"/> (no allocation per lock), which <see cref="Rsb.Move"/> changes. A queue is kept as its
+/// first lock only: the first lock's <see cref="Lkb.Prev"/> is the last one (as in a circular list), so that
+/// appending needs no tail field, and the last lock's <see cref="Lkb.Next"/> is null.</summary>
+internal readonly struct LkbList(Lkb? head)
 {
     /// <summary>The first lock, or null.</summary>
-    public Lkb? Head;
-
-    /// <summary>The last lock, or null.</summary>
-    public Lkb? Tail;
-
+    public Lkb? Head { get; } = head;
 
     /// <summary>Whether it is empty.</summary>
-    public readonly bool IsEmpty => Head is null;
+    public bool IsEmpty => Head is null;
 
-    /// <summary>Appends <paramref name="lkb"/>, which must be on no list.</summary>
-    public void AddLast(Lkb lkb)
+    /// <summary>Appends <paramref name="lkb"/>, which must be on no queue, to the queue whose first lock is
+    /// <paramref name="head"/>.</summary>
+    public static void Append(ref Lkb? head, Lkb lkb)
     {
-        lkb.Prev = Tail;
         lkb.Next = null;
-        if (Tail is null)
+        if (head is null)
         {
-            Head = lkb;
-        }
-        else
-        {
-            Tail.Next = lkb;
+            lkb.Prev = lkb;
+            head = lkb;
+            return;
         }
 
-        Tail = lkb;
+        var tail = head.Prev!;
+        tail.Next = lkb;
+        lkb.Prev = tail;
+        head.Prev = lkb;
     }
 
-    /// <summary>Puts <paramref name="lkb"/>, which must be on no list, first.</summary>
-    public void AddFirst(Lkb lkb)
+    /// <summary>Removes <paramref name="lkb"/> from the queue whose first lock is <paramref name="head"/>, which it
+    /// must be on.</summary>
+    public static void Unlink(ref Lkb? head, Lkb lkb)
     {
-        lkb.Next = Head;
-        lkb.Prev = null;
-        if (Head is null)
+        var prev = lkb.Prev!;
+        var next = lkb.Next;
+        if (lkb == head)
         {
-            Tail = lkb;
+            head = next;
+            if (next is not null)
+            {
+                next.Prev = prev; // the last lock
+            }
         }
         else
         {
-            Head.Prev = lkb;
-        }
-
-        Head = lkb;
-    }
-
-    /// <summary>Removes <paramref name="lkb"/>, which must be on this list.</summary>
-    public void Remove(Lkb lkb)
-    {
-        if (lkb.Prev is null)
-        {
-            Head = lkb.Next;
-        }
-        else
-        {
-            lkb.Prev.Next = lkb.Next;
-        }
-
-        if (lkb.Next is null)
-        {
-            Tail = lkb.Prev;
-        }
-        else
-        {
-            lkb.Next.Prev = lkb.Prev;
+            prev.Next = next;
+            if (next is not null)
+            {
+                next.Prev = prev;
+            }
+            else
+            {
+                head!.Prev = prev; // it was the last
+            }
         }
 
         lkb.Prev = lkb.Next = null;

@@ -95,8 +95,7 @@ internal sealed class LockEngine(IEngineSink sink, DlmMutant mutant = DlmMutant.
             return;
         }
 
-        rsb.Waiting.AddLast(lkb);
-        lkb.Queue = LkbQueue.Wait;
+        rsb.Move(lkb, LkbQueue.Wait);
         BlockingQueue(rsb, rsb.Granted, lkb, mode);
     }
 
@@ -138,9 +137,7 @@ internal sealed class LockEngine(IEngineSink sink, DlmMutant mutant = DlmMutant.
             return;
         }
 
-        rsb.Granted.Remove(lkb);
-        rsb.Converting.AddLast(lkb);
-        lkb.Queue = LkbQueue.Convert;
+        rsb.Move(lkb, LkbQueue.Convert);
         BlockingQueue(rsb, rsb.Granted, lkb, mode);
     }
 
@@ -170,7 +167,7 @@ internal sealed class LockEngine(IEngineSink sink, DlmMutant mutant = DlmMutant.
             }
         }
 
-        Remove(rsb, lkb);
+        rsb.Move(lkb, LkbQueue.None);
         lkb.GrantedMode = Lkb.NoMode;
         lkb.RequestedMode = Lkb.NoMode;
         _sink.Completed(rsb, lkb, new LockResult(LockStatus.Unlocked, LockMode.Null, LockResultFlags.None, FencingToken.None), default);
@@ -184,13 +181,10 @@ internal sealed class LockEngine(IEngineSink sink, DlmMutant mutant = DlmMutant.
         switch (lkb.Queue)
         {
             case LkbQueue.Wait:
-                rsb.Waiting.Remove(lkb);
-                lkb.Queue = LkbQueue.None;
+                rsb.Move(lkb, LkbQueue.None);
                 break;
             case LkbQueue.Convert:
-                rsb.Converting.Remove(lkb);
-                rsb.Granted.AddLast(lkb);
-                lkb.Queue = LkbQueue.Grant;
+                rsb.Move(lkb, LkbQueue.Grant);
                 break;
             default:
                 return false;
@@ -251,7 +245,7 @@ internal sealed class LockEngine(IEngineSink sink, DlmMutant mutant = DlmMutant.
                     rsb.ValueNotValid = true;
                 }
 
-                Remove(rsb, lkb);
+                rsb.Move(lkb, LkbQueue.None);
             }
 
             lkb = next;
@@ -394,8 +388,7 @@ internal sealed class LockEngine(IEngineSink sink, DlmMutant mutant = DlmMutant.
                 var demoted = (lkb.ResultFlags & LockResultFlags.Demoted) != 0;
                 if (CanBeGranted(rsb, lkb, now: false, recover, out var deadlock))
                 {
-                    rsb.Converting.Remove(lkb);
-                    lkb.Queue = LkbQueue.None;
+                    rsb.Move(lkb, LkbQueue.None);
                     Grant(rsb, lkb, default);
                     grantRestart = true;
                 }
@@ -436,8 +429,7 @@ internal sealed class LockEngine(IEngineSink sink, DlmMutant mutant = DlmMutant.
             var next = lkb.Next;
             if (CanBeGranted(rsb, lkb, now: false, recover: false, out _))
             {
-                rsb.Waiting.Remove(lkb);
-                lkb.Queue = LkbQueue.None;
+                rsb.Move(lkb, LkbQueue.None);
                 Grant(rsb, lkb, default);
             }
             else
@@ -523,8 +515,7 @@ internal sealed class LockEngine(IEngineSink sink, DlmMutant mutant = DlmMutant.
         lkb.ResultFlags = LockResultFlags.None;
         if (lkb.Queue != LkbQueue.Grant)
         {
-            rsb.Granted.AddLast(lkb);
-            lkb.Queue = LkbQueue.Grant;
+            rsb.Move(lkb, LkbQueue.Grant);
         }
 
         var token = mode >= LockMode.ProtectedWrite ? rsb.NextToken() : FencingToken.None;
@@ -545,24 +536,6 @@ internal sealed class LockEngine(IEngineSink sink, DlmMutant mutant = DlmMutant.
         var flags = lkb.ResultFlags;
         lkb.ResultFlags = LockResultFlags.None;
         _sink.Completed(rsb, lkb, new LockResult(status, mode, flags, FencingToken.None), default);
-    }
-
-    private static void Remove(Rsb rsb, Lkb lkb)
-    {
-        switch (lkb.Queue)
-        {
-            case LkbQueue.Grant:
-                rsb.Granted.Remove(lkb);
-                break;
-            case LkbQueue.Convert:
-                rsb.Converting.Remove(lkb);
-                break;
-            case LkbQueue.Wait:
-                rsb.Waiting.Remove(lkb);
-                break;
-        }
-
-        lkb.Queue = LkbQueue.None;
     }
 
     private static void Write(Rsb rsb, ReadOnlySpan<byte> valueBlock)
