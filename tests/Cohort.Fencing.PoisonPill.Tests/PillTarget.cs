@@ -60,16 +60,17 @@ internal sealed class PillTarget : FenceTarget
         var self = PillFile.SlotOf(device, 2, VictimIncarnation);
         while (!_stop.IsCancellationRequested)
         {
-            if ((await agent.ReadOwnSlotAsync(self, _stop.Token)).Condemns(self.Self))
-            {
-                VictimGroup.KillGroup(Group.Pgid);
-            }
-
             try
             {
+                // A stop while the read is under way cancels it: that ends the guard, it is not a failure.
+                if ((await agent.ReadOwnSlotAsync(self, _stop.Token)).Condemns(self.Self))
+                {
+                    VictimGroup.KillGroup(Group.Pgid);
+                }
+
                 await Task.Delay(TimeSpan.FromMilliseconds(20), _stop.Token);
             }
-            catch (OperationCanceledException)
+            catch (OperationCanceledException) when (_stop.IsCancellationRequested)
             {
                 return;
             }
