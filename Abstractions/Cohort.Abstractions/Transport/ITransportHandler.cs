@@ -27,10 +27,10 @@ public interface ITransportHandler
 
     /// <summary>The transport is done, for now, delivering frames on this thread: it made one or more
     /// <see cref="FrameReceived"/> calls and holds none of its own locks any more. A handler may do here, on this
-    /// thread, the work those frames brought (rather than wake another thread for it). A transport calls it after
-    /// every batch of <see cref="FrameReceived"/> calls, before that thread waits for more input (once it has called it,
-    /// after every batch: the host then leaves the work for it). A transport that never calls it still works: the
-    /// host then hands every frame to another thread.</summary>
+    /// thread, the work those frames brought (rather than wake another thread for it). A transport that calls it once
+    /// must call it after every batch of <see cref="FrameReceived"/> calls, before that thread waits for more input:
+    /// the host then leaves the frames' work for it. A transport that never calls it still works: the host then hands
+    /// every frame to another thread.</summary>
     void FramesDelivered()
     {
     }

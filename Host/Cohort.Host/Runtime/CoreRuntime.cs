@@ -15,9 +15,10 @@ namespace Cohort.Host.Runtime;
 /// to the event delegate on the core's turn.
 /// </summary>
 /// <remarks>
-/// The queue is a mailbox on the thread pool rather than a task of its own: a post to an idle core queues a turn
-/// on the posting worker's own queue, so a frame the transport's reader delivers is handled by that same thread
-/// once the reader waits for the next bytes — no wake-up of another thread. A turn handles at most
+/// The queue is a mailbox on the thread pool rather than a task of its own: a post to an idle core queues one turn
+/// (on the posting worker's own queue, when a pool thread posts). An input queued with <see cref="PostDeferred"/> is
+/// instead handled by the thread that delivered it, in <see cref="RunDeferred"/>, when the core is idle — a frame
+/// from the transport's reader thread then costs no wake-up of another thread. A turn handles at most
 /// <see cref="TurnBudget"/> inputs and queues the next, so one core never holds a worker for long.
 /// </remarks>
 internal sealed partial class CoreRuntime : IAsyncDisposable, IThreadPoolWorkItem
@@ -112,13 +113,7 @@ internal sealed partial class CoreRuntime : IAsyncDisposable, IThreadPoolWorkIte
 
     /// <summary>Queues an input without queuing a turn for it: the caller calls <see cref="RunDeferred"/> soon, on
     /// this thread, once it holds no lock.</summary>
-    public void PostDeferred(CoreInput input)
-    {
-        if (!_closing)
-        {
-            _inbox.Enqueue(new Item(input, -1));
-        }
-    }
+    public void PostDeferred(CoreInput input) => Enqueue(new Item(input, -1), schedule: false);
 
     /// <summary>Whether <see cref="RunDeferred"/> may run a turn on the caller's thread (true at first). Cleared while
     /// the core's turns may be long, so that they do not hold up the thread that delivered the input.</summary>
@@ -183,7 +178,8 @@ internal sealed partial class CoreRuntime : IAsyncDisposable, IThreadPoolWorkIte
         }
     }
 
-    private bool Enqueue(Item item)
+    /// <summary>Queues an item unless the runtime is closing, and a turn for it unless <paramref name="schedule"/> is false.</summary>
+    private bool Enqueue(Item item, bool schedule = true)
     {
         if (_closing)
         {
@@ -191,7 +187,11 @@ internal sealed partial class CoreRuntime : IAsyncDisposable, IThreadPoolWorkIte
         }
 
         _inbox.Enqueue(item);
-        Schedule();
+        if (schedule)
+        {
+            Schedule();
+        }
+
         return true;
     }
 

@@ -54,17 +54,8 @@ internal sealed class AsyncGate
         opened?.TrySetResult();
     }
 
-    /// <summary>Whether it is open now.</summary>
-    public bool IsOpen
-    {
-        get
-        {
-            lock (_lock)
-            {
-                return _opened is null;
-            }
-        }
-    }
+    /// <summary>Whether it is open now (read without the lock: it is asked for every frame written inline).</summary>
+    public bool IsOpen => Volatile.Read(ref _opened) is null;
 
     public Task WaitAsync(CancellationToken cancellationToken)
     {

@@ -81,14 +81,38 @@ internal sealed class Connection : IDisposable
     /// <summary>Acceptor: reassembles the peer's frames.</summary>
     public FrameAssembler Assembler { get; } = new();
 
-    /// <summary>Acceptor: frames were delivered since the last acknowledgement went out.</summary>
-    public bool AckDue { get; set; }
+    /// <summary>An acceptor acknowledges at once after this many frames or bytes delivered (<see cref="AckOverdue"/>);
+    /// fewer wait for the next ping, so a request and its answer cost no acknowledgement of their own.</summary>
+    public const int AckFrames = 64;
+
+    /// <inheritdoc cref="AckFrames"/>
+    public const int AckBytes = 256 * 1024;
 
     /// <summary>Acceptor: frames delivered since the last acknowledgement went out.</summary>
-    public int FramesUnacknowledged { get; set; }
+    public int FramesUnacknowledged { get; private set; }
 
     /// <summary>Acceptor: bytes of frames delivered since the last acknowledgement went out.</summary>
-    public long BytesUnacknowledged { get; set; }
+    public long BytesUnacknowledged { get; private set; }
+
+    /// <summary>Acceptor: frames were delivered since the last acknowledgement went out.</summary>
+    public bool AckDue => FramesUnacknowledged > 0;
+
+    /// <summary>Acceptor: so much is unacknowledged that the acknowledgement should not wait for the next ping.</summary>
+    public bool AckOverdue => FramesUnacknowledged >= AckFrames || BytesUnacknowledged >= AckBytes;
+
+    /// <summary>Acceptor: counts a frame delivered.</summary>
+    public void Delivered(int bytes)
+    {
+        FramesUnacknowledged++;
+        BytesUnacknowledged += bytes;
+    }
+
+    /// <summary>Acceptor: an acknowledgement of everything delivered is going out.</summary>
+    public void Acknowledged()
+    {
+        FramesUnacknowledged = 0;
+        BytesUnacknowledged = 0;
+    }
 
     /// <summary>Dialer: held by whoever seals records and writes them, the send loop or a sender writing inline
     /// (<see cref="WriteBuffer"/>, <see cref="Unwritten"/> and <see cref="Sealer"/> are used only under it).</summary>

@@ -157,7 +157,6 @@ internal sealed partial class PeerLink(NodeId node, string? configuredAddress, I
         }
 
         return true; // the caller writes it or wakes the send loop
-
     }
 
     /// <summary>Makes <paramref name="connection"/> the outbound or inbound connection (as it is),
@@ -295,9 +294,7 @@ internal sealed partial class PeerLink(NodeId node, string? configuredAddress, I
 
         delivered[lane] = seq;
         FramesReceived++;
-        connection.AckDue = true;
-        connection.FramesUnacknowledged++;
-        connection.BytesUnacknowledged += frame.Length;
+        connection.Delivered(frame.Length);
         handler.FrameReceived(Peer, (TransportLane)lane, frame);
     }
 

@@ -20,13 +20,6 @@ namespace Cohort.Transport.Tcp;
 public sealed partial class TcpTransport : ITransport, ITransportFaults
 {
     private const int MaxConcurrentHandshakes = 64;
-
-    /// <summary>An acceptor acknowledges at once after this many frames or bytes delivered; fewer wait for the
-    /// next ping, so a request and its answer cost no acknowledgement of their own.</summary>
-    private const int AckFrames = 64;
-
-    /// <inheritdoc cref="AckFrames"/>
-    private const int AckBytes = 256 * 1024;
     private const int MaxRefusalKeys = 1024;
 
     private readonly TcpTransportOptions _options;
@@ -826,10 +819,7 @@ public sealed partial class TcpTransport : ITransport, ITransportFaults
                 }
 
                 // Between reading and handling: a cut that began while the read waited holds what it read.
-                if (!link.InGate.IsOpen)
-                {
-                    link.InGate.WaitAsync(ct).GetAwaiter().GetResult();
-                }
+                link.InGate.WaitAsync(ct).GetAwaiter().GetResult(); // a completed task while the gate is open
 
                 try
                 {
@@ -844,7 +834,7 @@ public sealed partial class TcpTransport : ITransport, ITransportFaults
                     _handler!.FramesDelivered();
                 }
 
-                if (connection.FramesUnacknowledged >= AckFrames || connection.BytesUnacknowledged >= AckBytes)
+                if (connection.AckOverdue)
                 {
                     connection.Wake.Set(); // else the acknowledgement waits for the next ping (delayed, as TCP's)
                 }
@@ -994,14 +984,12 @@ public sealed partial class TcpTransport : ITransport, ITransportFaults
     {
         var payload = new byte[16];
         var buffer = new byte[Records.Size(payload.Length)];
-        var lastWrite = Now;
         try
         {
             while (true)
             {
-                var idle = _time.GetElapsedTime(lastWrite);
-                var urgent = connection.FramesUnacknowledged >= AckFrames || connection.BytesUnacknowledged >= AckBytes;
-                if (!urgent && idle < _options.PingInterval)
+                var idle = _time.GetElapsedTime(connection.LastWrite);
+                if (!connection.AckOverdue && idle < _options.PingInterval)
                 {
                     await connection.Wake.WaitAsync(_options.PingInterval - idle, _time, ct).ConfigureAwait(false);
                     continue;
@@ -1017,9 +1005,7 @@ public sealed partial class TcpTransport : ITransport, ITransportFaults
 
                     if (connection.AckDue)
                     {
-                        connection.AckDue = false;
-                        connection.FramesUnacknowledged = 0;
-                        connection.BytesUnacknowledged = 0;
+                        connection.Acknowledged();
                         Records.WriteLanePair(payload, link.Session!.Delivered[0], link.Session.Delivered[1]);
                         size = connection.Sealer.Seal(buffer, RecordKind.Ack, 0, ChunkFlags.None, 0, payload);
                     }
@@ -1031,7 +1017,7 @@ public sealed partial class TcpTransport : ITransport, ITransportFaults
 
                 await link.OutGate.WaitAsync(ct).ConfigureAwait(false);
                 await connection.Stream.WriteAsync(buffer.AsMemory(0, size), ct).ConfigureAwait(false);
-                lastWrite = Now;
+                connection.LastWrite = Now;
             }
         }
         catch (Exception ex) when (ex is IOException or SocketException or OperationCanceledException or ObjectDisposedException)
