@@ -80,6 +80,90 @@ public class DlmCoreTests
         Assert.That(h.Sent - sent, Is.EqualTo(4), "lock and unlock: two round trips");
     }
 
+    private static int Completions(DlmHarness h, int node, long id) =>
+        h.Events.Count(e => e.Node == node && e.Event is DlmCompleted c && c.LockId == id);
+
+    /// <summary>Node 2 holds EX on a resource node 1 masters; returns the lock.</summary>
+    private static long HeldRemotely(DlmHarness h, string resource, LockFlags flags = LockFlags.None)
+    {
+        var master = h.Lock(1, resource, LockMode.Null); // node 1 masters it
+        h.DeliverAll();
+        Granted(h, 1, master);
+        var ex = h.Lock(2, resource, LockMode.Exclusive, flags);
+        h.DeliverAll();
+        Granted(h, 2, ex);
+        return ex;
+    }
+
+    [Test]
+    public void A_remote_unlock_completes_as_it_goes_out_and_the_master_frees_the_lock_when_it_arrives()
+    {
+        var h = Joined(3);
+        var ex = HeldRemotely(h, "u");
+        var waiter = h.Lock(3, "u", LockMode.Null); // node 3 learns the master
+        h.DeliverAll();
+        Granted(h, 3, waiter);
+
+        h.Convert(3, waiter, LockMode.Exclusive); // on the wire first: the master blocks it and notifies node 2 ...
+        h.Unlock(2, ex);                          // ... whose unlock is already on its way
+        Assert.That(h.Completion(2, ex)?.Result.Status, Is.EqualTo(LockStatus.Unlocked), "completed as it went out (VMS's $DEQ)");
+        h.DeliverOne();
+        Assert.That(h.Completion(3, waiter)!.Result.Mode, Is.EqualTo(LockMode.Null), "the master has not freed it yet: the conversion waits");
+        h.DeliverAll();
+        Assert.Multiple(() =>
+        {
+            Assert.That(Granted(h, 3, waiter).Mode, Is.EqualTo(LockMode.Exclusive), "freed when the unlock arrived");
+            Assert.That(Completions(h, 2, ex), Is.EqualTo(2), "the grant and the unlock: the master's answer completes nothing again");
+            Assert.That(h.Events.Any(e => e.Node == 2 && e.Event is DlmBlocking b && b.LockId == ex), Is.False,
+                "no blocking notification for a lock its client released");
+        });
+    }
+
+    [Test]
+    public void An_unlock_that_writes_the_value_block_completes_when_the_master_has_it()
+    {
+        var h = Joined(3, valueBlock: 8);
+        var ex = HeldRemotely(h, "w", LockFlags.ValueBlock);
+        h.Unlock(2, ex, LockFlags.ValueBlock, Value1);
+        Assert.That(h.Completion(2, ex)!.Result.Status, Is.EqualTo(LockStatus.Granted), "the unlock waits for the master, as in Linux: a reader told of it reads what it wrote");
+        h.DeliverAll();
+        Assert.That(h.Completion(2, ex)?.Result.Status, Is.EqualTo(LockStatus.Unlocked));
+
+        var again = h.Lock(2, "w", LockMode.Exclusive);
+        h.DeliverAll();
+        Granted(h, 2, again);
+        h.Unlock(2, again, LockFlags.InvalidateValueBlock);
+        Assert.That(h.Completion(2, again)!.Result.Status, Is.EqualTo(LockStatus.Granted), "an unlock that invalidates the value block waits too");
+        h.DeliverAll();
+        Assert.That(h.Completion(2, again)?.Result.Status, Is.EqualTo(LockStatus.Unlocked));
+    }
+
+    // Node 3 dying: the master drops the unlock on the wire (an older recovery sequence) and the resend phase sends
+    // it again. Node 1, the master, dying: the unlock in flight to it is taken as done.
+    [TestCase(3, 1, TestName = "A released unlock lost to a recovery is resent and completes once")]
+    [TestCase(1, 3, TestName = "A released unlock whose master dies completes once")]
+    public void A_released_unlock_survives_a_recovery(int dying, int prober)
+    {
+        var h = Joined(3);
+        var ex = HeldRemotely(h, "r");
+        h.Unlock(2, ex);
+        Assert.That(h.Completion(2, ex)?.Result.Status, Is.EqualTo(LockStatus.Unlocked));
+
+        var dead = h.Inc(dying);
+        h.Crash(dying); // with the unlock on the wire
+        h.InstallView(2, prober);
+        h.OpenGate(2, dead);
+        h.OpenGate(prober, dead);
+        h.DeliverAll();
+        var probe = h.Lock(prober, "r", LockMode.Exclusive, LockFlags.NoQueue);
+        h.DeliverAll();
+        Assert.Multiple(() =>
+        {
+            Assert.That(Granted(h, prober, probe).Mode, Is.EqualTo(LockMode.Exclusive), "nothing of node 2's is held any more");
+            Assert.That(Completions(h, 2, ex), Is.EqualTo(2), "the grant and the unlock");
+        });
+    }
+
     [Test]
     public void The_first_node_to_ask_masters_a_resource()
     {

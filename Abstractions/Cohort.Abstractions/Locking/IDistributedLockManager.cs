@@ -71,6 +71,10 @@ public abstract class LockHandle
     public abstract ValueTask<LockResult> ConvertAsync(LockMode mode, LockFlags flags = LockFlags.None);
 
     /// <summary>Releases the granted lock; completes with <see cref="LockStatus.Unlocked"/>.</summary>
+    /// <remarks>When another node masters the resource, the unlock completes as it is sent (as VMS's <c>$DEQ</c>):
+    /// the master frees the lock when the message arrives, before any later request of this node. An unlock that
+    /// writes the value block (<see cref="LockFlags.ValueBlock"/> from PW/EX) or invalidates it completes once the
+    /// master has it, as in Linux.</remarks>
     /// <param name="flags"><see cref="LockFlags.ValueBlock"/> to write <see cref="ValueBlock"/> (from PW/EX),
     /// <see cref="LockFlags.InvalidateValueBlock"/> to invalidate the resource's value block.</param>
     /// <exception cref="InvalidOperationException">The handle holds nothing or has an operation in flight (cancel it first).</exception>

@@ -69,28 +69,46 @@ internal static class DlmBench
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         deadline.CancelAfter(timeout);
         var stage = "joining the lockspace";
+        var probes = new List<Probe>();
         try
         {
             var lockspace = await manager.JoinAsync(arguments.Lockspace, cancellationToken: deadline.Token).ConfigureAwait(false);
             var handle = lockspace.CreateLock(resource);
-            stage = "locking";
-            var (dlm, first, last, grew) = await WithDeadline(LockCyclesAsync(handle, mode, arguments.Count, warmup, deadline.Token), handle, deadline.Token).ConfigureAwait(false);
-
-            LatencyReport? echoed = null, redisReport = null;
+            var cycles = new LockCycles(handle, mode, arguments.Count);
+            probes.Add(cycles);
+            EchoProbe? echoProbe = null;
             if (echo is not null)
             {
-                stage = $"round trips to the echo responder at {arguments.Echo}";
-                echoed = Latencies(await EchoAsync(echo, arguments.Count, warmup, deadline.Token).ConfigureAwait(false));
+                stage = $"connecting to the echo responder at {arguments.Echo}";
+                probes.Add(echoProbe = await EchoProbe.ConnectAsync(echo, arguments.Count, deadline.Token).ConfigureAwait(false));
             }
 
+            RedisProbe? redisProbe = null;
             if (redis is not null)
             {
-                stage = $"SET NX PX + DEL on redis at {arguments.Redis}";
-                redisReport = Latencies(await RedisAsync(redis, "cohort-dlm-bench:" + arguments.Resource, arguments.Count, warmup, deadline.Token).ConfigureAwait(false));
+                stage = $"connecting to redis at {arguments.Redis}";
+                probes.Add(redisProbe = await RedisProbe.ConnectAsync(redis, "cohort-dlm-bench:" + arguments.Resource, arguments.Count, deadline.Token).ConfigureAwait(false));
             }
 
-            var latencies = Latencies(dlm);
-            return new DlmBenchReport(lockspace.Name, arguments.Resource ?? "", modeName.ToUpperInvariant(), arguments.Count, warmup, latencies, first.ToString(), last.ToString(), grew,
+            // Past the deadline, the request in flight is cancelled: a hung lock is reported, not waited for forever.
+            using var cancelOnDeadline = deadline.Token.Register(() => handle.Cancel());
+
+            // In turns of a block each, so that all three see the same machine: on a shared one, its load drifts
+            // more between consecutive measurements of a few seconds than between the blocks of one.
+            for (var from = -warmup; from < arguments.Count; from += Block)
+            {
+                var to = Math.Min(from + Block, arguments.Count);
+                foreach (var probe in probes)
+                {
+                    stage = probe.Stage;
+                    await probe.RunAsync(from, to, deadline.Token).WaitAsync(deadline.Token).ConfigureAwait(false);
+                }
+            }
+
+            var latencies = Latencies(cycles.Samples);
+            var echoed = echoProbe is null ? null : Latencies(echoProbe.Samples);
+            var redisReport = redisProbe is null ? null : Latencies(redisProbe.Samples);
+            return new DlmBenchReport(lockspace.Name, arguments.Resource ?? "", modeName.ToUpperInvariant(), arguments.Count, warmup, latencies, cycles.First.ToString(), cycles.Last.ToString(), cycles.Grew,
                 echoed, redisReport, Ratio(latencies, echoed), Ratio(latencies, redisReport), EchoBytes);
         }
         catch (OperationCanceledException) when (deadline.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
@@ -101,124 +119,166 @@ internal static class DlmBench
         {
             throw new InvalidOperationException($"dlm-bench: {stage}: {ex.Message}");
         }
-    }
-
-    /// <summary>Awaits the lock cycles until the deadline; past it, cancels the request in flight (a hung lock is
-    /// reported, not waited for forever).</summary>
-    private static async Task<T> WithDeadline<T>(Task<T> cycles, LockHandle handle, CancellationToken deadline)
-    {
-        try
+        finally
         {
-            return await cycles.WaitAsync(deadline).ConfigureAwait(false);
-        }
-        catch (OperationCanceledException)
-        {
-            handle.Cancel();
-            throw;
+            foreach (var probe in probes)
+            {
+                probe.Dispose();
+            }
         }
     }
 
-    /// <summary>The cycles; past the deadline the loop ends after its unlock, so that an abandoned bench holds nothing.</summary>
-    private static async Task<(double[] Samples, FencingToken First, FencingToken Last, bool Grew)> LockCyclesAsync(LockHandle handle, LockMode mode, int count, int warmup, CancellationToken deadline)
+    /// <summary>How many operations each measurement runs before the next takes its turn.</summary>
+    private const int Block = 100;
+
+    /// <summary>One measured operation, run in blocks; sample <c>i</c> is the <c>i</c>-th (negative: warm-up, not kept).</summary>
+    private abstract class Probe(int count, Socket? socket = null) : IDisposable
     {
-        var samples = new double[count];
-        FencingToken first = default, last = default;
-        var grew = true;
-        for (var i = -warmup; i < count; i++)
+        public double[] Samples { get; } = new double[count];
+
+        /// <summary>What it does, for the message of a deadline that passed while it ran.</summary>
+        public abstract string Stage { get; }
+
+        public async Task RunAsync(int from, int to, CancellationToken cancellationToken)
         {
-            deadline.ThrowIfCancellationRequested();
-            var started = Stopwatch.GetTimestamp();
+            for (var i = from; i < to; i++)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                var started = Stopwatch.GetTimestamp();
+                await OnceAsync(i, cancellationToken).ConfigureAwait(false);
+                if (i >= 0)
+                {
+                    Samples[i] = Stopwatch.GetElapsedTime(started).TotalMicroseconds;
+                }
+            }
+        }
+
+        protected abstract ValueTask OnceAsync(int i, CancellationToken cancellationToken);
+
+        /// <summary>The connection it measures, for those that measure one.</summary>
+        protected Socket Socket => socket ?? throw new InvalidOperationException("this probe has no connection");
+
+        public void Dispose() => socket?.Dispose();
+    }
+
+    /// <summary>Lock then unlock the resource; the fencing tokens of the kept cycles must grow.</summary>
+    private sealed class LockCycles(LockHandle handle, LockMode mode, int count) : Probe(count)
+    {
+        public FencingToken First { get; private set; }
+
+        public FencingToken Last { get; private set; }
+
+        public bool Grew { get; private set; } = true;
+
+        public override string Stage => "locking";
+
+        /// <summary>A cycle ends after its unlock, so that an abandoned bench holds nothing.</summary>
+        protected override async ValueTask OnceAsync(int i, CancellationToken cancellationToken)
+        {
             var locked = await handle.LockAsync(mode).ConfigureAwait(false);
+            if (locked.Status == LockStatus.Cancelled)
+            {
+                cancellationToken.ThrowIfCancellationRequested(); // by the deadline
+            }
+
             if (locked.Status != LockStatus.Granted)
             {
-                throw new InvalidOperationException($"lock {i + warmup + 1}: {mode} on the resource ended {locked.Status}, not granted");
+                throw new InvalidOperationException($"lock {i}: {mode} on the resource ended {locked.Status}, not granted");
             }
 
             var unlocked = await handle.UnlockAsync().ConfigureAwait(false);
             if (unlocked.Status != LockStatus.Unlocked)
             {
-                throw new InvalidOperationException($"unlock {i + warmup + 1} ended {unlocked.Status}, not unlocked");
+                throw new InvalidOperationException($"unlock {i} ended {unlocked.Status}, not unlocked");
             }
 
-            var elapsed = Stopwatch.GetElapsedTime(started);
-            if (i < 0)
+            if (i >= 0 && !locked.Token.IsNone)
             {
-                continue;
-            }
-
-            samples[i] = elapsed.TotalMicroseconds;
-            if (!locked.Token.IsNone)
-            {
-                grew &= last.IsNone || locked.Token > last;
-                first = first.IsNone ? locked.Token : first;
-                last = locked.Token;
+                Grew &= Last.IsNone || locked.Token > Last;
+                First = First.IsNone ? locked.Token : First;
+                Last = locked.Token;
             }
         }
-
-        return (samples, first, last, grew);
     }
 
     /// <summary>Round trips of <see cref="EchoBytes"/> bytes, one at a time, on one connection (TCP_NODELAY).</summary>
-    private static async Task<double[]> EchoAsync(IPEndPoint at, int count, int warmup, CancellationToken cancellationToken)
+    private sealed class EchoProbe(Socket connection, IPEndPoint at, int count) : Probe(count, connection)
     {
-        using var socket = new Socket(at.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-        await socket.ConnectAsync(at, cancellationToken).ConfigureAwait(false);
-        var frame = new byte[EchoBytes];
-        frame.AsSpan().Fill((byte)'x');
-        var back = new byte[EchoBytes];
-        var samples = new double[count];
-        for (var i = -warmup; i < count; i++)
+        private readonly byte[] _frame = Enumerable.Repeat((byte)'x', EchoBytes).ToArray();
+        private readonly byte[] _back = new byte[EchoBytes];
+
+        public override string Stage => $"round trips to the echo responder at {at}";
+
+        public static async Task<EchoProbe> ConnectAsync(IPEndPoint at, int count, CancellationToken cancellationToken) =>
+            new(await ConnectedAsync(at, cancellationToken).ConfigureAwait(false), at, count);
+
+        protected override async ValueTask OnceAsync(int i, CancellationToken cancellationToken)
         {
-            var started = Stopwatch.GetTimestamp();
-            await socket.SendAsync(frame, SocketFlags.None, cancellationToken).ConfigureAwait(false);
+            await Socket.SendAsync(_frame, SocketFlags.None, cancellationToken).ConfigureAwait(false);
             var read = 0;
-            while (read < back.Length)
+            while (read < _back.Length)
             {
-                var n = await socket.ReceiveAsync(back.AsMemory(read), SocketFlags.None, cancellationToken).ConfigureAwait(false);
+                var n = await Socket.ReceiveAsync(_back.AsMemory(read), SocketFlags.None, cancellationToken).ConfigureAwait(false);
                 read += n > 0 ? n : throw new InvalidOperationException($"the echo responder at {at} closed the connection");
             }
-
-            if (i >= 0)
-            {
-                samples[i] = Stopwatch.GetElapsedTime(started).TotalMicroseconds;
-            }
         }
-
-        return samples;
     }
 
     /// <summary><c>SET key val NX PX 30000</c> then <c>DEL key</c>, each awaited, on one connection: the usual Redis lock.</summary>
-    private static async Task<double[]> RedisAsync(IPEndPoint at, string key, int count, int warmup, CancellationToken cancellationToken)
+    private sealed class RedisProbe(Socket connection, IPEndPoint at, string key, int count) : Probe(count, connection)
     {
-        using var socket = new Socket(at.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-        await socket.ConnectAsync(at, cancellationToken).ConfigureAwait(false);
-        var set = Resp("SET", key, "1", "NX", "PX", "30000");
-        var del = Resp("DEL", key);
-        var buffer = new byte[512];
-        await CommandAsync(socket, del, buffer, cancellationToken).ConfigureAwait(false); // a key left by an earlier run
-        var samples = new double[count];
-        for (var i = -warmup; i < count; i++)
+        private readonly byte[] _set = Resp("SET", key, "1", "NX", "PX", "30000");
+        private readonly byte[] _del = Resp("DEL", key);
+        private readonly byte[] _buffer = new byte[512];
+
+        public override string Stage => $"SET NX PX + DEL on redis at {at}";
+
+        public static async Task<RedisProbe> ConnectAsync(IPEndPoint at, string key, int count, CancellationToken cancellationToken)
         {
-            var started = Stopwatch.GetTimestamp();
-            var reply = await CommandAsync(socket, set, buffer, cancellationToken).ConfigureAwait(false);
+            var probe = new RedisProbe(await ConnectedAsync(at, cancellationToken).ConfigureAwait(false), at, key, count);
+            try
+            {
+                await probe.DeleteAsync(cancellationToken).ConfigureAwait(false); // a key left by an earlier run
+                return probe;
+            }
+            catch
+            {
+                probe.Dispose();
+                throw;
+            }
+        }
+
+        private Task<string> DeleteAsync(CancellationToken cancellationToken) => CommandAsync(Socket, _del, _buffer, cancellationToken);
+
+        protected override async ValueTask OnceAsync(int i, CancellationToken cancellationToken)
+        {
+            var reply = await CommandAsync(Socket, _set, _buffer, cancellationToken).ConfigureAwait(false);
             if (reply != "+OK")
             {
                 throw new InvalidOperationException($"redis at {at}: SET {key} NX PX answered {reply}, not +OK (is another client using the key?)");
             }
 
-            reply = await CommandAsync(socket, del, buffer, cancellationToken).ConfigureAwait(false);
+            reply = await DeleteAsync(cancellationToken).ConfigureAwait(false);
             if (reply != ":1")
             {
                 throw new InvalidOperationException($"redis at {at}: DEL {key} answered {reply}, not :1");
             }
-
-            if (i >= 0)
-            {
-                samples[i] = Stopwatch.GetElapsedTime(started).TotalMicroseconds;
-            }
         }
+    }
 
-        return samples;
+    private static async Task<Socket> ConnectedAsync(IPEndPoint at, CancellationToken cancellationToken)
+    {
+        var socket = new Socket(at.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        try
+        {
+            await socket.ConnectAsync(at, cancellationToken).ConfigureAwait(false);
+            return socket;
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
     }
 
     /// <summary>Sends one command and reads its one-line reply (simple string, error or integer).</summary>

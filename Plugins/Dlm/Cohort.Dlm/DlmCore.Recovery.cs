@@ -87,9 +87,11 @@ public sealed partial class DlmCore
             return;
         }
 
-        if (ls.Locks.Count > 0)
+        // An unlock its client was told of (Released) may still be on its way: leaving releases it as well.
+        var held = ls.Locks.Count(l => !l.Released);
+        if (held > 0)
         {
-            Publish(new DlmLeft(leave.Token, $"lockspace '{ls.Name}' still holds {ls.Locks.Count} lock(s) of this node: unlock them first"));
+            Publish(new DlmLeft(leave.Token, $"lockspace '{ls.Name}' still holds {held} lock(s) of this node: unlock them first"));
             return;
         }
 
@@ -961,7 +963,7 @@ public sealed partial class DlmCore
         switch (lkb.Pending)
         {
             case PendingOp.Unlock:
-                CompleteOwned(ls, lkb, new LockResult(LockStatus.Unlocked, LockMode.Null, LockResultFlags.None, FencingToken.None), default, 0);
+                CompleteOwned(ls, lkb, LockEngine.Unlocked, default, 0);
                 return false;
             case PendingOp.Convert when lkb.PendingMode < granted && !IsMiddleConversion(granted, lkb.PendingMode):
             {

@@ -225,7 +225,32 @@ public sealed partial class DlmCore : ILockManagerCore
         else
         {
             SendOperation(ls, rsb, lkb);
+            if (lkb.Pending == PendingOp.Unlock && ls.Running)
+            {
+                ReleaseAtOnce(ls, lkb);
+            }
         }
+    }
+
+    /// <summary>
+    /// Completes an unlock that went out to a remote master without waiting for the answer, as VMS's <c>$DEQ</c>
+    /// does (it has no wait variant and no completion AST): the lock costs one round trip, not two. Safe because
+    /// nothing the master does can refuse it, this node's later requests reach the master behind it on the same
+    /// ordered link, and a recovery resends it (the lock stays, <see cref="OwnedLkb.Released"/>, until answered).
+    /// An unlock that writes or invalidates the value block waits for the master as in Linux, so that whoever
+    /// learns of the completion and then reads the value block reads what it wrote.
+    /// </summary>
+    private void ReleaseAtOnce(Lockspace ls, OwnedLkb lkb)
+    {
+        var writes = (lkb.PendingFlags & LockFlags.InvalidateValueBlock) != 0
+            || ((lkb.PendingFlags & LockFlags.ValueBlock) != 0 && lkb.GrantedMode >= (sbyte)LockMode.ProtectedWrite);
+        if (writes || lkb.Released)
+        {
+            return;
+        }
+
+        lkb.Released = true;
+        Publish(new DlmCompleted(ls.Id, lkb.Id, LockEngine.Unlocked, ReadOnlyMemory<byte>.Empty));
     }
 
     /// <summary>Operations go out while running, and in the resend phase of a recovery.</summary>
@@ -338,6 +363,11 @@ public sealed partial class DlmCore : ILockManagerCore
             lkb.Resource.LocalLocks--;
         }
 
+        if (lkb.Released)
+        {
+            return; // its client was told when it went out
+        }
+
         var completed = new DlmCompleted(ls.Id, lkb.Id, result, valueBlock.IsEmpty ? ReadOnlyMemory<byte>.Empty : valueBlock.ToArray());
         if (ls.Running)
         {
@@ -417,7 +447,7 @@ public sealed partial class DlmCore : ILockManagerCore
     {
         if (holder.Node == _selfId)
         {
-            if (holder.IsGranted)
+            if (holder is OwnedLkb { IsGranted: true, Released: false })
             {
                 Publish(new DlmBlocking(ls.Id, holder.Id, mode));
             }
@@ -559,7 +589,7 @@ public sealed partial class DlmCore : ILockManagerCore
                 r.Bytes();
                 var id = r.I64();
                 var mode = r.Mode();
-                if (r.Ok && mode >= 0 && ls.Lock(id) is { IsGranted: true })
+                if (r.Ok && mode >= 0 && ls.Lock(id) is { IsGranted: true, Released: false })
                 {
                     Publish(new DlmBlocking(ls.Id, id, (LockMode)mode));
                 }
@@ -721,7 +751,7 @@ public sealed partial class DlmCore : ILockManagerCore
             case MessageType.Unlock:
                 if (copy is null)
                 {
-                    SendReply(ls, rsb, from, id, seq, new LockResult(LockStatus.Unlocked, LockMode.Null, LockResultFlags.None, FencingToken.None), default, 0);
+                    SendReply(ls, rsb, from, id, seq, LockEngine.Unlocked, default, 0);
                     return;
                 }
 

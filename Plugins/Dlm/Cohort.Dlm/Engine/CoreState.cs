@@ -52,6 +52,10 @@ internal sealed class OwnedLkb(int node, long id, Rsb resource) : Lkb(node, id)
     /// <summary>Whether a cancel of it was asked for.</summary>
     public bool CancelWanted;
 
+    /// <summary>An unlock in flight that completed already, when it went out (see <c>DlmCore.ReleaseAtOnce</c>): it
+    /// stays here until the master answers, for a recovery to resend it, and tells its client nothing more.</summary>
+    public bool Released;
+
     /// <summary>What it holds and writes of the value block; null until it carries one (most locks never do).</summary>
     public LockValue? Value;
 }

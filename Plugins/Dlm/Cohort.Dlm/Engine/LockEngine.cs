@@ -45,6 +45,9 @@ internal interface IEngineSink
 /// </remarks>
 internal sealed class LockEngine(IEngineSink sink, DlmMutant mutant = DlmMutant.None)
 {
+    /// <summary>How every unlock ends.</summary>
+    public static readonly LockResult Unlocked = new(LockStatus.Unlocked, LockMode.Null, LockResultFlags.None, FencingToken.None);
+
     /// <summary>The compatibility matrix of the six modes (NL CR CW PR PW EX).</summary>
     private static readonly bool[,] Matrix =
     {
@@ -170,7 +173,7 @@ internal sealed class LockEngine(IEngineSink sink, DlmMutant mutant = DlmMutant.
         rsb.Move(lkb, LkbQueue.None);
         lkb.GrantedMode = Lkb.NoMode;
         lkb.RequestedMode = Lkb.NoMode;
-        _sink.Completed(rsb, lkb, new LockResult(LockStatus.Unlocked, LockMode.Null, LockResultFlags.None, FencingToken.None), default);
+        _sink.Completed(rsb, lkb, Unlocked, default);
         GrantPending(rsb);
     }
 
