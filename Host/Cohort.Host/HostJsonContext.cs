@@ -13,6 +13,7 @@ namespace Cohort.Host;
 [JsonSerializable(typeof(StatusReport))]
 [JsonSerializable(typeof(PluginReport[]))]
 [JsonSerializable(typeof(DebugArguments))]
+[JsonSerializable(typeof(LeaveArguments))]
 [JsonSerializable(typeof(TransportReport))]
 [JsonSerializable(typeof(QuorumStatus))]
 [JsonSerializable(typeof(ConfigShowReport))]

@@ -17,6 +17,7 @@ internal static class CohortCommand
             KeygenCommand.Create(),
             DemoCommand.Create(),
             LeaveCommand.Create(),
+            LockCommand.Create(),
             SimulateCommand.Create(),
             DebugCommand.Create(),
             WitnessCommand.Create(),

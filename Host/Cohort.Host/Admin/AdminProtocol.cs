@@ -184,6 +184,10 @@ public sealed record AssemblyReport(string Name, string Version);
 /// <param name="Action"><c>off</c> or <c>reboot</c>; null for <c>Cluster:Fencing:Action</c>.</param>
 public sealed record FenceArguments(string Node, string? Action = null);
 
+/// <summary>Arguments of <c>leave</c>.</summary>
+/// <param name="Force">Leave even while lock clients hold locks: their process groups are killed first.</param>
+public sealed record LeaveArguments(bool Force = false);
+
 /// <summary>The answer to <c>fence</c>: the incarnation that is now a victim.</summary>
 /// <param name="Victim">The node's name.</param>
 /// <param name="VictimId">Its id.</param>

@@ -1,5 +1,7 @@
 using System.Net.Sockets;
 using System.Text.Json;
+using Cohort.Dlm.Client;
+using Cohort.Host.Agent;
 using Cohort.Host.Native;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -21,10 +23,14 @@ internal sealed partial class AdminServer : BackgroundService
     private readonly IReadOnlyDictionary<string, Func<AdminRequest, Task<JsonElement>>> _verbs;
     private readonly ILogger<AdminServer> _logger;
 
-    public AdminServer(AdminSocketListener listener, AdminVerbs verbs, ILogger<AdminServer> logger)
+    public AdminServer(AdminSocketListener listener, AdminVerbs verbs, LockClients lockClients, ILogger<AdminServer> logger)
         : this(listener, verbs.Table, logger)
     {
+        _lockClients = lockClients;
     }
+
+    /// <summary>Serves the lock sessions a <c>lock-session</c> request turns a connection into; null where there are none.</summary>
+    private readonly LockClients? _lockClients;
 
     /// <summary>Serves <paramref name="verbs"/> alone (a joining node answers only some).</summary>
     /// <param name="listener">The bound socket.</param>
@@ -109,6 +115,18 @@ internal sealed partial class AdminServer : BackgroundService
                 if (reply.Ok)
                 {
                     _answered?.Invoke(verb!);
+                }
+
+                if (reply.Ok && verb == LockClientProtocol.Verb && _lockClients is not null)
+                {
+                    // From here the connection is a lock session (its client waits for this reply before it
+                    // sends anything else, so nothing of it was read here).
+                    if (filled == newline + 1)
+                    {
+                        await _lockClients.ServeAsync(client, cancellationToken);
+                    }
+
+                    return;
                 }
 
                 if (!reply.Ok && reply.Error!.StartsWith("malformed", StringComparison.Ordinal))

@@ -18,9 +18,11 @@ internal sealed class AdminVerbs
     private readonly FencingService _fencing;
     private readonly WatchdogService? _watchdog;
     private readonly DlmService? _dlm;
+    private readonly LockClients? _lockClients;
 
-    public AdminVerbs(AgentState state, MembershipService membership, TransportService? transport, ConfigService config, FencingService fencing, WatchdogService? watchdog = null, DlmService? dlm = null)
+    public AdminVerbs(AgentState state, MembershipService membership, TransportService? transport, ConfigService config, FencingService fencing, WatchdogService? watchdog = null, DlmService? dlm = null, LockClients? lockClients = null)
     {
+        _lockClients = lockClients;
         _watchdog = watchdog;
         _dlm = dlm;
         _state = state;
@@ -32,7 +34,7 @@ internal sealed class AdminVerbs
         {
             ["status"] = Sync(_ => JsonSerializer.SerializeToElement(Status(), HostJsonContext.Default.StatusReport)),
             ["plugins"] = Sync(_ => JsonSerializer.SerializeToElement([.. Plugins()], HostJsonContext.Default.PluginReportArray)),
-            ["leave"] = Sync(_ => Leave(_membership)),
+            ["leave"] = Sync(Leave),
             ["quorum"] = Sync(_ => JsonSerializer.SerializeToElement(Quorum(), HostJsonContext.Default.QuorumStatus)),
             ["debug-partition"] = Sync(request => Debug(request, heal: false)),
             ["debug-heal"] = Sync(request => Debug(request, heal: true)),
@@ -44,12 +46,21 @@ internal sealed class AdminVerbs
             ["fence-history"] = Sync(_ => JsonSerializer.SerializeToElement([.. FenceHistory()], HostJsonContext.Default.FenceHistoryEntryArray)),
             ["fence-devices"] = Sync(_ => JsonSerializer.SerializeToElement(FenceDevices(), HostJsonContext.Default.FenceDevicesReport)),
             ["debug-dlm-bench"] = DlmBenchAsync,
+            [Dlm.Client.LockClientProtocol.Verb] = Sync(_ => LockSession()),
         };
     }
 
     /// <summary>The verbs; each answers with its result or throws <see cref="InvalidOperationException"/>
     /// or <see cref="ArgumentException"/> with a message for the operator.</summary>
     public IReadOnlyDictionary<string, Func<AdminRequest, Task<JsonElement>>> Table { get; }
+
+    private static readonly JsonElement EmptyObject = JsonDocument.Parse("{}").RootElement.Clone();
+
+    /// <summary>Accepts a lock session (the admin server hands the connection over once this has answered).</summary>
+    private JsonElement LockSession() =>
+        _dlm is { Manager.Attached: true }
+            ? EmptyObject
+            : throw new InvalidOperationException("the lock manager runs only on a node with a cluster document: start the agent with Node:Bootstrap (or --bootstrap)");
 
     private static Func<AdminRequest, Task<JsonElement>> Sync(Func<AdminRequest, JsonElement> verb) => request => Task.FromResult(verb(request));
 
@@ -208,9 +219,16 @@ internal sealed class AdminVerbs
 
     /// <summary>Starts a clean leave: the node drains, is excluded from the next view as a clean
     /// leaver, and the agent exits. Answers at once with the status.</summary>
-    private JsonElement Leave(MembershipService membership)
+    /// <exception cref="InvalidOperationException">Lock clients hold locks, and <see cref="LeaveArguments.Force"/> is not set.</exception>
+    private JsonElement Leave(AdminRequest request)
     {
-        _ = membership.LeaveAsync();
+        var force = request.Arguments?.Deserialize(HostJsonContext.Default.LeaveArguments)?.Force ?? false;
+        if (!force && _lockClients?.Holding() is { Count: > 0 } holding)
+        {
+            throw new InvalidOperationException($"lock clients hold locks here ({string.Join("; ", holding)}): let them finish, or leave with --force, which kills their process groups first");
+        }
+
+        _ = _membership.LeaveAsync();
         return JsonSerializer.SerializeToElement(Status(), HostJsonContext.Default.StatusReport);
     }
 

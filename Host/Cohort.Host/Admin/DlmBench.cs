@@ -25,15 +25,6 @@ internal static class DlmBench
     /// <summary>The default deadline of the whole bench.</summary>
     public static readonly TimeSpan DefaultTimeout = TimeSpan.FromSeconds(60);
 
-    private static readonly Dictionary<string, LockMode> Modes = new(StringComparer.OrdinalIgnoreCase)
-    {
-        ["NL"] = LockMode.Null,
-        ["CR"] = LockMode.ConcurrentRead,
-        ["CW"] = LockMode.ConcurrentWrite,
-        ["PR"] = LockMode.ProtectedRead,
-        ["PW"] = LockMode.ProtectedWrite,
-        ["EX"] = LockMode.Exclusive,
-    };
 
     /// <summary>Runs the bench.</summary>
     /// <exception cref="ArgumentException">The arguments are out of range.</exception>
@@ -46,9 +37,9 @@ internal static class DlmBench
         }
 
         var modeName = arguments.Mode ?? "EX";
-        if (!Modes.TryGetValue(modeName, out var mode))
+        if (!LockModeNames.ByName.TryGetValue(modeName, out var mode))
         {
-            throw new ArgumentException($"--mode {modeName}: expected one of {string.Join(", ", Modes.Keys)}");
+            throw new ArgumentException($"--mode {modeName}: expected one of {string.Join(", ", LockModeNames.ByName.Keys)}");
         }
 
         var warmup = arguments.Warmup ?? Math.Min(100, arguments.Count / 10);

@@ -133,7 +133,7 @@ public static partial class AgentRunner
         builder.Services.AddSingleton(state);
         builder.Services.AddSingleton(directory);
         builder.Services.AddSingleton(admin);
-        builder.Services.AddSingleton(sp => new AdminVerbs(state, sp.GetRequiredService<MembershipService>(), sp.GetService<TransportService>(), sp.GetRequiredService<ConfigService>(), sp.GetRequiredService<FencingService>(), sp.GetRequiredService<WatchdogService>(), sp.GetRequiredService<DlmService>()));
+        builder.Services.AddSingleton(sp => new AdminVerbs(state, sp.GetRequiredService<MembershipService>(), sp.GetService<TransportService>(), sp.GetRequiredService<ConfigService>(), sp.GetRequiredService<FencingService>(), sp.GetRequiredService<WatchdogService>(), sp.GetRequiredService<DlmService>(), sp.GetRequiredService<LockClients>()));
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(node.DrainTimeout + 10));
         if (transportPlugin is not null)
         {
@@ -193,6 +193,8 @@ public static partial class AgentRunner
             sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<ILogger<WatchdogService>>()));
         builder.Services.AddHostedService(sp => sp.GetRequiredService<WatchdogService>()); // first: it stops last (disarmed once all else stopped)
+        builder.Services.AddSingleton<LockClients>();
+        builder.Services.AddHostedService(sp => sp.GetRequiredService<LockClients>()); // before the admin socket: a previous incarnation's clients are killed first
         builder.Services.AddHostedService<AdminServer>();
         builder.Services.AddHostedService(sp => sp.GetRequiredService<ConfigService>()); // before membership: it routes its frames first
         builder.Services.AddHostedService(sp => sp.GetRequiredService<FencingService>()); // likewise

@@ -128,6 +128,10 @@ internal sealed partial class DlmService : IHostedService, IAsyncDisposable, IDr
         }
     }
 
+    /// <summary>Runs at the start of <see cref="DrainAsync"/>, before any lock is released: the lock clients' groups
+    /// that rely on locks are killed there (<see cref="LockClients"/>).</summary>
+    public Func<CancellationToken, Task>? BeforeDrain { get; set; }
+
     /// <summary>A clean leave: releases every lock of this node's clients (see <see cref="DistributedLockManager.DrainAsync"/>).</summary>
     public async Task DrainAsync(CancellationToken cancellationToken)
     {
@@ -137,6 +141,11 @@ internal sealed partial class DlmService : IHostedService, IAsyncDisposable, IDr
         }
 
         LogDraining(_logger);
+        if (BeforeDrain is { } before)
+        {
+            await before(cancellationToken).ConfigureAwait(false);
+        }
+
         await Manager.DrainAsync(cancellationToken).ConfigureAwait(false);
         LogDrained(_logger);
     }

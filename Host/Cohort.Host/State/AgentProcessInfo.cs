@@ -21,8 +21,18 @@ internal sealed record AgentProcessInfo(long Incarnation, int Pid, int Pgid, lon
         return new AgentProcessInfo(incarnation, pid, Libc.getpgrp(), ReadStartTime(pid) ?? 0);
     }
 
+    /// <summary>Describes process <paramref name="pid"/> and its group, or null when there is no such process.</summary>
+    public static AgentProcessInfo? Of(int pid, long incarnation) =>
+        Stat(pid) is { } fields
+            ? new AgentProcessInfo(incarnation, pid, int.Parse(fields[2], CultureInfo.InvariantCulture), long.Parse(fields[19], CultureInfo.InvariantCulture))
+            : null;
+
     /// <summary>Reads field 22 of <c>/proc/PID/stat</c>, or null when the process is gone.</summary>
-    public static long? ReadStartTime(int pid)
+    public static long? ReadStartTime(int pid) => Stat(pid) is { } fields ? long.Parse(fields[19], CultureInfo.InvariantCulture) : null;
+
+    /// <summary>The fields of <c>/proc/PID/stat</c> from the third on (state, ppid, pgrp, ...), or null when the
+    /// process is gone.</summary>
+    private static string[]? Stat(int pid)
     {
         string stat;
         try
@@ -35,7 +45,6 @@ internal sealed record AgentProcessInfo(long Incarnation, int Pid, int Pgid, lon
         }
 
         // The command name (field 2) is parenthesised and may hold spaces: count fields after the last ')'.
-        var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
-        return long.Parse(fields[19], CultureInfo.InvariantCulture);
+        return stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
     }
 }

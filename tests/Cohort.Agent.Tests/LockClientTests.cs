@@ -1,0 +1,167 @@
+using System.Globalization;
+using Cohort.Host.Native;
+using Cohort.TestSupport;
+
+namespace Cohort.Agent.Tests;
+
+/// <summary>
+/// <c>cohort lock</c> against real agents on 127.0.0.1: the command runs in a registered group of its own while the
+/// lock is held, exit codes, a client that dies, and many clients on several nodes counting under EX.
+/// </summary>
+[NonParallelizable]
+public sealed class LockClientTests : ClusterTestBase
+{
+    private static readonly int[] All = [1, 2, 3];
+
+    /// <summary>Process groups the commands under test reported, killed in teardown whatever happened.</summary>
+    private readonly List<int> _groups = [];
+
+    [TearDown]
+    public void KillCommandGroups()
+    {
+        foreach (var group in _groups)
+        {
+            Signals.SendToGroup(group, Signals.Kill);
+        }
+
+        _groups.Clear();
+    }
+
+    private Task<(int ExitCode, string Stdout, string Stderr)> LockAsync(int node, params string[] arguments) =>
+        CohortProcess.RunAsync(["lock", "--socket", SocketOf(node), .. arguments]);
+
+    [Test]
+    public async Task The_command_runs_in_a_registered_group_of_its_own_holding_the_lock_and_its_code_is_the_exit_code()
+    {
+        WriteCluster(1);
+        StartAgents();
+        await WaitForViewAsync([1], [1]);
+
+        // $$ of the command is its group's leader: the agent must have fsynced that group to fence-groups before it ran.
+        var groups = Dir.Combine("node1", "fence-groups");
+        var (code, stdout, stderr) = await LockAsync(1, "r", "--", "sh", "-c", $"grep -q \"\\\"pgid\\\":$$\" {groups} && [ \"$(ps -o pgid= $$ | tr -d ' ')\" = $$ ] && echo registered; exit 7");
+        Assert.Multiple(() =>
+        {
+            Assert.That(code, Is.EqualTo(7), stderr);
+            Assert.That(stdout.Trim(), Is.EqualTo("registered"), "the command leads its own group, recorded in fence-groups while it runs");
+            Assert.That(File.ReadAllText(groups).Trim(), Is.EqualTo("[]"), "a finished client's group is dropped");
+        });
+    }
+
+    [Test]
+    public async Task A_line_that_is_not_a_message_closes_that_session_only()
+    {
+        WriteCluster(1);
+        StartAgents();
+        await WaitForViewAsync([1], [1]);
+
+        using var socket = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.Unix, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Unspecified);
+        await socket.ConnectAsync(new System.Net.Sockets.UnixDomainSocketEndPoint(SocketOf(1)));
+        await socket.SendAsync("{\"verb\":\"lock-session\"}\n"u8.ToArray());
+        var buffer = new byte[4096];
+        var read = await socket.ReceiveAsync(buffer);
+        Assert.That(System.Text.Encoding.UTF8.GetString(buffer, 0, read), Does.StartWith("{\"ok\":true"));
+        await socket.SendAsync("{\"op\":\"no-such-op\"}\n"u8.ToArray());
+        using var timeout = new CancellationTokenSource(Poll.DefaultDeadline);
+        Assert.That(await socket.ReceiveAsync(buffer, timeout.Token), Is.Zero, "the agent closed the session");
+
+        var (code, _, stderr) = await LockAsync(1, "r", "--", "true");
+        Assert.That(code, Is.Zero, $"another session still works: {stderr}");
+    }
+
+    [Test]
+    public async Task A_lock_held_elsewhere_is_not_granted_in_time_and_a_holder_that_dies_has_its_command_killed_before_the_lock_is_released()
+    {
+        WriteCluster(2);
+        StartAgents();
+        await WaitForViewAsync([1, 2], [1, 2]);
+
+        var pidFile = Dir.Combine("holder.pid");
+        using var holder = CohortProcess.Start("lock", "--socket", SocketOf(1), "r", "--", "sh", "-c", $"echo $$ > {pidFile}.tmp && mv {pidFile}.tmp {pidFile} && exec sleep 120");
+        await Poll.UntilAsync("the holder's command to run", () => File.Exists(pidFile));
+        var group = int.Parse(File.ReadAllText(pidFile).Trim(), CultureInfo.InvariantCulture);
+        _groups.Add(group);
+
+        var (code, _, stderr) = await LockAsync(2, "--wait", "0", "r", "--", "true");
+        Assert.That(code, Is.EqualTo(75), $"NOQUEUE while node1 holds EX: {stderr}");
+        (code, _, stderr) = await LockAsync(2, "--wait", "0.5", "r", "--", "true");
+        Assert.That(code, Is.EqualTo(75), $"not granted within 0.5 s: {stderr}");
+        (code, _, stderr) = await LockAsync(2, "--wait", "0", "--mode", "NL", "r", "--", "true");
+        Assert.That(code, Is.Zero, $"NL is compatible with EX: {stderr}");
+
+        // The holder's client dies without unlocking: its agent kills the command's group, then releases the lock.
+        holder.Signal(Signals.Kill);
+        var marker = Dir.Combine("granted");
+        (code, _, stderr) = await LockAsync(2, "--wait", "30", "r", "--", "sh", "-c", $"kill -0 -{group} 2>/dev/null && echo alive > {marker} || echo gone > {marker}");
+        Assert.Multiple(() =>
+        {
+            Assert.That(code, Is.Zero, stderr);
+            Assert.That(File.ReadAllText(marker).Trim(), Is.EqualTo("gone"), "the dead client's command group was gone before node2 got the lock");
+            Assert.That(Agent(1).Stderr, Does.Contain($"a lock client went without closing its session: its group {group}"));
+        });
+    }
+
+    [Test]
+    public async Task Leave_is_refused_while_a_client_holds_a_lock_and_with_force_the_clients_group_is_killed_before_the_lock_is_released()
+    {
+        WriteCluster(3); // two survivors keep quorum: one of two would freeze locking
+        StartAgents();
+        await WaitForViewAsync(All, All);
+
+        var pidFile = Dir.Combine("holder.pid");
+        using var holder = CohortProcess.Start("lock", "--socket", SocketOf(1), "r", "--", "sh", "-c", $"echo $$ > {pidFile}.tmp && mv {pidFile}.tmp {pidFile} && exec sleep 120");
+        await Poll.UntilAsync("the holder's command to run", () => File.Exists(pidFile));
+        var group = int.Parse(File.ReadAllText(pidFile).Trim(), CultureInfo.InvariantCulture);
+        _groups.Add(group);
+
+        var (code, _, stderr) = await CohortProcess.RunAsync("leave", "--socket", SocketOf(1));
+        Assert.Multiple(() =>
+        {
+            Assert.That(code, Is.Not.Zero, "refused");
+            Assert.That(stderr, Does.Contain("lock clients hold locks here").And.Contain($"groups {group}"));
+            Assert.That(Signals.SendToGroup(group, 0), Is.True, "the command still runs");
+        });
+
+        (code, _, stderr) = await CohortProcess.RunAsync("leave", "--force", "--socket", SocketOf(1));
+        Assert.That(code, Is.Zero, stderr);
+        var marker = Dir.Combine("granted");
+        (code, _, stderr) = await LockAsync(2, "--wait", "30", "r", "--", "sh", "-c", $"kill -0 -{group} 2>/dev/null && echo alive > {marker} || echo gone > {marker}");
+        Assert.That(code, Is.Zero, stderr);
+        Assert.That(File.ReadAllText(marker).Trim(), Is.EqualTo("gone"), "the client's group was killed before its lock was released");
+        Assert.That(await Agent(1).WaitForExitAsync(), Is.Zero, "node1 left");
+        Assert.That(await holder.WaitForExitAsync(), Is.EqualTo(137).Or.EqualTo(70), $"its command was killed, or its agent went: {holder.Stderr}");
+        var log = Agent(1).Stderr;
+        var killed = log.IndexOf($"its group {group}: killed group {group}", StringComparison.Ordinal);
+        var released = log.IndexOf("dlm: every lock of this node's clients is released", StringComparison.Ordinal);
+        Assert.That(killed, Is.InRange(0, released), $"node1 killed the group, then released the locks:\n{log}");
+    }
+
+    [Test]
+    public async Task Clients_on_three_nodes_counting_under_EX_count_exactly_the_runs_that_exited_0()
+    {
+        WriteCluster(3);
+        StartAgents();
+        await WaitForViewAsync(All, All);
+
+        var counter = Dir.Combine("counter");
+        File.WriteAllText(counter, "0\n");
+        const int runsPerNode = 6;
+        // Read, pause, write: two commands running at once would lose an increment.
+        var script = $"n=$(cat {counter}); sleep 0.01; echo $((n + 1)) > {counter}.$$ && mv {counter}.$$ {counter}";
+        var loops = All.Select(async node =>
+        {
+            var succeeded = 0;
+            for (var i = 0; i < runsPerNode; i++)
+            {
+                var (code, _, stderr) = await LockAsync(node, "--lockspace", "count", "counter", "--", "sh", "-c", script);
+                Assert.That(code, Is.Zero, $"node{node} run {i}: {stderr}");
+                succeeded += code == 0 ? 1 : 0;
+            }
+
+            return succeeded;
+        }).ToArray();
+        var runs = (await Task.WhenAll(loops)).Sum();
+
+        Assert.That(int.Parse(File.ReadAllText(counter).Trim(), CultureInfo.InvariantCulture), Is.EqualTo(runs), "every increment under EX, none lost");
+    }
+}
