@@ -52,6 +52,19 @@ public abstract partial class ClusterTestBase : AgentTestBase
         }
     }
 
+    /// <summary>The <c>Fencing</c> keys (after a comma) of a cluster of <paramref name="size"/> nodes fenced by one
+    /// process-group device, which kills the victim agent's group and its lock clients' groups.</summary>
+    protected string ProcessGroupFencing(int size)
+    {
+        var hostMap = string.Join(", ", Enumerable.Range(1, size).Select(i => $"\"node{i}\": {JsonSerializer.Serialize(Dir.Combine($"node{i}"))}"));
+        return $$"""
+            , "Fencing": {
+                "Devices": { "pg": { "Agent": "process-group", "Timeout": 10, "HostMap": { {{hostMap}} } } },
+                "Levels": { "*": [ [ "pg" ] ] }
+              }
+            """;
+    }
+
     /// <summary>Writes a node file; <paramref name="seeds"/> null seeds every other node.</summary>
     protected void WriteNodeFile(int node, string bootstrap = "cluster.json", string key = "cluster.key", IEnumerable<string>? seeds = null)
     {

@@ -112,16 +112,7 @@ public sealed class DlmClusterTests : ClusterTestBase
     }
 
     /// <summary>Three nodes fenced by a process-group device (which kills the victim agent's group), idle resources kept.</summary>
-    private void WriteFencedCluster()
-    {
-        var hostMap = string.Join(", ", Enumerable.Range(1, 3).Select(i => $"\"node{i}\": {JsonSerializer.Serialize(Dir.Combine($"node{i}"))}"));
-        WriteCluster(3, clusterExtra: LongCache + $$"""
-            , "Fencing": {
-                "Devices": { "pg": { "Agent": "process-group", "Timeout": 10, "HostMap": { {{hostMap}} } } },
-                "Levels": { "*": [ [ "pg" ] ] }
-              }
-            """);
-    }
+    private void WriteFencedCluster() => WriteCluster(3, clusterExtra: LongCache + ProcessGroupFencing(3));
 
     /// <summary>Runs <c>cohort debug dlm-bench</c> on a node (EX on <see cref="Resource"/>); returns its report.</summary>
     private async Task<JsonElement> BenchAsync(int node, int count, int timeoutSeconds = 20)

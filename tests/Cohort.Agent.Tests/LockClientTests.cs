@@ -27,6 +27,22 @@ public sealed class LockClientTests : ClusterTestBase
         _groups.Clear();
     }
 
+    /// <summary>A shell test of whether group <paramref name="group"/> has a live member (a zombie whose parent is
+    /// stopped is dead, but still answers <c>kill -0</c>).</summary>
+    private static string IsAlive(int group) => $"ps -e -o pgid=,stat= | awk '$1 == {group} && $2 !~ /^Z/' | grep -q .";
+
+    /// <summary>Starts <c>cohort lock r</c> (EX) on <paramref name="node"/> with a command that sleeps, and returns
+    /// once the command runs, with its group (killed in teardown).</summary>
+    private async Task<(CohortProcess Holder, int Group)> HoldAsync(int node)
+    {
+        var pidFile = Dir.Combine($"holder{node}.pid");
+        var holder = CohortProcess.Start("lock", "--socket", SocketOf(node), "r", "--", "sh", "-c", $"echo $$ > {pidFile}.tmp && mv {pidFile}.tmp {pidFile} && exec sleep 120");
+        await Poll.UntilAsync($"node{node}'s command to run holding EX", () => File.Exists(pidFile));
+        var group = int.Parse(File.ReadAllText(pidFile).Trim(), CultureInfo.InvariantCulture);
+        _groups.Add(group);
+        return (holder, group);
+    }
+
     private Task<(int ExitCode, string Stdout, string Stderr)> LockAsync(int node, params string[] arguments) =>
         CohortProcess.RunAsync(["lock", "--socket", SocketOf(node), .. arguments]);
 
@@ -39,11 +55,12 @@ public sealed class LockClientTests : ClusterTestBase
 
         // $$ of the command is its group's leader: the agent must have fsynced that group to fence-groups before it ran.
         var groups = Dir.Combine("node1", "fence-groups");
-        var (code, stdout, stderr) = await LockAsync(1, "r", "--", "sh", "-c", $"grep -q \"\\\"pgid\\\":$$\" {groups} && [ \"$(ps -o pgid= $$ | tr -d ' ')\" = $$ ] && echo registered; exit 7");
+        var (code, stdout, stderr) = await LockAsync(1, "r", "--", "sh", "-c", $"grep -q \"\\\"pgid\\\":$$\" {groups} && [ \"$(ps -o pgid= $$ | tr -d ' ')\" = $$ ] && echo registered; echo \"$COHORT_LOCK_MODE $COHORT_LOCK_TOKEN\"; exit 7");
         Assert.Multiple(() =>
         {
             Assert.That(code, Is.EqualTo(7), stderr);
-            Assert.That(stdout.Trim(), Is.EqualTo("registered"), "the command leads its own group, recorded in fence-groups while it runs");
+            Assert.That(Lines(stdout).First(), Is.EqualTo("registered"), "the command leads its own group, recorded in fence-groups while it runs");
+            Assert.That(Lines(stdout).Last(), Does.Match(@"^EX \d+\.\d+:\d+$"), "the mode and the fencing token of the grant, in its environment");
             Assert.That(File.ReadAllText(groups).Trim(), Is.EqualTo("[]"), "a finished client's group is dropped");
         });
     }
@@ -76,11 +93,8 @@ public sealed class LockClientTests : ClusterTestBase
         StartAgents();
         await WaitForViewAsync([1, 2], [1, 2]);
 
-        var pidFile = Dir.Combine("holder.pid");
-        using var holder = CohortProcess.Start("lock", "--socket", SocketOf(1), "r", "--", "sh", "-c", $"echo $$ > {pidFile}.tmp && mv {pidFile}.tmp {pidFile} && exec sleep 120");
-        await Poll.UntilAsync("the holder's command to run", () => File.Exists(pidFile));
-        var group = int.Parse(File.ReadAllText(pidFile).Trim(), CultureInfo.InvariantCulture);
-        _groups.Add(group);
+        var (holder, group) = await HoldAsync(1);
+        using var holding = holder;
 
         var (code, _, stderr) = await LockAsync(2, "--wait", "0", "r", "--", "true");
         Assert.That(code, Is.EqualTo(75), $"NOQUEUE while node1 holds EX: {stderr}");
@@ -92,7 +106,7 @@ public sealed class LockClientTests : ClusterTestBase
         // The holder's client dies without unlocking: its agent kills the command's group, then releases the lock.
         holder.Signal(Signals.Kill);
         var marker = Dir.Combine("granted");
-        (code, _, stderr) = await LockAsync(2, "--wait", "30", "r", "--", "sh", "-c", $"kill -0 -{group} 2>/dev/null && echo alive > {marker} || echo gone > {marker}");
+        (code, _, stderr) = await LockAsync(2, "--wait", "30", "r", "--", "sh", "-c", $"{IsAlive(group)} && echo alive > {marker} || echo gone > {marker}");
         Assert.Multiple(() =>
         {
             Assert.That(code, Is.Zero, stderr);
@@ -108,11 +122,8 @@ public sealed class LockClientTests : ClusterTestBase
         StartAgents();
         await WaitForViewAsync(All, All);
 
-        var pidFile = Dir.Combine("holder.pid");
-        using var holder = CohortProcess.Start("lock", "--socket", SocketOf(1), "r", "--", "sh", "-c", $"echo $$ > {pidFile}.tmp && mv {pidFile}.tmp {pidFile} && exec sleep 120");
-        await Poll.UntilAsync("the holder's command to run", () => File.Exists(pidFile));
-        var group = int.Parse(File.ReadAllText(pidFile).Trim(), CultureInfo.InvariantCulture);
-        _groups.Add(group);
+        var (holder, group) = await HoldAsync(1);
+        using var holding = holder;
 
         var (code, _, stderr) = await CohortProcess.RunAsync("leave", "--socket", SocketOf(1));
         Assert.Multiple(() =>
@@ -125,7 +136,7 @@ public sealed class LockClientTests : ClusterTestBase
         (code, _, stderr) = await CohortProcess.RunAsync("leave", "--force", "--socket", SocketOf(1));
         Assert.That(code, Is.Zero, stderr);
         var marker = Dir.Combine("granted");
-        (code, _, stderr) = await LockAsync(2, "--wait", "30", "r", "--", "sh", "-c", $"kill -0 -{group} 2>/dev/null && echo alive > {marker} || echo gone > {marker}");
+        (code, _, stderr) = await LockAsync(2, "--wait", "30", "r", "--", "sh", "-c", $"{IsAlive(group)} && echo alive > {marker} || echo gone > {marker}");
         Assert.That(code, Is.Zero, stderr);
         Assert.That(File.ReadAllText(marker).Trim(), Is.EqualTo("gone"), "the client's group was killed before its lock was released");
         Assert.That(await Agent(1).WaitForExitAsync(), Is.Zero, "node1 left");
@@ -134,6 +145,73 @@ public sealed class LockClientTests : ClusterTestBase
         var killed = log.IndexOf($"its group {group}: killed group {group}", StringComparison.Ordinal);
         var released = log.IndexOf("dlm: every lock of this node's clients is released", StringComparison.Ordinal);
         Assert.That(killed, Is.InRange(0, released), $"node1 killed the group, then released the locks:\n{log}");
+    }
+
+    [Test]
+    public async Task An_isolated_node_holding_EX_with_its_client_stopped_is_fenced_before_a_survivor_is_granted_and_its_command_is_gone()
+    {
+        WriteCluster(3, clusterExtra: ProcessGroupFencing(3));
+        StartAgents();
+        await WaitForViewAsync(All, All);
+
+        var (holder, group) = await HoldAsync(3);
+        using var holding = holder;
+        holder.Signal(Signals.Stop); // its cohort lock can do nothing about what follows
+
+        var marker = Dir.Combine("granted");
+        using var survivor = CohortProcess.Start("lock", "--socket", SocketOf(1), "--wait", "90", "r", "--", "sh", "-c", $"{IsAlive(group)} && echo alive $COHORT_LOCK_GRANTED_AT > {marker} || echo gone $COHORT_LOCK_GRANTED_AT > {marker}");
+        var (code, _, stderr) = await CohortProcess.RunAsync("debug", "partition", "--peer", "node1,node2", "--socket", SocketOf(3));
+        Assert.That(code, Is.Zero, stderr);
+
+        Assert.That(await survivor.WaitForExitAsync(TimeSpan.FromSeconds(90)), Is.Zero, survivor.Stderr);
+        var seen = File.ReadAllText(marker).Split(' ', StringSplitOptions.TrimEntries);
+        var grantedAt = double.Parse(seen[1], CultureInfo.InvariantCulture);
+        var fenced = System.Text.RegularExpressions.Regex.Match(Agent(1).Stderr + Agent(2).Stderr, @"fenced:True node3 \(3#1\).* at monotonic (\d+\.\d+)");
+        Assert.Multiple(() =>
+        {
+            Assert.That(seen[0], Is.EqualTo("gone"), "node3's command group was dead when node1's command started");
+            Assert.That(fenced.Success, Is.True, "a survivor fenced node3");
+            Assert.That(grantedAt, Is.GreaterThan(double.Parse(fenced.Groups[1].Value, CultureInfo.InvariantCulture)),
+                "node1 was granted EX (its monotonic time) after the device reported node3 and its lock clients' groups gone");
+        });
+    }
+
+    [Test]
+    public async Task Clients_on_the_survivors_keep_counting_exactly_while_the_master_of_the_resource_is_killed()
+    {
+        WriteCluster(3, clusterExtra: """, "Dlm": { "CacheTime": 600 }""" + ProcessGroupFencing(3));
+        StartAgents();
+        await WaitForViewAsync(All, All);
+
+        var counter = Dir.Combine("counter");
+        File.WriteAllText(counter, "0\n");
+        var script = $"n=$(cat {counter}); sleep 0.01; echo $((n + 1)) > {counter}.$$ && mv {counter}.$$ {counter}";
+        var (code, _, stderr) = await LockAsync(3, "--lockspace", "count", "counter", "--", "sh", "-c", script); // node3 masters it
+        Assert.That(code, Is.Zero, stderr);
+
+        var runs = new int[3];
+        var loops = new[] { 1, 2 }.Select(async node =>
+        {
+            var exited0 = 0;
+            for (var i = 0; i < 8; i++)
+            {
+                var (runCode, _, runStderr) = await LockAsync(node, "--lockspace", "count", "--wait", "90", "counter", "--", "sh", "-c", script);
+                Assert.That(runCode, Is.Zero, $"node{node} run {i}: {runStderr}");
+                exited0 += runCode == 0 ? 1 : 0;
+                Volatile.Write(ref runs[node], i + 1);
+            }
+
+            return exited0;
+        }).ToArray();
+
+        await Poll.UntilAsync("two runs on each survivor", () => Volatile.Read(ref runs[1]) >= 2 && Volatile.Read(ref runs[2]) >= 2, TimeSpan.FromSeconds(60));
+        Agent(3).Signal(Signals.Kill);
+        var succeeded = (await Task.WhenAll(loops)).Sum() + 1;
+        Assert.Multiple(() =>
+        {
+            Assert.That(int.Parse(File.ReadAllText(counter).Trim(), CultureInfo.InvariantCulture), Is.EqualTo(succeeded), "every increment under EX, none lost, across the master's death");
+            Assert.That(Agent(1).Stderr + Agent(2).Stderr, Does.Contain("fenced:True node3 (3#1)"));
+        });
     }
 
     [Test]

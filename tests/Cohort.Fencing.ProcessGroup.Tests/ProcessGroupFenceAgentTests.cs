@@ -31,6 +31,16 @@ public sealed class ProcessGroupFenceAgentTests
     }
 
     [Test]
+    public async Task A_group_left_with_only_a_zombie_counts_as_gone()
+    {
+        using var directory = new TempDirectory();
+        using var zombie = await ZombieGroup.StartAsync(directory.Path);
+
+        // kill(-pgid, 0) still finds the zombie (its parent, stopped, cannot reap it); it runs nothing.
+        Assert.That(Libc.GroupIsGone(zombie.Pgid), Is.True);
+    }
+
+    [Test]
     public async Task Reboot_kills_like_off()
     {
         await using var state = await AgentStateDirectory.StartAsync();

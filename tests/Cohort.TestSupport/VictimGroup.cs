@@ -65,6 +65,9 @@ public sealed partial class VictimGroup : IDisposable
     /// <summary>Kills group <paramref name="pgid"/> with SIGKILL (nothing if it is gone).</summary>
     public static void KillGroup(int pgid) => _ = kill(-pgid, SigKill);
 
+    /// <summary>Sends SIGKILL to process <paramref name="pid"/>.</summary>
+    internal static void KillProcess(int pid) => _ = kill(pid, SigKill);
+
     /// <summary>Kills the group and waits for it to be gone.</summary>
     public void Dispose()
     {
@@ -83,7 +86,7 @@ public sealed partial class VictimGroup : IDisposable
     }
 
     // The fields after the command name: fields[0] is field 3 (state), fields[2] field 5 (pgrp), fields[19] field 22.
-    private static string[]? Stat(int pid)
+    internal static string[]? Stat(int pid)
     {
         try
         {

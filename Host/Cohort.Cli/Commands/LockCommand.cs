@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Diagnostics;
+using System.Globalization;
 using System.Runtime.InteropServices;
 using System.Text;
 using Cohort.Dlm.Client;
@@ -16,9 +17,10 @@ namespace Cohort.Cli.Commands;
 /// process group of its own while holding a cluster lock on RESOURCE.
 /// </summary>
 /// <remarks>
-/// The command starts stopped (<c>setsid sh -c 'kill -STOP $$; exec "$@"'</c>), its group is registered with the
+/// The command starts stopped (<c>setsid sh -c 'kill -STOP $$; . ENV; exec "$@"'</c>), its group is registered with the
 /// local agent (which fsyncs it to <c>fence-groups</c>, so that fencing the node kills it), the lock is requested,
-/// and only once it is granted does the command continue. When it exits, whatever is left of its group is killed
+/// and only once it is granted does the command continue, with <c>COHORT_LOCK_TOKEN</c> (the fencing token of a
+/// PW/EX grant), <c>COHORT_LOCK_MODE</c> and <c>COHORT_LOCK_GRANTED_AT</c> (CLOCK_MONOTONIC seconds) set. When it exits, whatever is left of its group is killed
 /// before the lock is released: nothing that ran under the lock outlives it. Exit: the command's code; 75 if the
 /// lock was not granted in time; 70 if the connection to the agent was lost (the group is SIGKILLed first).
 /// </remarks>
@@ -119,6 +121,7 @@ internal static class LockCommand
         finally
         {
             child.Process.Dispose();
+            File.Delete(child.EnvironmentFile); // if the command never ran
         }
     }
 
@@ -150,6 +153,10 @@ internal static class LockCommand
         using var interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, Forward);
         using var terminate = PosixSignalRegistration.Create(PosixSignal.SIGTERM, Forward);
         using var hangUp = PosixSignalRegistration.Create(PosixSignal.SIGHUP, Forward);
+        // What the command learns of its lock, read by the wrapper before it execs the command.
+        var grantedAt = (double)Stopwatch.GetTimestamp() / Stopwatch.Frequency;
+        File.WriteAllText(child.EnvironmentFile, string.Create(CultureInfo.InvariantCulture,
+            $"COHORT_LOCK_TOKEN='{handle.Token}'\nCOHORT_LOCK_MODE={LockModeNames.Of(handle.GrantedMode!.Value)}\nCOHORT_LOCK_GRANTED_AT={grantedAt:F6}\nexport COHORT_LOCK_TOKEN COHORT_LOCK_MODE COHORT_LOCK_GRANTED_AT\n"));
         Signals.SendToGroup(pgid, Signals.Continue);
         var exited = child.Process.WaitForExitAsync();
         if (await Task.WhenAny(exited, client.Disconnected) != exited)
@@ -185,12 +192,29 @@ internal static class LockCommand
     }
 
     /// <summary>The command, stopped before it ran anything, leading a session and group of its own.</summary>
-    private sealed record Child(Process Process, AgentProcessInfo Group);
+    /// <param name="Process">The wrapper, then the command (one pid).</param>
+    /// <param name="Group">Its group, as registered.</param>
+    /// <param name="EnvironmentFile">The file of variables the wrapper reads (and removes) once continued.</param>
+    private sealed record Child(Process Process, AgentProcessInfo Group, string EnvironmentFile);
 
     private static async Task<Child> StartStoppedAsync(string[] command, CancellationToken cancellationToken)
     {
+        var environment = Path.GetTempFileName(); // mode 0600, ours
+        try
+        {
+            return await StartStoppedAsync(command, environment, cancellationToken);
+        }
+        catch
+        {
+            File.Delete(environment);
+            throw;
+        }
+    }
+
+    private static async Task<Child> StartStoppedAsync(string[] command, string environment, CancellationToken cancellationToken)
+    {
         var start = new ProcessStartInfo("setsid") { UseShellExecute = false };
-        foreach (var argument in (string[])["/bin/sh", "-c", "kill -STOP $$; exec \"$@\"", "cohort-lock", .. command])
+        foreach (var argument in (string[])["/bin/sh", "-c", "kill -STOP $$; . \"$0\" && rm -f \"$0\" && exec \"$@\"", environment, .. command])
         {
             start.ArgumentList.Add(argument);
         }
@@ -215,9 +239,9 @@ internal static class LockCommand
                 throw new CohortStartupException($"the command exited ({code}) before it could be stopped to wait for the lock", ExitCodes.Failure);
             }
 
-            if (IsStopped(process.Id) && AgentProcessInfo.Of(process.Id, 0) is { } group && group.Pgid == process.Id)
+            if (AgentProcessInfo.StateAndGroup(process.Id) is ('T', var pgid) && pgid == process.Id && AgentProcessInfo.Of(process.Id, 0) is { } group)
             {
-                return new Child(process, group);
+                return new Child(process, group, environment);
             }
 
             await Task.Delay(TimeSpan.FromMilliseconds(2), cancellationToken);
@@ -226,20 +250,6 @@ internal static class LockCommand
         Signals.SendToGroup(process.Id, Signals.Kill);
         process.Dispose();
         throw new CohortStartupException($"the command did not reach its start within {StartDeadline.TotalSeconds:0} s", ExitCodes.Failure);
-    }
-
-    /// <summary>Whether <c>/proc/PID/stat</c> says the process is stopped.</summary>
-    private static bool IsStopped(int pid)
-    {
-        try
-        {
-            var stat = File.ReadAllText($"/proc/{pid}/stat");
-            return stat[stat.LastIndexOf(')') + 2] == 'T';
-        }
-        catch (IOException)
-        {
-            return false;
-        }
     }
 
     private static async Task KillAsync(AgentProcessInfo group)

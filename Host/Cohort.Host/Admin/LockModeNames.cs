@@ -14,4 +14,7 @@ internal static class LockModeNames
         ["PW"] = LockMode.ProtectedWrite,
         ["EX"] = LockMode.Exclusive,
     };
+
+    /// <summary>The name of <paramref name="mode"/>.</summary>
+    public static string Of(LockMode mode) => ByName.First(kv => kv.Value == mode).Key;
 }

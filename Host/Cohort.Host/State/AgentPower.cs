@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text.Json;
 using Cohort.Host.Native;
 
@@ -18,9 +19,9 @@ internal enum AgentPowerState
 }
 
 /// <summary>What <see cref="AgentPower.OffAsync"/> did.</summary>
-/// <param name="Off">True when the recorded group is gone (<c>kill(-pgid, 0)</c> answered ESRCH).</param>
+/// <param name="Off">True when the recorded group is gone (<see cref="AgentPower.IsGroupGone"/>: no live process).</param>
 /// <param name="Detail">What happened, for a log or an operator.</param>
-/// <param name="GoneAt">When ESRCH was seen, as a <see cref="TimeProvider.GetTimestamp"/> value of the given clock
+/// <param name="GoneAt">When that was seen, as a <see cref="TimeProvider.GetTimestamp"/> value of the given clock
 /// (with <see cref="TimeProvider.System"/>, CLOCK_MONOTONIC in its ticks); null unless <paramref name="Off"/>.</param>
 internal sealed record AgentPowerOff(bool Off, string Detail, long? GoneAt);
 
@@ -99,8 +100,8 @@ internal static class AgentPower
     /// that are the agent's, <see cref="AgentPowerState.Off"/> once the group is empty, and
     /// <see cref="AgentPowerState.Unknown"/> when the pid was reused and the group has processes (see the remarks of
     /// <see cref="AgentPower"/>).</summary>
-    /// <remarks>Off is claimed only on ESRCH: a power device that answers "off" wrongly makes a fence succeed
-    /// without killing anything.</remarks>
+    /// <remarks>Off is claimed only when no live process is left (ESRCH, or zombies only): a power device that answers
+    /// "off" wrongly makes a fence succeed without killing anything.</remarks>
     public static AgentPowerState Status(AgentProcessInfo record)
     {
         ArgumentNullException.ThrowIfNull(record);
@@ -117,7 +118,7 @@ internal static class AgentPower
     /// <param name="deadline">How long to wait for the group to empty (SIGKILL is asynchronous).</param>
     /// <param name="time">The clock of the wait and of <see cref="AgentPowerOff.GoneAt"/>.</param>
     /// <param name="cancellationToken">Stops the wait; the result then says the group was not seen gone.</param>
-    /// <returns>Off only once <c>kill(-pgid, 0)</c> answered ESRCH; a refusal (the group is the caller's, or the pid
+    /// <returns>Off only once no live process is left in the group (<see cref="IsGroupGone"/>); a refusal (the group is the caller's, or the pid
     /// was reused and the group is someone else's) or a group that outlived the deadline is not off.</returns>
     public static async Task<AgentPowerOff> OffAsync(AgentProcessInfo record, TimeSpan deadline, TimeProvider time, CancellationToken cancellationToken = default)
     {
@@ -165,9 +166,30 @@ internal static class AgentPower
         return new AgentPowerOff(true, $"killed group {record.Pgid} of incarnation {record.Incarnation}", time.GetTimestamp());
     }
 
-    /// <summary>True when <c>kill(-pgid, 0)</c> answers ESRCH: no process is left in the group.</summary>
+    /// <summary>True when no live process is left in the group: <c>kill(-pgid, 0)</c> answers ESRCH, or every member
+    /// left is a zombie (dead, not yet reaped by a parent that may itself be stopped; <c>kill</c> still finds it).</summary>
     public static bool IsGroupGone(int pgid) =>
-        Libc.kill(-pgid, 0) != 0 && System.Runtime.InteropServices.Marshal.GetLastPInvokeError() == Libc.ESRCH;
+        (Libc.kill(-pgid, 0) != 0 && System.Runtime.InteropServices.Marshal.GetLastPInvokeError() == Libc.ESRCH) || OnlyZombies(pgid);
+
+    /// <summary>Whether /proc shows no member of group <paramref name="pgid"/> but zombies.</summary>
+    private static bool OnlyZombies(int pgid)
+    {
+        foreach (var directory in Directory.EnumerateDirectories("/proc"))
+        {
+            var name = Path.GetFileName(directory);
+            if (name.Length == 0 || !char.IsAsciiDigit(name[0]) || !int.TryParse(name, CultureInfo.InvariantCulture, out var pid))
+            {
+                continue;
+            }
+
+            if (AgentProcessInfo.StateAndGroup(pid) is ({ } state, var group) && group == pgid && state is not ('Z' or 'X'))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
 
     // A live process at the pid with another start time: the pid is someone else's now.
     private static bool IsReused(AgentProcessInfo record) =>

@@ -27,6 +27,11 @@ internal sealed record AgentProcessInfo(long Incarnation, int Pid, int Pgid, lon
             ? new AgentProcessInfo(incarnation, pid, int.Parse(fields[2], CultureInfo.InvariantCulture), long.Parse(fields[19], CultureInfo.InvariantCulture))
             : null;
 
+    /// <summary>The state letter (<c>R</c>, <c>S</c>, <c>T</c>, <c>Z</c>...) and the group of process
+    /// <paramref name="pid"/>, or (null, 0) when there is no such process.</summary>
+    public static (char? State, int Group) StateAndGroup(int pid) =>
+        Stat(pid) is { } fields ? (fields[0][0], int.Parse(fields[2], CultureInfo.InvariantCulture)) : (null, 0);
+
     /// <summary>Reads field 22 of <c>/proc/PID/stat</c>, or null when the process is gone.</summary>
     public static long? ReadStartTime(int pid) => Stat(pid) is { } fields ? long.Parse(fields[19], CultureInfo.InvariantCulture) : null;
 

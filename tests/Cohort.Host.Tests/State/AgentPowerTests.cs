@@ -32,6 +32,22 @@ public sealed class AgentPowerTests : TempDirectoryTest
     }
 
     [Test]
+    public async Task A_group_left_with_only_a_zombie_is_off_though_kill_still_finds_it()
+    {
+        using var zombie = await ZombieGroup.StartAsync(Dir.Path);
+        var record = new AgentProcessInfo(7, zombie.Pgid, zombie.Pgid, zombie.StartTime);
+        Assert.That(Native.Signals.SendToGroup(zombie.Pgid, 0), Is.True, "kill(-pgid, 0) still succeeds on a zombie");
+
+        var off = await AgentPower.OffAsync(record, Wait, TimeProvider.System);
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(off.Off, Is.True, off.Detail);
+            Assert.That(AgentPower.Status(record), Is.EqualTo(AgentPowerState.Off), "a zombie runs nothing");
+        });
+    }
+
+    [Test]
     public async Task Off_is_idempotent_an_empty_group_is_off_already()
     {
         using var victim = await VictimGroup.StartAsync();
@@ -98,7 +114,7 @@ public sealed class AgentPowerTests : TempDirectoryTest
             var off = await AgentPower.OffAsync(record, Wait, TimeProvider.System);
 
             Assert.That(off.Off, Is.True, off.Detail);
-            Assert.That(VictimGroup.IsGroupGone(pgid), Is.True);
+            await Poll.UntilAsync("the killed child to be reaped (off needs it dead, not reaped)", () => VictimGroup.IsGroupGone(pgid));
         }
         finally
         {
