@@ -105,7 +105,8 @@ internal static class LockCommand
                         return ConnectionLost;
                     }
 
-                    await Console.Error.WriteLineAsync($"cohort lock: {mode} on \"{Encoding.UTF8.GetString(resource)}\" was not granted{(waitSeconds is { } w ? $" within {w} s" : "")}");
+                    var when = waitSeconds switch { 0 => " at once (--wait 0)", { } w => $" within {w} s", _ => "" };
+                    await Console.Error.WriteLineAsync($"cohort lock: {LockModeNames.Of(mode)} on \"{Encoding.UTF8.GetString(resource)}\" in lockspace {lockspaceName} was not granted{when}");
                     return NotGranted;
                 }
 
