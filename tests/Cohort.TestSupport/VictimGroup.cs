@@ -27,7 +27,7 @@ public sealed partial class VictimGroup : IDisposable
     /// <summary>The leader's start time (<c>/proc/PID/stat</c> field 22).</summary>
     public long StartTime { get; }
 
-    /// <summary>True when no process is left in the group (<c>kill(-pgid, 0)</c> gives <c>ESRCH</c>).</summary>
+    /// <summary>True when no live process is left in the group (<see cref="IsGroupGone"/>).</summary>
     public bool IsGone => IsGroupGone(Pgid);
 
     /// <summary>The JSON record a fence agent reads: <c>{"pid","pgid","startTime"}</c>, plus the incarnation when given.</summary>
@@ -59,8 +59,23 @@ public sealed partial class VictimGroup : IDisposable
     /// <summary>Field 22 of <c>/proc/PID/stat</c>, or null when the process is gone.</summary>
     public static long? ReadStartTime(int pid) => Stat(pid) is { } fields ? long.Parse(fields[19], CultureInfo.InvariantCulture) : null;
 
-    /// <summary>True when no process is in group <paramref name="pgid"/>.</summary>
-    public static bool IsGroupGone(int pgid) => kill(-pgid, 0) != 0 && Marshal.GetLastPInvokeError() == Esrch;
+    /// <summary>True when no live process is in group <paramref name="pgid"/>: <c>kill(-pgid, 0)</c> gives ESRCH, or
+    /// /proc shows only zombies in it (killed, not yet reaped: they run nothing, but <c>kill</c> still finds them).</summary>
+    public static bool IsGroupGone(int pgid) => (kill(-pgid, 0) != 0 && Marshal.GetLastPInvokeError() == Esrch) || OnlyZombies(pgid);
+
+    private static bool OnlyZombies(int pgid)
+    {
+        foreach (var directory in Directory.EnumerateDirectories("/proc"))
+        {
+            if (int.TryParse(Path.GetFileName(directory), CultureInfo.InvariantCulture, out var pid)
+                && Stat(pid) is { } fields && int.Parse(fields[2], CultureInfo.InvariantCulture) == pgid && fields[0] is not ("Z" or "X"))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
 
     /// <summary>Kills group <paramref name="pgid"/> with SIGKILL (nothing if it is gone).</summary>
     public static void KillGroup(int pgid) => _ = kill(-pgid, SigKill);
