@@ -66,6 +66,46 @@ public sealed class LockClientTests : ClusterTestBase
     }
 
     [Test]
+    public async Task The_client_library_reuses_a_handle_sees_conflicts_and_blocking_notifications_and_closes_cleanly()
+    {
+        WriteCluster(1);
+        StartAgents();
+        await WaitForViewAsync([1], [1]);
+
+        // The groups that rely on the locks: a sleep of its own, never this test runner's.
+        using var relying = await VictimGroup.StartAsync();
+        await using (var client = await Dlm.Client.DlmClient.ConnectAsync(SocketOf(1), registerOwnGroup: false))
+        {
+            await client.RegisterProcessGroupAsync(relying.Pid);
+            var lockspace = await client.JoinAsync("lib");
+            var blocked = new TaskCompletionSource<Locking.LockMode>(TaskCreationOptions.RunContinuationsAsynchronously);
+            var first = lockspace.CreateLock("r"u8, (_, mode) => blocked.TrySetResult(mode));
+            var second = lockspace.CreateLock("r"u8);
+            for (var i = 0; i < 3; i++)
+            {
+                var granted = await first.LockAsync(Locking.LockMode.Exclusive);
+                Assert.That(granted.Status, Is.EqualTo(Locking.LockStatus.Granted), $"cycle {i}");
+                Assert.That(granted.Token.IsNone, Is.False, "an EX grant carries a fencing token");
+                Assert.That((await first.UnlockAsync()).Status, Is.EqualTo(Locking.LockStatus.Unlocked));
+            }
+
+            await first.LockAsync(Locking.LockMode.Exclusive);
+            Assert.That((await second.LockAsync(Locking.LockMode.ProtectedRead, Locking.LockFlags.NoQueue)).Status, Is.EqualTo(Locking.LockStatus.WouldBlock));
+            var waiting = second.LockAsync(Locking.LockMode.ProtectedRead).AsTask();
+            Assert.That(await blocked.Task.WaitAsync(Poll.DefaultDeadline), Is.EqualTo(Locking.LockMode.ProtectedRead), "the holder is told the mode it blocks");
+            await first.UnlockAsync();
+            Assert.That((await waiting.WaitAsync(Poll.DefaultDeadline)).Status, Is.EqualTo(Locking.LockStatus.Granted));
+            await second.UnlockAsync();
+        }
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(relying.IsGone, Is.False, "a client that closed holding nothing has nothing killed");
+            Assert.That(File.ReadAllText(Dir.Combine("node1", "fence-groups")).Trim(), Is.EqualTo("[]"));
+        });
+    }
+
+    [Test]
     public async Task A_line_that_is_not_a_message_closes_that_session_only()
     {
         WriteCluster(1);

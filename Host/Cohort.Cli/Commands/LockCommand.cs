@@ -173,9 +173,9 @@ internal static class LockCommand
         {
             await handle.UnlockAsync();
         }
-        catch (IOException)
+        catch (Exception ex) when (ex is IOException or InvalidOperationException)
         {
-            // The session is gone, and the lock with it.
+            // The session is gone (just now, or while the command ran), and the lock with it.
         }
 
         return code;

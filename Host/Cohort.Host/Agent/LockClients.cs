@@ -391,6 +391,14 @@ internal sealed partial class LockClients : IHostedService
             {
                 var result = await operation.ConfigureAwait(false);
                 var value = (flags & LockFlags.ValueBlock) != 0 && result.Status == LockStatus.Granted ? handle.ValueBlock.ToArray() : null;
+                if (handle.GrantedMode is null)
+                {
+                    lock (_locks)
+                    {
+                        _locks.Remove(id); // holds nothing: a later lock of this id makes a new one
+                    }
+                }
+
                 Reply(new LockClientMessage { Op = LockOps.Done, Id = id, Result = result, Value = value });
             }
             catch (Exception ex) when (ex is InvalidOperationException or ArgumentException)

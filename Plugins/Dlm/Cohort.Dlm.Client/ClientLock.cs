@@ -45,7 +45,6 @@ internal sealed class ClientLock : LockHandle
         _blocking = blocking;
         _valueBlock = new byte[lockspace.ValueBlockLength];
         Id = client.NextLockId();
-        client.Track(this);
     }
 
     /// <summary>The lock's id in its session.</summary>
@@ -148,6 +147,7 @@ internal sealed class ClientLock : LockHandle
 
             _pending = pending;
             _kind = kind;
+            _client.Track(this);
         }
 
         _ = SendOrFailAsync(message);
@@ -214,6 +214,11 @@ internal sealed class ClientLock : LockHandle
                 }
 
                 message.Value?.AsSpan(0, Math.Min(message.Value.Length, _valueBlock.Length)).CopyTo(_valueBlock);
+            }
+
+            if (_granted is null)
+            {
+                _client.Untrack(this); // under the lock: a next operation tracks it again only after this
             }
         }
 

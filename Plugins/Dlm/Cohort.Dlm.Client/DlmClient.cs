@@ -190,7 +190,11 @@ public sealed class DlmClient : IDistributedLockManager, IAsyncDisposable
 
     internal long NextLockId() => Interlocked.Increment(ref _nextId);
 
+    /// <summary>Routes the agent's messages about <paramref name="l"/> to it, while it holds or asks for something.</summary>
     internal void Track(ClientLock l) => _locks[l.Id] = l;
+
+    /// <summary>Forgets <paramref name="l"/>, which holds nothing now (a new operation tracks it again).</summary>
+    internal void Untrack(ClientLock l) => _locks.TryRemove(l.Id, out _);
 
     internal async Task SendAsync(LockClientMessage message)
     {
