@@ -14,6 +14,8 @@ namespace Cohort.Host;
 [JsonSerializable(typeof(PluginReport[]))]
 [JsonSerializable(typeof(DebugArguments))]
 [JsonSerializable(typeof(LeaveArguments))]
+[JsonSerializable(typeof(LocksArguments))]
+[JsonSerializable(typeof(LocksReport))]
 [JsonSerializable(typeof(TransportReport))]
 [JsonSerializable(typeof(QuorumStatus))]
 [JsonSerializable(typeof(ConfigShowReport))]

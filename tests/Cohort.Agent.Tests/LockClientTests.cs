@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Text.Json;
 using Cohort.Host.Native;
 using Cohort.TestSupport;
 
@@ -136,7 +137,22 @@ public sealed class LockClientTests : ClusterTestBase
         var (holder, group) = await HoldAsync(1);
         using var holding = holder;
 
-        var (code, _, stderr) = await LockAsync(2, "--wait", "0", "r", "--", "true");
+        var (code, stdout, stderr) = await CohortProcess.RunAsync("locks", "default", "--json", "--socket", SocketOf(1));
+        Assert.That(code, Is.Zero, stderr);
+        var resource = JsonDocument.Parse(stdout).RootElement.GetProperty("lockspaces")[0].GetProperty("resources")[0];
+        Assert.Multiple(() =>
+        {
+            Assert.That(resource.GetProperty("name").GetString(), Is.EqualTo("r"));
+            Assert.That(resource.GetProperty("master").GetInt32(), Is.EqualTo(1), "the first node to ask masters it");
+            Assert.That(resource.GetProperty("masteredHere").GetBoolean(), Is.True);
+            var holder = resource.GetProperty("granted")[0];
+            Assert.That((holder.GetProperty("node").GetInt32(), holder.GetProperty("incarnation").GetInt64(), holder.GetProperty("mode").GetString()), Is.EqualTo((1, 1L, "EX")));
+            Assert.That(resource.GetProperty("lastToken").GetString(), Does.Match(@"^\d+\.\d+:1$"));
+        });
+        (code, stdout, stderr) = await CohortProcess.RunAsync("locks", "--socket", SocketOf(1));
+        Assert.That(stdout, Does.Contain("lockspace default: 1 resource(s) known here").And.Contain("1#1 EX (lock "), stderr);
+
+        (code, _, stderr) = await LockAsync(2, "--wait", "0", "r", "--", "true");
         Assert.That(code, Is.EqualTo(75), $"NOQUEUE while node1 holds EX: {stderr}");
         (code, _, stderr) = await LockAsync(2, "--wait", "0.5", "r", "--", "true");
         Assert.That(code, Is.EqualTo(75), $"not granted within 0.5 s: {stderr}");

@@ -165,6 +165,36 @@ public class DlmCoreTests
     }
 
     [Test]
+    public void A_dump_shows_a_resource_with_its_master_directory_node_queues_and_token()
+    {
+        var h = Joined(3);
+        var ex = h.Lock(1, "d", LockMode.Exclusive); // node 1 masters it
+        h.DeliverAll();
+        var token = Granted(h, 1, ex).Token;
+        var pr = h.Lock(2, "d", LockMode.ProtectedRead);
+        h.DeliverAll();
+
+        var master = h[1].Dump("ls", 10)!;
+        var other = h[2].Dump("ls", 10)!;
+        var dir = DirectoryHash.Node(DirectoryHash.Of("d"u8.ToArray()), [1, 2, 3]);
+        Assert.Multiple(() =>
+        {
+            var r = master.Resources.Single();
+            Assert.That((r.Master, r.MasteredHere, r.DirectoryNode), Is.EqualTo((1, true, dir)));
+            Assert.That(r.Granted.Select(l => (l.Owner, l.LockId, l.Granted)), Is.EqualTo(new[] { (h.Inc(1), ex, (LockMode?)LockMode.Exclusive) }));
+            Assert.That(r.Waiting.Select(l => (l.Owner, l.LockId, l.Requested)), Is.EqualTo(new[] { (h.Inc(2), pr, (LockMode?)LockMode.ProtectedRead) }));
+            Assert.That(r.LastToken, Is.EqualTo(token));
+
+            var mine = other.Resources.Single();
+            Assert.That((mine.Master, mine.MasteredHere), Is.EqualTo((1, false)), "node 2 knows the master");
+            Assert.That(mine.Waiting.Select(l => l.LockId), Is.EqualTo(new[] { pr }), "and its own lock, waiting");
+            Assert.That(mine.Granted, Is.Empty);
+            Assert.That(h[3].Dump("ls", 10)!.Resources, Is.Empty, "node 3 knows nothing of it");
+            Assert.That(h[1].Dump("no-such", 10), Is.Null);
+        });
+    }
+
+    [Test]
     public void The_first_node_to_ask_masters_a_resource()
     {
         var h = Joined(3);

@@ -29,6 +29,13 @@ public interface ILockManagerCore : IProtocolCore
 {
     /// <summary>What the core holds and does; read between calls only.</summary>
     DlmCoreStatus Status { get; }
+
+    /// <summary>The resources of a joined lockspace as this node knows them, sorted by name: on their master, the three
+    /// queues; elsewhere, this node's own locks. Read between calls only.</summary>
+    /// <param name="lockspace">The lockspace's name.</param>
+    /// <param name="limit">The most resources to list.</param>
+    /// <returns>The dump, or null when this node has not joined the lockspace (or the core keeps no dump).</returns>
+    DlmLockspaceDump? Dump(string lockspace, int limit) => null;
 }
 
 /// <summary>The framing shared by the host and lock managers.</summary>
@@ -224,3 +231,32 @@ public sealed record DlmCoreStatus(IReadOnlyList<DlmLockspaceStatus> Lockspaces)
 /// <param name="Locks">Locks of this node.</param>
 /// <param name="RejectedFrames">Frames dropped as malformed.</param>
 public sealed record DlmLockspaceStatus(string Name, int Id, DlmRecoveryPhase Phase, DlmRecoverySequence Sequence, IReadOnlyList<NodeIncarnation> Members, int Resources, int Mastered, int Locks, long RejectedFrames);
+
+/// <summary>A lockspace's resources as one node knows them (<c>cohort locks</c>).</summary>
+/// <param name="Name">The lockspace.</param>
+/// <param name="Resources">Its resources known here, sorted by name, at most the limit asked for.</param>
+/// <param name="TotalResources">How many this node knows in all.</param>
+public sealed record DlmLockspaceDump(string Name, IReadOnlyList<DlmResourceDump> Resources, int TotalResources);
+
+/// <summary>One resource as one node knows it.</summary>
+/// <param name="Name">Its name (binary allowed).</param>
+/// <param name="Master">Its master's node id (0 while unknown: a lookup is under way).</param>
+/// <param name="DirectoryNode">Its directory node's id.</param>
+/// <param name="MasteredHere">Whether this node masters it: the queues are then the resource's, else this node's locks only.</param>
+/// <param name="Granted">Granted locks, no conversion pending.</param>
+/// <param name="Converting">Granted locks converting, in the order they are granted.</param>
+/// <param name="Waiting">New requests waiting, in the order they are granted.</param>
+/// <param name="ValueSequence">The value block's write sequence (on the master).</param>
+/// <param name="ValueNotValid">Whether the value block is not valid (on the master).</param>
+/// <param name="LastToken">The token of the last PW/EX grant of its master here, or <see cref="FencingToken.None"/>.</param>
+public sealed record DlmResourceDump(ReadOnlyMemory<byte> Name, int Master, int DirectoryNode, bool MasteredHere, IReadOnlyList<DlmLockDump> Granted,
+    IReadOnlyList<DlmLockDump> Converting, IReadOnlyList<DlmLockDump> Waiting, ulong ValueSequence, bool ValueNotValid, FencingToken LastToken);
+
+/// <summary>One lock on a queue.</summary>
+/// <param name="Owner">The owning node's incarnation (incarnation 0 when not a current member).</param>
+/// <param name="LockId">The owner's lock id.</param>
+/// <param name="Granted">The mode granted, or null.</param>
+/// <param name="Requested">The mode a request or conversion waits for, or null.</param>
+/// <param name="Flags">The flags of its request in progress (or of the last one).</param>
+/// <param name="Token">The token of its last PW/EX grant, or <see cref="FencingToken.None"/>.</param>
+public sealed record DlmLockDump(NodeIncarnation Owner, long LockId, LockMode? Granted, LockMode? Requested, LockFlags Flags, FencingToken Token);

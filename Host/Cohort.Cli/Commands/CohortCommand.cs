@@ -18,6 +18,7 @@ internal static class CohortCommand
             DemoCommand.Create(),
             LeaveCommand.Create(),
             LockCommand.Create(),
+            LocksCommand.Create(),
             SimulateCommand.Create(),
             DebugCommand.Create(),
             WitnessCommand.Create(),

@@ -286,6 +286,46 @@ public sealed record DlmReport(string Plugin, IReadOnlyList<DlmLockspaceReport> 
 /// <param name="RejectedFrames">Frames dropped as malformed.</param>
 public sealed record DlmLockspaceReport(string Name, int Id, string Phase, string Sequence, IReadOnlyList<MemberReport> Members, int Resources, int Mastered, int Locks, long RejectedFrames);
 
+/// <summary>The arguments of <c>locks</c>.</summary>
+/// <param name="Lockspace">One lockspace, or null for every one this node joined.</param>
+/// <param name="Limit">The most resources to list per lockspace; null for 1000.</param>
+public sealed record LocksArguments(string? Lockspace = null, int? Limit = null);
+
+/// <summary>The answer to <c>locks</c> (<c>cohort locks --json</c>): resources as this node knows them.</summary>
+/// <param name="Lockspaces">The lockspaces dumped.</param>
+public sealed record LocksReport(IReadOnlyList<LockspaceLocksReport> Lockspaces);
+
+/// <summary>One lockspace of <see cref="LocksReport"/>.</summary>
+/// <param name="Name">Its name.</param>
+/// <param name="TotalResources">How many resources this node knows.</param>
+/// <param name="Resources">Those listed, sorted by name.</param>
+public sealed record LockspaceLocksReport(string Name, int TotalResources, IReadOnlyList<ResourceLocksReport> Resources);
+
+/// <summary>One resource of <see cref="LockspaceLocksReport"/>.</summary>
+/// <param name="Name">Its name when it is printable UTF-8, else null.</param>
+/// <param name="NameHex">Its name in hex.</param>
+/// <param name="Master">Its master's node id (0: unknown, a lookup is under way).</param>
+/// <param name="DirectoryNode">Its directory node's id.</param>
+/// <param name="MasteredHere">Whether this node masters it: the queues are then the resource's, else this node's locks.</param>
+/// <param name="Granted">Granted locks.</param>
+/// <param name="Converting">Locks converting, in grant order.</param>
+/// <param name="Waiting">New requests waiting, in grant order.</param>
+/// <param name="ValueSequence">The value block's write sequence (on the master).</param>
+/// <param name="ValueNotValid">Whether the value block is not valid.</param>
+/// <param name="LastToken">The last PW/EX grant's token, as <c>viewseq.recovery:counter</c>, or null.</param>
+public sealed record ResourceLocksReport(string? Name, string NameHex, int Master, int DirectoryNode, bool MasteredHere, IReadOnlyList<LockEntryReport> Granted,
+    IReadOnlyList<LockEntryReport> Converting, IReadOnlyList<LockEntryReport> Waiting, ulong ValueSequence, bool ValueNotValid, string? LastToken);
+
+/// <summary>One lock of a queue.</summary>
+/// <param name="Node">The owner's node id.</param>
+/// <param name="Incarnation">The owner's incarnation (0: not a current member).</param>
+/// <param name="LockId">The owner's lock id.</param>
+/// <param name="Mode">The mode granted (<c>NL</c> ... <c>EX</c>), or null.</param>
+/// <param name="Requested">The mode it waits for, or null.</param>
+/// <param name="Flags">Its request's flags, by name (<c>None</c> for none).</param>
+/// <param name="Token">Its last PW/EX grant's token, or null.</param>
+public sealed record LockEntryReport(int Node, long Incarnation, long LockId, string? Mode, string? Requested, string Flags, string? Token);
+
 /// <summary>The arguments of <c>debug-dlm-bench</c>.</summary>
 /// <param name="Lockspace">The lockspace to join.</param>
 /// <param name="Resource">The resource to lock and unlock.</param>

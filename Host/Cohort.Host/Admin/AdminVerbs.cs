@@ -47,6 +47,7 @@ internal sealed class AdminVerbs
             ["fence-devices"] = Sync(_ => JsonSerializer.SerializeToElement(FenceDevices(), HostJsonContext.Default.FenceDevicesReport)),
             ["debug-dlm-bench"] = DlmBenchAsync,
             [Dlm.Client.LockClientProtocol.Verb] = Sync(_ => LockSession()),
+            ["locks"] = Sync(request => JsonSerializer.SerializeToElement(Locks(request), HostJsonContext.Default.LocksReport)),
         };
     }
 
@@ -128,6 +129,42 @@ internal sealed class AdminVerbs
             : throw new InvalidOperationException("this node runs no lock manager (it holds no cluster document)");
         var report = await DlmBench.RunAsync(dlm.Manager, arguments, CancellationToken.None).ConfigureAwait(false);
         return JsonSerializer.SerializeToElement(report, HostJsonContext.Default.DlmBenchReport);
+    }
+
+    /// <summary>The resources of one lockspace, or of each this node joined, as this node knows them (<c>cohort locks</c>).</summary>
+    /// <exception cref="ArgumentException">The lockspace is not joined here, or the limit is out of range.</exception>
+    private LocksReport Locks(AdminRequest request)
+    {
+        var arguments = request.Arguments?.Deserialize(HostJsonContext.Default.LocksArguments) ?? new LocksArguments();
+        var limit = arguments.Limit ?? 1000;
+        if (limit is < 1 or > 1_000_000)
+        {
+            throw new ArgumentException($"--limit {limit}: expected 1 to 1000000");
+        }
+
+        if (_dlm?.Status is not { } status)
+        {
+            throw new InvalidOperationException("this node runs no lock manager (it holds no cluster document)");
+        }
+
+        var names = arguments.Lockspace is { } one ? [one] : status.Lockspaces.Select(l => l.Name).ToArray();
+        var dumps = names.Select(name => _dlm.Dump(name, limit)
+            ?? throw new ArgumentException($"lockspace \"{name}\" is not joined on this node; it joined {(status.Lockspaces.Count == 0 ? "none" : string.Join(", ", status.Lockspaces.Select(l => l.Name)))}"));
+        return new LocksReport([.. dumps.Select(d => new LockspaceLocksReport(d.Name, d.TotalResources, [.. d.Resources.Select(ResourceReportOf)]))]);
+
+        static ResourceLocksReport ResourceReportOf(Locking.DlmResourceDump r)
+        {
+            var bytes = r.Name.Span;
+            var text = System.Text.Encoding.UTF8.GetString(bytes);
+            var printable = System.Text.Encoding.UTF8.GetByteCount(text) == bytes.Length && !text.Any(c => char.IsControl(c) || c == '\uFFFD');
+            return new ResourceLocksReport(printable ? text : null, Convert.ToHexStringLower(bytes), r.Master, r.DirectoryNode, r.MasteredHere,
+                [.. r.Granted.Select(Entry)], [.. r.Converting.Select(Entry)], [.. r.Waiting.Select(Entry)], r.ValueSequence, r.ValueNotValid,
+                r.LastToken.IsNone ? null : r.LastToken.ToString());
+        }
+
+        static LockEntryReport Entry(Locking.DlmLockDump l) => new(l.Owner.Node.Value, l.Owner.Incarnation, l.LockId,
+            l.Granted is { } g ? LockModeNames.Of(g) : null, l.Requested is { } q ? LockModeNames.Of(q) : null, l.Flags.ToString(),
+            l.Token.IsNone ? null : l.Token.ToString());
     }
 
     /// <summary>The lock manager in status: each lockspace this node joined.</summary>

@@ -72,6 +72,9 @@ internal sealed partial class DlmService : IHostedService, IAsyncDisposable, IDr
     /// <summary>What the core holds now; null before it started (or without a cluster document).</summary>
     public DlmCoreStatus? Status => _core?.ReadStatus();
 
+    /// <summary>The resources of a lockspace as this node knows them; null when it has not joined it (or before the core started).</summary>
+    public DlmLockspaceDump? Dump(string lockspace, int limit) => _core?.ReadDump(lockspace, limit);
+
     /// <summary>The clock the core runs on.</summary>
     public TimeProvider Time => _time;
 
@@ -268,6 +271,14 @@ internal sealed partial class DlmService : IHostedService, IAsyncDisposable, IDr
             lock (_step)
             {
                 return inner.Status;
+            }
+        }
+
+        public DlmLockspaceDump? ReadDump(string lockspace, int limit)
+        {
+            lock (_step)
+            {
+                return inner.Dump(lockspace, limit);
             }
         }
 

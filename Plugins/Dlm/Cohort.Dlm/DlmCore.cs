@@ -64,6 +64,61 @@ public sealed partial class DlmCore : ILockManagerCore
         ls.Resources.Count, ls.Mastered, ls.Locks.Count, ls.Rejected))]);
 
     /// <inheritdoc />
+    public DlmLockspaceDump? Dump(string lockspace, int limit)
+    {
+        if (_lockspaces.FirstOrDefault(l => l.Name == lockspace) is not { } ls)
+        {
+            return null;
+        }
+
+        var owned = ls.Locks.ToLookup(l => l.Resource);
+        var resources = ls.Resources.OrderBy(r => r.Name, NameOrder.Instance).Take(Math.Max(0, limit)).Select(rsb =>
+        {
+            var here = rsb.Master == _selfId;
+            List<DlmLockDump> granted = [], converting = [], waiting = [];
+            if (here)
+            {
+                Queue(rsb.Granted, granted);
+                Queue(rsb.Converting, converting);
+                Queue(rsb.Waiting, waiting);
+            }
+            else
+            {
+                foreach (var lkb in owned[rsb].OrderBy(l => l.Id))
+                {
+                    var list = lkb.Pending switch { PendingOp.Lock => waiting, PendingOp.Convert => converting, _ => granted };
+                    list.Add(LockOf(lkb, lkb.Pending is PendingOp.Lock or PendingOp.Convert ? lkb.PendingMode : null));
+                }
+            }
+
+            var token = here && rsb.TokenCounter > 0 ? new FencingToken(rsb.EpochViewSeq, rsb.EpochRecovery, rsb.TokenCounter) : FencingToken.None;
+            return new DlmResourceDump(rsb.Name.ToArray(), rsb.Master, ls.Ring.Length == 0 ? 0 : DirectoryHash.Node(rsb.Hash, ls.Ring), here,
+                granted, converting, waiting, here ? rsb.ValueSeq : 0, here && rsb.ValueNotValid, token);
+        }).ToList();
+        return new DlmLockspaceDump(ls.Name, resources, ls.Resources.Count);
+
+        void Queue(LkbList queue, List<DlmLockDump> into)
+        {
+            for (var lkb = queue.Head; lkb is not null; lkb = lkb.Next)
+            {
+                into.Add(LockOf(lkb, lkb.RequestedMode == Lkb.NoMode ? null : (LockMode)lkb.RequestedMode));
+            }
+        }
+
+        DlmLockDump LockOf(Lkb lkb, LockMode? requested) => new(
+            ls.RunMembers.FirstOrDefault(m => m.Node.Value == lkb.Node, new NodeIncarnation(new NodeId(lkb.Node), 0)),
+            lkb.Id, lkb.IsGranted ? (LockMode)lkb.GrantedMode : null, requested, lkb.Flags, lkb.Token);
+    }
+
+    /// <summary>Byte-wise order of names: a dump's order, never a hash's.</summary>
+    private sealed class NameOrder : IComparer<byte[]>
+    {
+        public static readonly NameOrder Instance = new();
+
+        public int Compare(byte[]? x, byte[]? y) => x.AsSpan().SequenceCompareTo(y);
+    }
+
+    /// <inheritdoc />
     public void Handle(CoreInput input, TimeSpan now, ICollection<CoreOutput> outputs)
     {
         ArgumentNullException.ThrowIfNull(input);
