@@ -167,7 +167,7 @@ public sealed class LockClientTests : ClusterTestBase
         {
             Assert.That(code, Is.Zero, stderr);
             Assert.That(File.ReadAllText(marker).Trim(), Is.EqualTo("gone"), "the dead client's command group was gone before node2 got the lock");
-            Assert.That(Agent(1).Stderr, Does.Contain($"a lock client went without closing its session: its group {group}"));
+            Assert.That(Agent(1).Stderr, Does.Contain($"lock client group {group} (its session ended without a close): killed group {group}"));
         });
     }
 
@@ -198,7 +198,7 @@ public sealed class LockClientTests : ClusterTestBase
         Assert.That(await Agent(1).WaitForExitAsync(), Is.Zero, "node1 left");
         Assert.That(await holder.WaitForExitAsync(), Is.EqualTo(137).Or.EqualTo(70), $"its command was killed, or its agent went: {holder.Stderr}");
         var log = Agent(1).Stderr;
-        var killed = log.IndexOf($"its group {group}: killed group {group}", StringComparison.Ordinal);
+        var killed = log.IndexOf($"lock client group {group} (the node leaves): killed group {group}", StringComparison.Ordinal);
         var released = log.IndexOf("dlm: every lock of this node's clients is released", StringComparison.Ordinal);
         Assert.That(killed, Is.InRange(0, released), $"node1 killed the group, then released the locks:\n{log}");
     }

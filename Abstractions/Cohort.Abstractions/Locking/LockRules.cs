@@ -21,6 +21,23 @@ public static class LockRules
 
     private const LockFlags UnlockFlags = LockFlags.ValueBlock | LockFlags.InvalidateValueBlock;
 
+    /// <summary>What a lock holds once an operation of <paramref name="kind"/> completed with <paramref name="result"/>:
+    /// a granted request or conversion holds its mode; a refused new request nothing; a conversion demoted by
+    /// <see cref="LockFlags.ConvertDeadlock"/> NL; an unlock nothing; anything else what it held before.</summary>
+    /// <param name="kind">The operation that completed.</param>
+    /// <param name="result">How it completed.</param>
+    /// <param name="granted">What the lock held before, or null.</param>
+    /// <returns>The mode held now, or null for none.</returns>
+    public static LockMode? GrantedAfter(DlmOperationKind kind, LockResult result, LockMode? granted) => (kind, result.Status) switch
+    {
+        (DlmOperationKind.Lock, LockStatus.Granted) => result.Mode,
+        (DlmOperationKind.Lock, _) => null,
+        (DlmOperationKind.Convert, LockStatus.Granted) => result.Mode,
+        (DlmOperationKind.Convert, _) when (result.Flags & LockResultFlags.Demoted) != 0 => LockMode.Null,
+        (DlmOperationKind.Unlock, LockStatus.Unlocked) => null,
+        _ => granted,
+    };
+
     /// <summary>Whether the flags suit the operation.</summary>
     /// <param name="kind">The operation (<see cref="DlmOperationKind.Cancel"/> takes no flags).</param>
     /// <param name="mode">The mode requested (ignored for an unlock).</param>

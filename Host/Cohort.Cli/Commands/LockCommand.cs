@@ -87,8 +87,7 @@ internal static class LockCommand
             }
             catch (IOException ex)
             {
-                await KillAsync(child.Group);
-                throw new CohortStartupException(ex.Message, ExitCodes.Unavailable);
+                throw new CohortStartupException(ex.Message, ExitCodes.Unavailable); // the child is killed below
             }
 
             await using (client)
@@ -187,7 +186,7 @@ internal static class LockCommand
             {
                 PosixSignal.SIGINT => Signals.Interrupt,
                 PosixSignal.SIGTERM => Signals.Terminate,
-                _ => 1, // SIGHUP
+                _ => Signals.HangUp,
             });
         }
     }

@@ -10,9 +10,10 @@ namespace Cohort.Host.Admin;
 
 /// <summary>
 /// <c>cohort debug dlm-bench</c>, run inside the agent: N lock+unlock cycles of one resource through the node's
-/// <see cref="IDistributedLockManager"/>, one after another, and — by the same harness, in the same process — the
-/// floors it is compared with: a raw TCP round trip to an echo responder, and Redis <c>SET NX PX</c> + <c>DEL</c>
-/// on one connection with a minimal RESP client. Every wait is bounded by the bench's deadline.
+/// <see cref="IDistributedLockManager"/>, one after another, and — by the same harness, in the same process, taking
+/// turns with them in blocks — the floors it is compared with: a raw TCP round trip to an echo responder, and Redis
+/// <c>SET NX PX</c> + <c>DEL</c> on one connection with a minimal RESP client. Every wait is bounded by the bench's
+/// deadline.
 /// </summary>
 internal static class DlmBench
 {

@@ -420,21 +420,7 @@ internal sealed partial class DistributedLockManager : IDistributedLockManager
             }
 
             var result = completed.Result;
-            switch (_kind)
-            {
-                case DlmOperationKind.Lock:
-                    _granted = result.Status == LockStatus.Granted ? (int)result.Mode : None;
-                    break;
-                case DlmOperationKind.Convert when result.Status == LockStatus.Granted:
-                    _granted = (int)result.Mode;
-                    break;
-                case DlmOperationKind.Convert when (result.Flags & LockResultFlags.Demoted) != 0:
-                    _granted = (int)LockMode.Null;
-                    break;
-                case DlmOperationKind.Unlock when result.Status == LockStatus.Unlocked:
-                    _granted = None;
-                    break;
-            }
+            _granted = LockRules.GrantedAfter(_kind, result, _granted == None ? null : (LockMode)_granted) is { } held ? (int)held : None;
 
             if (!result.Token.IsNone)
             {

@@ -97,10 +97,7 @@ internal sealed partial class LockClients : IHostedService
             lock (_lock)
             {
                 _sessions.Remove(session);
-                if (_groups.Remove(session))
-                {
-                    Write();
-                }
+                Forget(session);
             }
         }
     }
@@ -125,7 +122,7 @@ internal sealed partial class LockClients : IHostedService
 
         foreach (var session in holders)
         {
-            await KillAsync(session).ConfigureAwait(false);
+            await KillAsync(session, "the node leaves").ConfigureAwait(false);
         }
     }
 
@@ -174,17 +171,23 @@ internal sealed partial class LockClients : IHostedService
 
         lock (_lock)
         {
-            if (_groups.Remove(session))
-            {
-                Write();
-            }
+            Forget(session);
         }
 
         return null;
     }
 
+    /// <summary>Drops the session's groups from the file (under <see cref="_lock"/>).</summary>
+    private void Forget(Session session)
+    {
+        if (_groups.Remove(session))
+        {
+            Write();
+        }
+    }
+
     /// <summary>Kills the session's groups and waits until they are gone; returns whether all are.</summary>
-    private async Task<bool> KillAsync(Session session)
+    private async Task<bool> KillAsync(Session session, string why)
     {
         List<AgentProcessInfo> groups;
         lock (_lock)
@@ -196,7 +199,7 @@ internal sealed partial class LockClients : IHostedService
         foreach (var group in groups)
         {
             var off = await AgentPower.OffAsync(group, KillDeadline, _time).ConfigureAwait(false);
-            LogKilled(_logger, group.Pgid, off.Detail);
+            LogKilled(_logger, group.Pgid, why, off.Detail);
             gone &= off.Off;
         }
 
@@ -211,8 +214,8 @@ internal sealed partial class LockClients : IHostedService
     [LoggerMessage(Level = LogLevel.Warning, Message = "fence-groups could not be read ({Reason}); starting with none")]
     private static partial void LogUnreadable(ILogger logger, string reason);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "a lock client went without closing its session: its group {Pgid}: {Detail}")]
-    private static partial void LogKilled(ILogger logger, int pgid, string detail);
+    [LoggerMessage(Level = LogLevel.Warning, Message = "lock client group {Pgid} ({Why}): {Detail}")]
+    private static partial void LogKilled(ILogger logger, int pgid, string why, string detail);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "a lock client's group did not die: its locks stay held until the agent stops")]
     private static partial void LogKeptHeld(ILogger logger);
@@ -333,13 +336,19 @@ internal sealed partial class LockClients : IHostedService
             var id = message.Id;
             try
             {
+                ServedLock? served;
+                lock (_locks) // a completion may remove the entry, on the lock manager's thread
+                {
+                    served = _locks.GetValueOrDefault(id);
+                }
+
                 if (message.Op == LockOps.Cancel)
                 {
-                    _locks.GetValueOrDefault(id)?.Handle.Cancel();
+                    served?.Handle.Cancel();
                     return;
                 }
 
-                if (!_locks.TryGetValue(id, out var served))
+                if (served is null)
                 {
                     if (message.Op != LockOps.Lock)
                     {
@@ -423,7 +432,7 @@ internal sealed partial class LockClients : IHostedService
         public async Task EndAsync()
         {
             socket.Dispose();
-            if (!await owner.KillAsync(this).ConfigureAwait(false))
+            if (!await owner.KillAsync(this, "its session ended without a close").ConfigureAwait(false))
             {
                 owner.KeptHeld();
                 return; // something that relied on them may still run: releasing would be unsafe

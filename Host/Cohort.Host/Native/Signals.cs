@@ -9,6 +9,9 @@ public static class Signals
     /// <summary>SIGTERM: stop cleanly.</summary>
     public const int Terminate = Libc.SIGTERM;
 
+    /// <summary>SIGHUP: the terminal went away.</summary>
+    public const int HangUp = 1;
+
     /// <summary>SIGKILL: stop now.</summary>
     public const int Kill = Libc.SIGKILL;
 

@@ -109,7 +109,7 @@ internal sealed class ClientLock : LockHandle
             }
         }
 
-        _ = SendQuietlyAsync(new LockClientMessage { Op = LockOps.Cancel, Id = Id });
+        _ = SendOrFailAsync(new LockClientMessage { Op = LockOps.Cancel, Id = Id }); // lost, the session fails it anyway
         return true;
     }
 
@@ -166,18 +166,6 @@ internal sealed class ClientLock : LockHandle
         }
     }
 
-    private async Task SendQuietlyAsync(LockClientMessage message)
-    {
-        try
-        {
-            await _client.SendAsync(message).ConfigureAwait(false);
-        }
-        catch (IOException)
-        {
-            // The session is gone: the operation fails by itself.
-        }
-    }
-
     /// <summary>A message of the agent about this lock (on the reader thread).</summary>
     internal void Received(LockClientMessage message)
     {
@@ -199,15 +187,7 @@ internal sealed class ClientLock : LockHandle
 
             if (message.Op == LockOps.Done && message.Result is { } result)
             {
-                _granted = (_kind, result.Status) switch
-                {
-                    (DlmOperationKind.Lock, LockStatus.Granted) => result.Mode,
-                    (DlmOperationKind.Lock, _) => null,
-                    (DlmOperationKind.Convert, LockStatus.Granted) => result.Mode,
-                    (DlmOperationKind.Convert, _) when (result.Flags & LockResultFlags.Demoted) != 0 => LockMode.Null,
-                    (DlmOperationKind.Unlock, LockStatus.Unlocked) => null,
-                    _ => _granted,
-                };
+                _granted = LockRules.GrantedAfter(_kind, result, _granted);
                 if (!result.Token.IsNone)
                 {
                     _token = result.Token;

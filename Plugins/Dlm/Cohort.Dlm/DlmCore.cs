@@ -71,7 +71,7 @@ public sealed partial class DlmCore : ILockManagerCore
             return null;
         }
 
-        var owned = ls.Locks.ToLookup(l => l.Resource);
+        var owned = ls.Locks.Where(l => !l.Released).ToLookup(l => l.Resource); // a released unlock is its client's no more
         var resources = ls.Resources.OrderBy(r => r.Name, NameOrder.Instance).Take(Math.Max(0, limit)).Select(rsb =>
         {
             var here = rsb.Master == _selfId;
